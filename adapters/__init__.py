@@ -1,0 +1,45 @@
+"""Adapter registry: built-in adapters plus anything registered in the entry-point group `xgem_bench.adapters`."""
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib.metadata import entry_points
+
+from xgem_bench.adapters.base import Adapter, AdapterContext
+
+ENTRY_POINT_GROUP = "xgem_bench.adapters"
+
+# name -> "module:Class"; one adapter per file, imported only when used.
+BUILTIN_ADAPTERS: dict[str, str] = {
+    "oracle": "xgem_bench.adapters.oracle:OracleAdapter",
+    "retrieval": "xgem_bench.adapters.retrieval:RetrievalAdapter",
+    "shuffled": "xgem_bench.adapters.shuffled:ShuffledAdapter",
+}
+
+
+def registry() -> dict[str, str]:
+    """Every known adapter name -> "module:Class" (plug-ins may not shadow built-ins)."""
+    found = dict(BUILTIN_ADAPTERS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in BUILTIN_ADAPTERS:
+            raise RuntimeError(f"plug-in adapter {ep.name!r} ({ep.value}) clashes with a built-in adapter name")
+        found[ep.name] = ep.value
+    return found
+
+
+def adapter_names() -> list[str]:
+    return sorted(registry())
+
+
+def get_adapter_class(name: str) -> type[Adapter]:
+    known = registry()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(known))}")
+    module, cls = known[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = ["Adapter", "AdapterContext", "BUILTIN_ADAPTERS", "ENTRY_POINT_GROUP", "adapter_names",
+           "get_adapter_class", "registry"]

@@ -1,0 +1,90 @@
+"""The adapter protocol: how any model plugs into xgem-bench.
+
+An adapter turns inputs into outputs for the tasks it declares. It receives a batch of studies with only the task's
+input modalities filled, the task, and one seed per study, and returns one dict of outputs per study:
+images as float32 arrays in [0, 1] of shape (H, W) (256x256 is the canonical size), reports as `str`.
+It never sees metrics or the files of the run: the runner owns caching, sharding, retries and progress.
+"""
+from __future__ import annotations
+
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+from xgem_bench.data.dataset import Dataset
+from xgem_bench.data.study import Study
+from xgem_bench.tasks import Modality, Task, parse_task
+
+
+@dataclass
+class AdapterContext:
+    """Run-level facts an adapter may use while setting up."""
+
+    device: str = "cpu"
+    #: the dataset of the run; adapters may read its *training* split only (retrieval, shuffled baselines)
+    dataset: Dataset | None = None
+    train_split: str = "train"
+    cache_dir: Path = Path(".")
+
+
+class Adapter(ABC):
+    name: ClassVar[str]
+    #: bump whenever outputs for the same inputs change; it enters the generation cache key
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    #: task names in canonical spelling, e.g. ("T->F", "L+T->F")
+    tasks: ClassVar[tuple[str, ...]]
+    #: weights catalog entries this adapter needs
+    weights: ClassVar[tuple[str, ...]] = ()
+    #: importable modules this adapter needs
+    packages: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any):
+        unknown = set(options) - set(self.default_options())
+        if unknown:
+            raise ValueError(f"adapter {self.name!r} has no option(s) {sorted(unknown)}; "
+                             f"its options are {sorted(self.default_options()) or 'none'}")
+        self.options: dict[str, Any] = {**self.default_options(), **options}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        """Options a user may set (checkpoint paths, sampler settings, ...), with defaults."""
+        return {}
+
+    @classmethod
+    def supported_tasks(cls) -> tuple[Task, ...]:
+        return tuple(parse_task(t) for t in cls.tasks)
+
+    @classmethod
+    def supports(cls, task: Task) -> bool:
+        return task in cls.supported_tasks()
+
+    def unavailable_reason(self) -> str | None:
+        """None when the adapter can run here, else why not and what fixes it. Must be cheap (no model loading)."""
+        from xgem_bench import weights
+        for package in self.packages:
+            if importlib.util.find_spec(package) is None:
+                return f"python package {package!r} is not installed"
+        for weight in self.weights:
+            reason = weights.missing_reason(weight)
+            if reason:
+                return reason
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes outputs (sampler settings, options); enters the cache key and the results."""
+        return dict(self.options)
+
+    def checkpoint_id(self) -> str:
+        """Checksums of the weights in use; enters the cache key."""
+        from xgem_bench import weights
+        return ",".join(f"{w}={weights.checksum(w)}" for w in self.weights)
+
+    def setup(self, context: AdapterContext) -> None:
+        """Load models once before the first batch. The default does nothing."""
+
+    @abstractmethod
+    def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict[Modality, Any]]:
+        """One dict per study with exactly the task's output modalities."""

@@ -1,0 +1,39 @@
+"""Metric registry: names resolve lazily to classes, so `import xgem_bench` pulls in no metric dependency."""
+from __future__ import annotations
+
+import difflib
+import importlib
+
+from xgem_bench.metrics.base import Metric, MetricContext, MetricUnavailable, Sample
+from xgem_bench.tasks import Task
+
+# name -> "module:Class". One metric per file.
+METRICS: dict[str, str] = {
+    "pixel-mae": "xgem_bench.metrics.pixel_mae:PixelMAE",
+    "token-f1": "xgem_bench.metrics.token_f1:TokenF1",
+}
+
+
+def metric_names() -> list[str]:
+    return sorted(METRICS)
+
+
+def get_metric_class(name: str) -> type[Metric]:
+    if name not in METRICS:
+        close = difflib.get_close_matches(name, METRICS, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown metric {name!r}.{hint} Known metrics: {', '.join(metric_names())}")
+    module, cls = METRICS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def applies_to(metric_cls: type[Metric], task: Task) -> list:
+    """The output modalities of `task` one instance of the metric is made for ([None] once for joint metrics)."""
+    if metric_cls.kind == "joint":
+        return [None] if task.is_joint else []
+    wanted = metric_cls.kind == "image"
+    return [m for m in task.outputs if m.is_image == wanted]
+
+
+__all__ = ["METRICS", "Metric", "MetricContext", "MetricUnavailable", "Sample", "applies_to", "get_metric_class",
+           "metric_names"]

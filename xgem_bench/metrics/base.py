@@ -1,0 +1,140 @@
+"""The metric protocol: explicit state, `update(samples)` per batch, `compute()` once, mergeable across ranks.
+
+A metric instance scores one output modality of one model on one task (joint metrics score all outputs together).
+Settings that change numbers are constructor keywords, stored in `self.settings` and written into every result.
+"""
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from xgem_bench.data.dataset import Dataset
+from xgem_bench.data.study import Study
+from xgem_bench.tasks import Modality, Task
+
+
+@dataclass
+class Sample:
+    """One evaluated study: the real study (all modalities, labels) and what the model generated for it."""
+
+    study: Study
+    generated: dict[Modality, Any]
+
+
+@dataclass
+class MetricContext:
+    """What a metric may know about the run besides the samples it is given."""
+
+    task: Task
+    modality: Modality | None  # the output modality scored; None for joint metrics
+    dataset: Dataset | None = None
+    split: str = "test"
+    #: positions (in `dataset`) of every study evaluated in this run, on all ranks: the real reference set.
+    reference_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    cache_dir: Path = Path(".")
+    #: folder for large per-study artefacts (e.g. FID features, for bootstrap without re-extraction); may be None
+    artifact_dir: Path | None = None
+    device: str = "cpu"
+    batch_size: int = 16
+
+    def reference_studies(self):
+        """Iterate the real studies of the reference set (for metrics that need statistics of real data)."""
+        for i in self.reference_indices:
+            yield self.dataset.load(int(i))
+
+
+class MetricUnavailable(RuntimeError):
+    """The metric cannot run here (missing weights or package); the message names the command that fixes it."""
+
+
+_REDUCTIONS = ("sum", "extend", "max")
+
+
+class Metric(ABC):
+    name: ClassVar[str]
+    #: "image" (one X-ray output), "text" (the report output) or "joint" (several outputs of one study)
+    kind: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    #: names of entries in the weights catalog this metric needs (checked by `unavailable_reason`)
+    weights: ClassVar[tuple[str, ...]] = ()
+    #: the value shown first in summary tables
+    primary: ClassVar[str]
+
+    def __init__(self, context: MetricContext, **settings: Any):
+        self.context = context
+        self.settings: dict[str, Any] = {**self.default_settings(), **settings}
+        unknown = set(settings) - set(self.default_settings())
+        if unknown:
+            raise ValueError(f"metric {self.name!r} has no setting(s) {sorted(unknown)}; "
+                             f"its settings are {sorted(self.default_settings())}")
+        self._reductions: dict[str, str] = {}
+        self.add_state("per_sample_rows", [], "extend")
+
+    # ---- declaration --------------------------------------------------------------------------------------------
+    @classmethod
+    def default_settings(cls) -> dict[str, Any]:
+        """Every setting that can change the numbers, with its default."""
+        return {}
+
+    @classmethod
+    def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
+        """None when the metric can run here, else why not and the command that fixes it. Must be cheap."""
+        from xgem_bench import weights
+        for weight in cls.weights:
+            reason = weights.missing_reason(weight)
+            if reason:
+                return reason
+        return None
+
+    @property
+    def signature(self) -> str:
+        """A compact, complete description of how the numbers were made (sacreBLEU-style)."""
+        parts = [self.name] + [f"{k}:{v}" for k, v in sorted(self.settings.items())]
+        return "|".join(parts)
+
+    # ---- state --------------------------------------------------------------------------------------------------
+    def add_state(self, name: str, default: Any, reduce: str) -> None:
+        if reduce not in _REDUCTIONS:
+            raise ValueError(f"reduce must be one of {_REDUCTIONS}")
+        setattr(self, name, copy.deepcopy(default))
+        self._reductions[name] = reduce
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._reductions}
+
+    def merge_state(self, state: dict[str, Any]) -> None:
+        """Fold another rank's `state_dict()` into this one."""
+        for name, reduce in self._reductions.items():
+            mine, theirs = getattr(self, name), state[name]
+            if reduce == "sum":
+                setattr(self, name, mine + theirs)
+            elif reduce == "max":
+                setattr(self, name, max(mine, theirs))
+            else:
+                mine.extend(theirs)
+
+    def record(self, study_id: str, **values: float) -> None:
+        """Keep one study's per-sample values (used for bootstrap intervals and paired tests)."""
+        self.per_sample_rows.append((study_id, values))
+
+    def per_sample(self) -> dict[str, dict[str, float]]:
+        return {sid: values for sid, values in self.per_sample_rows}
+
+    # ---- protocol -----------------------------------------------------------------------------------------------
+    def generated_of(self, sample: Sample):
+        return sample.generated[self.context.modality]
+
+    def reference_of(self, sample: Sample):
+        return sample.study.get(self.context.modality)
+
+    @abstractmethod
+    def update(self, samples: Sequence[Sample]) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> dict[str, float]:
+        """Aggregate values; must include the key named by `primary`."""

@@ -1,0 +1,228 @@
+"""Weights manager: one catalog of every pretrained file the suite can use, where it lives, and how to get it.
+
+Catalog entries live in `xgem_bench/weights_catalog/<area>.py` (each module defines `WEIGHTS = [WeightSpec(...)]`)
+and are discovered here. A weight is either a single file or a folder (a Hugging Face snapshot). Files go to the
+upstream package's own cache location where it has one, so users who already have them do not download twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import pkgutil
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+
+def cache_root() -> Path:
+    """xgem-bench's own cache ($XGEM_BENCH_CACHE, default ~/.cache/xgem-bench)."""
+    return Path(os.environ.get("XGEM_BENCH_CACHE", Path.home() / ".cache" / "xgem-bench")).expanduser()
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    name: str
+    description: str
+    used_by: str
+    #: official download URL (file) or Hugging Face repo id (folder); None for manual-only downloads
+    source: str | None
+    licence: str
+    #: the file or folder name inside `directory`
+    filename: str
+    #: folder the loader reads from; a callable so that environment variables are read at use time
+    directory: Callable[[], Path] = field(default=lambda: cache_root() / "weights", compare=False)
+    sha256: str | None = None  # None: no published checksum; recorded at import, shown by `status`
+    size: int | None = None  # bytes, when known
+    kind: str = "file"  # "file" or "folder"
+    #: instructions for weights that cannot be fetched automatically (credentialed access, SharePoint links, ...)
+    manual: str | None = None
+    #: files that must exist inside a folder weight for it to count as present
+    required_files: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory()) / self.filename
+
+    @property
+    def fix_command(self) -> str:
+        if self.manual or not self.source:
+            return f"xgem-bench weights import {self.name} PATH"
+        return f"xgem-bench weights fetch {self.name}"
+
+
+class WeightsMissing(FileNotFoundError):
+    """A needed weight is absent; the message names the command that fixes it."""
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, WeightSpec]:
+    import xgem_bench.weights_catalog as package
+
+    entries: dict[str, WeightSpec] = {}
+    for module_info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for spec in getattr(module, "WEIGHTS", []):
+            if spec.name in entries:
+                raise RuntimeError(f"weight {spec.name!r} is declared twice in the weights catalog")
+            entries[spec.name] = spec
+    return entries
+
+
+def get(name: str) -> WeightSpec:
+    entries = catalog()
+    if name not in entries:
+        import difflib
+        close = difflib.get_close_matches(name, entries, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown weight {name!r}.{hint} `xgem-bench weights list` shows them all")
+    return entries[name]
+
+
+def sha256_of(path: Path) -> str:
+    """sha256 of a file, or of a folder (over relative paths and file digests, sorted)."""
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(file.relative_to(path)).encode() + b"\0" + sha256_of(file).encode())
+        return h.hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _record_path(spec: WeightSpec) -> Path:
+    return cache_root() / "weights-checksums" / f"{spec.name}.json"
+
+
+def is_present(spec: WeightSpec) -> bool:
+    path = spec.path
+    if spec.kind == "folder":
+        return path.is_dir() and all((path / f).exists() for f in spec.required_files)
+    return path.is_file()
+
+
+def checksum(name: str) -> str | None:
+    """The checksum of the weight in place: the verified published one, else the one recorded at import/fetch.
+
+    Cheap (no hashing): results store it for provenance.
+    """
+    spec = get(name)
+    if not is_present(spec):
+        return None
+    if spec.sha256:
+        return spec.sha256
+    record = _record_path(spec)
+    if record.exists():
+        return json.loads(record.read_text())["sha256"]
+    return None
+
+
+def missing_reason(name: str) -> str | None:
+    spec = get(name)
+    if is_present(spec):
+        return None
+    return f"weight {name!r} is not at {spec.path}; run `{spec.fix_command}`"
+
+
+def require(name: str) -> Path:
+    """The path of a present weight, or WeightsMissing with the fixing command."""
+    reason = missing_reason(name)
+    if reason:
+        raise WeightsMissing(reason)
+    return get(name).path
+
+
+def _verify(spec: WeightSpec, candidate: Path) -> str:
+    digest = sha256_of(candidate)
+    if spec.sha256 and digest != spec.sha256:
+        raise ValueError(f"checksum mismatch for {spec.name!r}: expected sha256 {spec.sha256}, got {digest} "
+                         f"from {candidate}; the file is corrupt or not the official release")
+    if spec.kind == "folder":
+        missing = [f for f in spec.required_files if not (candidate / f).exists()]
+        if missing:
+            raise ValueError(f"folder {candidate} is not a {spec.name!r} snapshot: missing {missing}")
+    return digest
+
+
+def _install(spec: WeightSpec, candidate: Path, move: bool) -> Path:
+    """Verify `candidate` and put it at the loader's path atomically; record its checksum."""
+    digest = _verify(spec, candidate)
+    target = spec.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent)) / target.name
+    if move:
+        shutil.move(str(candidate), staging)
+    elif candidate.is_dir():
+        shutil.copytree(candidate, staging)
+    else:
+        shutil.copy2(candidate, staging)
+    if target.is_dir():
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    shutil.rmtree(staging.parent, ignore_errors=True)
+    record = _record_path(spec)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"sha256": digest, "source": str(candidate), "published_sha256": spec.sha256}))
+    return target
+
+
+def import_file(name: str, source: Path) -> Path:
+    """Take a local file or folder, verify it, and place it where the loader looks."""
+    spec = get(name)
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist")
+    return _install(spec, source, move=False)
+
+
+def fetch(name: str, progress: bool = True) -> Path:
+    """Download a weight from its official source, verify it and install it."""
+    spec = get(name)
+    if spec.manual or not spec.source:
+        raise WeightsMissing(f"{name!r} cannot be downloaded automatically: {spec.manual or 'no public source'}. "
+                             f"Download it by hand, then run `xgem-bench weights import {name} PATH`")
+    with tempfile.TemporaryDirectory(dir=_ensure(spec.path.parent)) as tmp:
+        if spec.kind == "folder":
+            from huggingface_hub import snapshot_download
+            local = Path(snapshot_download(repo_id=spec.source, local_dir=Path(tmp) / spec.filename))
+        else:
+            local = Path(tmp) / spec.filename
+            _download(spec.source, local, progress)
+        return _install(spec, local, move=True)
+
+
+def _ensure(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _download(url: str, target: Path, progress: bool) -> None:
+    import requests
+    from tqdm import tqdm
+
+    with requests.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        total = int(response.headers.get("content-length", 0)) or None
+        with open(target, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=target.name,
+                                           disable=not progress) as bar:
+            for chunk in response.iter_content(1 << 20):
+                f.write(chunk)
+                bar.update(len(chunk))
+
+
+def status() -> list[dict]:
+    """One row per catalog entry: present or not, where, and the checksum on record."""
+    rows = []
+    for spec in catalog().values():
+        rows.append({"name": spec.name, "present": is_present(spec), "path": str(spec.path),
+                     "sha256": checksum(spec.name), "published_sha256": spec.sha256,
+                     "fix": None if is_present(spec) else spec.fix_command})
+    return rows

@@ -1,0 +1,1 @@
+"""Weights catalog: one module per area (image metrics, report metrics, XGeM, competitors), each defining WEIGHTS."""
