@@ -18,6 +18,14 @@ from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task, parse_task
 
 
+class StudyFailure(Exception):
+    """Put in place of one study's outputs when that study alone failed (time-out, missing output, ...).
+
+    The runner records the study as failed with this message and keeps the other studies of the batch, instead of
+    retrying the whole batch study by study (which, for a subprocess adapter, would relaunch the model each time).
+    """
+
+
 @dataclass
 class AdapterContext:
     """Run-level facts an adapter may use while setting up."""
@@ -86,5 +94,6 @@ class Adapter(ABC):
         """Load models once before the first batch. The default does nothing."""
 
     @abstractmethod
-    def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict[Modality, Any]]:
-        """One dict per study with exactly the task's output modalities."""
+    def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]
+                 ) -> list[dict[Modality, Any] | StudyFailure]:
+        """One dict per study with exactly the task's output modalities (or a StudyFailure for that study)."""
