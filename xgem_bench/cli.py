@@ -12,6 +12,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Evaluate generative models of chest X-rays and radiology reports (XGeM protocol).")
 
 for _module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    if _module.name.startswith("_"):  # private helpers, not commands
+        continue
     importlib.import_module(f"{commands.__name__}.{_module.name}").register(app)
 
 

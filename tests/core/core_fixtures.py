@@ -1,0 +1,47 @@
+"""Small deterministic datasets and test-only adapters for the runner tests (imported by test modules)."""
+from __future__ import annotations
+
+import numpy as np
+
+from xgem_bench.adapters.base import Adapter
+from xgem_bench.data import InMemoryDataset, Study
+from xgem_bench.tasks import PAPER_TASKS
+
+REPORTS = ["no acute cardiopulmonary process", "large right pleural effusion", "mild cardiomegaly",
+           "small left pneumothorax", "clear lungs no effusion"]
+
+
+def tiny_dataset(n: int = 24, seed: int = 0, size: int = 64) -> InMemoryDataset:
+    """Studies with smooth random images and real-looking reports; splits train/test alternate by subject."""
+    rng = np.random.default_rng(seed)
+    studies = []
+    for i in range(n):
+        base = rng.random((8, 8)).astype(np.float32)
+        frontal = np.kron(base, np.ones((size // 8, size // 8), dtype=np.float32))
+        lateral = np.clip(frontal[:, ::-1] * 0.8 + 0.1, 0, 1)
+        studies.append(Study(study_id=f"s{i:03d}", subject_id=f"p{i // 2}", frontal=frontal, lateral=lateral,
+                             report=REPORTS[i % len(REPORTS)], split="train" if (i // 2) % 2 == 0 else "test"))
+    return InMemoryDataset(studies, name="tiny-test")
+
+
+class FlakyAdapter(Adapter):
+    """Fails on studies whose id ends in '3' or '7' (raises) and returns bad outputs for ids ending in '5'."""
+
+    name = "flaky"
+    tasks = tuple(t.name for t in PAPER_TASKS)
+    calls: list[str] = []
+
+    def generate(self, studies, task, seeds):
+        FlakyAdapter.calls.extend(s.study_id for s in studies)
+        out = []
+        for study, seed in zip(studies, seeds):
+            if study.study_id[-1] in "37":
+                raise RuntimeError(f"cannot generate {study.study_id}")
+            rng = np.random.default_rng(seed)
+            values = {}
+            for m in task.outputs:
+                values[m] = ("report " + str(seed)) if not m.is_image else rng.random((64, 64), dtype=np.float32)
+            if study.study_id.endswith("5"):
+                values = {m: (np.full((4, 4), 2.0, np.float32) if m.is_image else 3) for m in task.outputs}
+            out.append(values)
+        return out

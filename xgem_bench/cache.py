@@ -1,0 +1,82 @@
+"""Generation cache: one file per (adapter configuration, study, seed), written atomically.
+
+Key of a cache folder: adapter name + adapter version + checkpoint checksum + task + sampler settings. Inside it,
+one `<study>-<seed>.npz` per generated study, so a run killed halfway resumes where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xgem_bench.tasks import Modality
+
+
+def study_seed(base_seed: int, study_id: str) -> int:
+    """A per-study seed that does not depend on the order, the shard or the subset of studies evaluated."""
+    digest = hashlib.sha256(f"{base_seed}:{study_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename, so readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _safe_name(study_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", study_id)
+    if safe != study_id:  # keep distinct ids distinct after sanitising
+        safe += "_" + hashlib.sha256(study_id.encode()).hexdigest()[:8]
+    return safe
+
+
+class GenerationCache:
+    def __init__(self, root: Path, adapter: str, key: dict[str, Any]):
+        blob = json.dumps(key, sort_keys=True, default=str)
+        self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        self.folder = Path(root) / "generations" / _safe_name(adapter) / self.key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key_file = self.folder / "key.json"
+        if not key_file.exists():
+            atomic_write_text(key_file, json.dumps(key, sort_keys=True, indent=1, default=str))
+
+    def path(self, study_id: str, seed: int) -> Path:
+        return self.folder / f"{_safe_name(study_id)}-{seed}.npz"
+
+    def load(self, study_id: str, seed: int) -> dict[Modality, Any] | None:
+        path = self.path(study_id, seed)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {Modality(k): (str(data[k]) if data[k].dtype.kind == "U" else data[k].copy()) for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+            path.unlink(missing_ok=True)  # an unreadable entry is regenerated, not trusted
+            return None
+
+    def save(self, study_id: str, seed: int, outputs: dict[Modality, Any]) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{m.value: (np.array(v) if isinstance(v, str) else np.asarray(v)) for m, v in outputs.items()})
+        atomic_write_bytes(self.path(study_id, seed), buffer.getvalue())

@@ -1,0 +1,63 @@
+"""`xgem-bench run`: generate with every chosen model on a task and score with every chosen metric."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from xgem_bench.commands._common import parse_options, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+
+
+def run(
+    task: str = typer.Option(..., "--task", "-t", help="Task such as 'L+T->F' (see `xgem-bench tasks`)."),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model(s); default: all that support the task."),
+    dataset: str = typer.Option("demo", help="demo | manifest:PATH | mimic-cxr:DIR | iu-xray:DIR | a manifest file."),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Metric(s); default: all for the task's outputs."),
+    split: str = typer.Option("test", help="Dataset split to evaluate ('all' for every study)."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate only the first N eligible studies."),
+    seed: int = typer.Option(0, help="Base seed; each study's seed derives from it and the study id."),
+    out: Path = typer.Option(Path("results"), help="Folder that receives results/<run-id>/."),
+    force: bool = typer.Option(False, "--force", help="Regenerate even when cached outputs exist."),
+    batch_size: int = typer.Option(8, help="Studies per generation and scoring batch."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Model option MODEL.KEY=VALUE."),
+    metric_option: Optional[List[str]] = typer.Option(None, help="Metric setting METRIC.KEY=VALUE."),
+    run_id: Optional[str] = typer.Option(None, help="Name of the run folder (default: time + task)."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: GPU when there is one)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run models on a task over a dataset and write results/<run-id>/."""
+    from xgem_bench.results import format_table, summary_rows
+    from xgem_bench.runner import RunError, Runner
+    from xgem_bench.tasks import TaskError
+
+    with user_errors(KeyError, ValueError, RunError, TaskError, FileNotFoundError):
+        runner = Runner(task, models=model, dataset=dataset, metrics=metrics, split=split, limit=limit, seed=seed,
+                        out=out, force=force, batch_size=batch_size,
+                        model_options=parse_options(option, "model"),
+                        metric_options=parse_options(metric_option, "metric"),
+                        run_id=run_id, device=device, progress=not quiet)
+        result = runner.run()
+    if result.run_dir is None:  # not rank 0
+        return
+    res = result.results
+    data = res["dataset"]
+    typer.echo(f"\nTask {res['task']} on {data['name']} (split {data['split']}): {data['n_evaluated']} studies "
+               f"evaluated, {sum(data['missing_modality'].values())} modality gaps skipped")
+    if data["synthetic"]:
+        typer.secho("SYNTHETIC data: these numbers test the pipeline; they say nothing about real patients.",
+                    fg=typer.colors.YELLOW)
+    typer.echo(format_table(summary_rows(res)))
+    for name, entry in res["models"].items():
+        if entry["status"] != "ok":
+            typer.echo(f"  {name}: {entry['status']} - {entry['reason']}")
+        elif entry["n_failed"]:
+            typer.echo(f"  {name}: {entry['n_failed']} studies failed (see generation.csv)")
+        for key, metric in entry["metrics"].items():
+            if metric["status"] != "ok":
+                typer.echo(f"  {name} {key}: {metric['status']} - {metric['reason']}")
+    typer.echo(f"\nResults written to {result.run_dir}")

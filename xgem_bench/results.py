@@ -1,0 +1,143 @@
+"""Results store: plain files under `results/<run-id>/` that tables, plots and statistics read.
+
+- `results.json`: what ran, with which settings, versions, checksums, seeds, git commit, and the aggregate numbers.
+- `per_sample.csv`: long format (model, study_id, metric, modality, key, value), for bootstrap and paired tests.
+- `generation.csv`: one row per model and study (seed, status, error).
+- `artifacts/<model>/...`: large per-study artefacts metrics choose to keep (e.g. FID features).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from xgem_bench.cache import atomic_write_text
+
+SCHEMA_VERSION = 1
+PER_SAMPLE_COLUMNS = ("model", "study_id", "metric", "modality", "key", "value")
+GENERATION_COLUMNS = ("model", "study_id", "seed", "status", "error")
+# Packages whose versions can change numbers; recorded with every run.
+TRACKED_PACKAGES = ("xgem-bench", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "pillow",
+                    "transformers", "tokenizers", "diffusers", "open_clip_torch", "torchxrayvision", "pytorch-fid",
+                    "nltk", "radgraph", "RaTEScore", "medspacy", "torchmetrics")
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state() -> dict[str, Any]:
+    """Commit of the xgem-bench source tree (None when installed from a wheel)."""
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source,
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+        return {"commit": commit, "dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def provenance(device: str, world_size: int) -> dict[str, Any]:
+    return {"git": git_state(), "packages": package_versions(), "python": sys.version.split()[0],
+            "platform": platform.platform(), "device": device, "world_size": world_size, "argv": sys.argv}
+
+
+def _csv_text(columns: tuple[str, ...], rows: Iterable[tuple]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_run(run_dir: Path, results: dict, per_sample: Iterable[tuple], generation: Iterable[tuple]) -> None:
+    """Write the three files atomically; results.json last, so its presence marks a complete run."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "per_sample.csv", _csv_text(PER_SAMPLE_COLUMNS, per_sample))
+    atomic_write_text(run_dir / "generation.csv", _csv_text(GENERATION_COLUMNS, generation))
+    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, sort_keys=False, default=_jsonable))
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in results.json")
+
+
+def load_run(path: str | Path) -> dict:
+    """The parsed results.json of a run folder (or of the file itself), with `run_dir` added."""
+    path = Path(path)
+    file = path if path.suffix == ".json" else path / "results.json"
+    if not file.exists():
+        raise FileNotFoundError(f"{path} is not a finished xgem-bench run (no results.json)")
+    results = json.loads(file.read_text())
+    if results.get("schema") != SCHEMA_VERSION:
+        raise ValueError(f"{file} has results schema {results.get('schema')}, this xgem-bench reads {SCHEMA_VERSION}")
+    results["run_dir"] = str(file.parent)
+    return results
+
+
+def load_per_sample(path: str | Path):
+    """per_sample.csv of a run as a pandas DataFrame."""
+    import pandas as pd
+    return pd.read_csv(Path(path) / "per_sample.csv", dtype={"study_id": str})
+
+
+def list_runs(root: str | Path = "results") -> list[dict]:
+    runs = []
+    for file in sorted(Path(root).glob("*/results.json")):
+        try:
+            run = load_run(file)
+        except (ValueError, json.JSONDecodeError):
+            continue
+        runs.append({"run_id": run["run_id"], "created": run["created"], "task": run["task"],
+                     "dataset": run["dataset"]["name"], "models": sorted(run["models"]), "path": str(file.parent)})
+    return runs
+
+
+def summary_rows(results: dict) -> list[dict[str, Any]]:
+    """One row per model: status, counts and the primary value of every metric (for printing)."""
+    rows = []
+    for model, entry in results["models"].items():
+        row = {"model": model, "status": entry["status"], "generated": entry.get("n_generated", 0),
+               "failed": entry.get("n_failed", 0)}
+        for key, metric in entry.get("metrics", {}).items():
+            row[key] = metric["values"].get(metric.get("primary")) if metric["status"] == "ok" else metric["status"]
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table (columns = union of row keys, in first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return "-" if value is None else str(value)
+
+    body = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
+    return "\n".join(lines)

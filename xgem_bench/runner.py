@@ -1,0 +1,408 @@
+"""The runner: dataset -> adapter.generate (cached per study) -> metrics (update per batch) -> results store.
+
+Under `torchrun` the evaluated studies are sharded by rank; each rank generates and scores its shard, metric states
+and generation records are gathered, and rank 0 computes the aggregates and writes the results.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from xgem_bench import results as store
+from xgem_bench import weights
+from xgem_bench.adapters import Adapter, AdapterContext, adapter_names, get_adapter_class
+from xgem_bench.cache import GenerationCache, study_seed
+from xgem_bench.data import Dataset, load_dataset
+from xgem_bench.data.study import Study, validate_image
+from xgem_bench.metrics import Metric, MetricContext, applies_to, get_metric_class, metric_names
+from xgem_bench.tasks import Modality, Task, parse_task
+
+
+class RunError(RuntimeError):
+    """The run cannot start (bad arguments, no eligible studies, unwritable output)."""
+
+
+@dataclass
+class RunResult:
+    run_dir: Path | None  # None on ranks other than 0
+    results: dict[str, Any]
+
+
+@dataclass
+class _Distributed:
+    rank: int = 0
+    world_size: int = 1
+    owns_group: bool = False
+
+    @classmethod
+    def from_env(cls) -> "_Distributed":
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        import torch
+        import torch.distributed as dist
+        owns = not dist.is_initialized()
+        if owns:
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), owns)
+
+    def gather(self, value):
+        """All ranks' values, in rank order (on every rank)."""
+        if self.world_size == 1:
+            return [value]
+        import torch.distributed as dist
+        out = [None] * self.world_size
+        dist.all_gather_object(out, value)
+        return out
+
+    def broadcast(self, value):
+        if self.world_size == 1:
+            return value
+        import torch.distributed as dist
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self):
+        if self.owns_group:
+            import torch.distributed as dist
+            dist.barrier()  # without it ranks intermittently abort at exit (dependencies.md §7)
+            dist.destroy_process_group()
+
+
+def _default_device() -> str:
+    import torch
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return "cpu"
+
+
+def _parse_names(names: Sequence[str] | str | None) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [names]
+    flat = [n.strip() for item in names for n in item.split(",") if n.strip()]
+    return flat or None
+
+
+def _eligible(dataset: Dataset, task: Task, split: str) -> tuple[np.ndarray, dict[str, int]]:
+    """Studies of the split that have every modality the task reads or scores; the others are counted per modality."""
+    indices = dataset.indices(split)
+    keep = np.ones(len(indices), dtype=bool)
+    missing = {}
+    for modality in task.modalities:
+        present = dataset.available(modality)[indices]
+        missing[modality.value] = int((~present).sum())
+        keep &= present
+    return indices[keep], missing
+
+
+def _check_outputs(outputs: Any, task: Task) -> dict[Modality, Any]:
+    """Validate one study's outputs against the adapter contract; raise ValueError naming what is wrong."""
+    if not isinstance(outputs, dict) or set(outputs) != set(task.outputs):
+        got = sorted(getattr(m, "value", str(m)) for m in outputs) if isinstance(outputs, dict) else type(outputs)
+        raise ValueError(f"adapter must return the outputs {[m.value for m in task.outputs]}, got {got}")
+    checked = {}
+    for modality, value in outputs.items():
+        if modality.is_image:
+            checked[modality] = validate_image(value, f"generated {modality.value}")
+        else:
+            if not isinstance(value, str):
+                raise ValueError(f"generated report must be str, got {type(value).__name__}")
+            checked[modality] = value
+    return checked
+
+
+@dataclass
+class _ModelRun:
+    """Everything one model's evaluation accumulates on one rank."""
+
+    name: str
+    entry: dict[str, Any]
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    generation_rows: list[tuple] = field(default_factory=list)
+    failed_metrics: dict[str, str] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, task: str | Task, models: Sequence[str] | str | None = None,
+                 dataset: str | Dataset = "demo", metrics: Sequence[str] | str | None = None, split: str = "test",
+                 limit: int | None = None, seed: int = 0, out: str | Path = "results", force: bool = False,
+                 batch_size: int = 8, model_options: dict[str, dict[str, Any]] | None = None,
+                 metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
+                 cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True):
+        self.task = parse_task(task)
+        self.dataset_spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "custom")
+        self.dataset = load_dataset(dataset)
+        self.split, self.limit, self.seed, self.force = split, limit, seed, force
+        if batch_size < 1:
+            raise RunError("batch size must be at least 1")
+        if limit is not None and limit < 1:
+            raise RunError("--limit must be at least 1")
+        self.batch_size, self.progress = batch_size, progress
+        self.out = Path(out)
+        self.cache_dir = Path(cache_dir) if cache_dir else weights.cache_root()
+        self.model_options = model_options or {}
+        self.metric_options = metric_options or {}
+        self.model_names = self._resolve_models(_parse_names(models))
+        self.metric_names = self._resolve_metrics(_parse_names(metrics))
+        self.device = device or _default_device()
+        self.run_id = run_id
+
+    # ---- argument resolution -----------------------------------------------------------------------------------
+    def _resolve_models(self, names: list[str] | None) -> list[str]:
+        if names is None:  # every model that claims the task; unavailable ones are reported as skipped
+            return [n for n in adapter_names() if get_adapter_class(n).supports(self.task)]
+        for name in names:
+            get_adapter_class(name)  # raises with the closest valid names
+        unknown_options = set(self.model_options) - set(names)
+        if unknown_options:
+            raise RunError(f"options given for model(s) not in the run: {sorted(unknown_options)}")
+        return names
+
+    def _resolve_metrics(self, names: list[str] | None) -> list[str]:
+        if names is None:
+            return [n for n in metric_names() if applies_to(get_metric_class(n), self.task)]
+        for name in names:
+            if not applies_to(get_metric_class(name), self.task):
+                raise RunError(f"metric {name!r} ({get_metric_class(name).kind}) scores no output of task "
+                               f"{self.task}; choose metrics for its outputs {[m.value for m in self.task.outputs]}")
+        return names
+
+    # ---- the run ------------------------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        dist = _Distributed.from_env()
+        try:
+            return self._run(dist)
+        finally:
+            dist.close()
+
+    def _run(self, dist: _Distributed) -> RunResult:
+        started = time.time()
+        eligible, missing = _eligible(self.dataset, self.task, self.split)
+        n_split = len(self.dataset.indices(self.split))
+        if self.limit is not None:
+            eligible = eligible[: self.limit]
+        if len(eligible) == 0:
+            raise RunError(f"no study of split {self.split!r} of {self.dataset.name!r} has all of "
+                           f"{[m.value for m in self.task.modalities]} (missing per modality: {missing})")
+        run_id = dist.broadcast(self.run_id or self._new_run_id())
+        run_dir = self.out / run_id
+        if dist.rank == 0:
+            self._prepare_out(run_dir)
+        shard = eligible[dist.rank:: dist.world_size]
+
+        model_runs = [self._evaluate_model(name, shard, eligible, run_dir, dist) for name in self.model_names]
+
+        gathered = dist.gather([(m.generation_rows, {k: v.state_dict() for k, v in m.metrics.items()},
+                                 m.failed_metrics) for m in model_runs])
+        results = {
+            "schema": store.SCHEMA_VERSION,
+            "run_id": run_id,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "task": self.task.name,
+            "dataset": {"name": self.dataset.name, "spec": self.dataset_spec, "synthetic": self.dataset.synthetic,
+                        "fingerprint": self.dataset.fingerprint(), "split": self.split, "n_split": n_split,
+                        "n_evaluated": int(len(eligible)), "missing_modality": missing, "limit": self.limit},
+            "seed": self.seed,
+            "seeds": "per study: first 4 bytes of sha256('<seed>:<study_id>'), see xgem_bench.cache.study_seed",
+            "provenance": store.provenance(self.device, dist.world_size),
+            "models": {},
+        }
+        if dist.rank != 0:
+            return RunResult(None, results)
+
+        per_sample, generation = [], []
+        for i, model_run in enumerate(model_runs):
+            rows = [row for rank in gathered for row in rank[i][0]]
+            generation += rows
+            failed_metrics = {k: v for rank in gathered for k, v in rank[i][2].items()}
+            for key, metric in model_run.metrics.items():
+                for rank in gathered[1:]:
+                    metric.merge_state(rank[i][1][key])
+            self._finish_model(model_run, rows, failed_metrics, per_sample)
+            results["models"][model_run.name] = model_run.entry
+        results["timings"] = {"total_s": round(time.time() - started, 3)}
+        store.write_run(run_dir, results, per_sample, generation)
+        return RunResult(run_dir, results)
+
+    def _new_run_id(self) -> str:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        slug = self.task.name.replace("->", "_to_").replace("+", "")
+        salt = hashlib.sha256(f"{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:4]
+        return f"{stamp}-{slug}-{salt}"
+
+    @staticmethod
+    def _prepare_out(run_dir: Path) -> None:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=False)
+            probe = run_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except FileExistsError:
+            raise RunError(f"{run_dir} already exists; choose another --run-id or output folder") from None
+        except OSError as error:
+            raise RunError(f"cannot write results to {run_dir}: {error.strerror}; choose a writable --out") from None
+
+    def _evaluate_model(self, name: str, shard: np.ndarray, eligible: np.ndarray, run_dir: Path,
+                        dist: _Distributed) -> _ModelRun:
+        cls = get_adapter_class(name)
+        entry: dict[str, Any] = {"status": "ok", "reason": None, "version": cls.version, "metrics": {}}
+        model_run = _ModelRun(name, entry)
+        if not cls.supports(self.task):
+            tasks = ", ".join(t.name for t in cls.supported_tasks())
+            entry.update(status="skipped", reason=f"does not support task {self.task} (supports {tasks})")
+            return model_run
+        adapter = cls(**self.model_options.get(name, {}))
+        reason = adapter.unavailable_reason()
+        if reason:
+            entry.update(status="skipped", reason=reason)
+            return model_run
+        entry.update(settings=adapter.settings(), checkpoint_id=adapter.checkpoint_id(),
+                     weights={w: weights.checksum(w) for w in cls.weights})
+        cache = GenerationCache(self.cache_dir, name, {
+            "adapter": name, "version": cls.version, "checkpoint": entry["checkpoint_id"], "task": self.task.name,
+            "settings": entry["settings"]})
+        entry["cache_key"] = cache.key
+        model_run.metrics = self._make_metrics(entry, eligible, run_dir / "artifacts" / name)
+
+        timings = {"generation_s": 0.0, "scoring_s": 0.0}
+        set_up = False
+        bar = tqdm(total=len(shard), desc=f"{name} {self.task}", unit="study",
+                   disable=not self.progress or dist.rank != 0)
+        for start in range(0, len(shard), self.batch_size):
+            studies = [self.dataset.load(int(i)) for i in shard[start: start + self.batch_size]]
+            seeds = [study_seed(self.seed, s.study_id) for s in studies]
+            t0 = time.time()
+            outputs = {s.study_id: None if self.force else cache.load(s.study_id, seed)
+                       for s, seed in zip(studies, seeds)}
+            todo = [(s, seed) for s, seed in zip(studies, seeds) if outputs[s.study_id] is None]
+            if todo and not set_up:
+                adapter.setup(AdapterContext(device=self.device, dataset=self.dataset, cache_dir=self.cache_dir))
+                set_up = True
+            errors = self._generate(adapter, todo, outputs, cache)
+            timings["generation_s"] += time.time() - t0
+            for s, seed in zip(studies, seeds):
+                error = errors.get(s.study_id)
+                model_run.generation_rows.append((name, s.study_id, seed, "failed" if error else "ok", error or ""))
+            t0 = time.time()
+            self._score(model_run, [(s, outputs[s.study_id]) for s in studies if s.study_id not in errors])
+            timings["scoring_s"] += time.time() - t0
+            bar.update(len(studies))
+        bar.close()
+        entry["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        return model_run
+
+    def _generate(self, adapter: Adapter, todo: list[tuple[Study, int]], outputs: dict, cache: GenerationCache
+                  ) -> dict[str, str]:
+        """Fill `outputs` for `todo`; returns study_id -> error for studies that failed.
+
+        A batch that raises is retried study by study, so one bad study does not take its batch down with it.
+        """
+        errors: dict[str, str] = {}
+        groups = [todo] if todo else []
+        while groups:
+            group = groups.pop()
+            try:
+                produced = adapter.generate([s.only(self.task.inputs) for s, _ in group], self.task,
+                                            [seed for _, seed in group])
+                if len(produced) != len(group):
+                    raise ValueError(f"adapter returned {len(produced)} outputs for {len(group)} studies")
+            except Exception as error:  # noqa: BLE001 - any adapter failure is recorded per study
+                if len(group) > 1:
+                    groups += [[item] for item in group]
+                else:
+                    errors[group[0][0].study_id] = _describe(error)
+                continue
+            for (study, seed), result in zip(group, produced):
+                try:
+                    checked = _check_outputs(result, self.task)
+                except ValueError as error:
+                    errors[study.study_id] = f"invalid output: {error}"
+                    continue
+                cache.save(study.study_id, seed, checked)
+                outputs[study.study_id] = checked
+        return errors
+
+    def _make_metrics(self, entry: dict, eligible: np.ndarray, artifact_dir: Path) -> dict[str, Metric]:
+        made = {}
+        for name in self.metric_names:
+            cls = get_metric_class(name)
+            settings = self.metric_options.get(name, {})
+            for modality in applies_to(cls, self.task):
+                key = f"{name}/{modality.value if modality else 'joint'}"
+                record = {"metric": name, "modality": modality.value if modality else "joint", "status": "ok",
+                          "reason": None, "primary": cls.primary, "higher_is_better": cls.higher_is_better}
+                entry["metrics"][key] = record
+                reason = cls.unavailable_reason({**cls.default_settings(), **settings})
+                if reason:
+                    record.update(status="skipped", reason=reason)
+                    continue
+                context = MetricContext(task=self.task, modality=modality, dataset=self.dataset, split=self.split,
+                                        reference_indices=eligible, cache_dir=self.cache_dir,
+                                        artifact_dir=artifact_dir, device=self.device, batch_size=self.batch_size)
+                metric = cls(context, **settings)
+                record.update(settings=metric.settings, signature=metric.signature,
+                              weights={w: weights.checksum(w) for w in cls.weights})
+                made[key] = metric
+        return made
+
+    @staticmethod
+    def _score(model_run: _ModelRun, scored: list[tuple[Study, dict]]) -> None:
+        from xgem_bench.metrics import Sample
+        if not scored:
+            return
+        samples = [Sample(study, generated) for study, generated in scored]
+        for key, metric in model_run.metrics.items():
+            if key in model_run.failed_metrics:
+                continue
+            try:
+                metric.update(samples)
+            except Exception as error:  # noqa: BLE001 - a broken metric must not lose the other metrics' work
+                model_run.failed_metrics[key] = _describe(error)
+
+    @staticmethod
+    def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, str],
+                      per_sample: list[tuple]) -> None:
+        entry = model_run.entry
+        failures = [{"study_id": r[1], "error": r[4]} for r in generation_rows if r[3] == "failed"]
+        entry["n_generated"] = len(generation_rows) - len(failures)
+        entry["n_failed"] = len(failures)
+        entry["failures"] = failures
+        if entry["status"] == "ok" and generation_rows and not entry["n_generated"]:
+            entry.update(status="failed", reason=f"all {len(failures)} studies failed; first error: "
+                                                 f"{failures[0]['error']}")
+        for key, metric in model_run.metrics.items():
+            record = entry["metrics"][key]
+            if key in failed_metrics:
+                record.update(status="failed", reason=failed_metrics[key])
+                continue
+            try:
+                record["values"] = metric.compute()
+            except Exception as error:  # noqa: BLE001
+                record.update(status="failed", reason=_describe(error))
+                continue
+            for study_id, values in metric.per_sample().items():
+                per_sample.extend((model_run.name, study_id, record["metric"], record["modality"], k, v)
+                                  for k, v in values.items())
+
+
+def _describe(error: BaseException) -> str:
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def run(task: str | Task, **kwargs) -> RunResult:
+    """Python API of `xgem-bench run`; keyword arguments as in `Runner`."""
+    return Runner(task, **kwargs).run()
