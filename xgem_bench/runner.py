@@ -20,6 +20,7 @@ from tqdm import tqdm
 from xgem_bench import results as store
 from xgem_bench import weights
 from xgem_bench.adapters import Adapter, AdapterContext, adapter_names, get_adapter_class
+from xgem_bench.adapters.base import StudyFailure
 from xgem_bench.cache import GenerationCache, study_seed
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
@@ -325,6 +326,9 @@ class Runner:
                     errors[group[0][0].study_id] = _describe(error)
                 continue
             for (study, seed), result in zip(group, produced):
+                if isinstance(result, StudyFailure):
+                    errors[study.study_id] = f"StudyFailure: {result}"
+                    continue
                 try:
                     checked = _check_outputs(result, self.task)
                 except ValueError as error:

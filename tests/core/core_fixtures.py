@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xgem_bench.adapters.base import Adapter
+from xgem_bench.adapters.base import Adapter, StudyFailure
 from xgem_bench.data import InMemoryDataset, Study
 from xgem_bench.tasks import PAPER_TASKS
 
@@ -25,7 +25,7 @@ def tiny_dataset(n: int = 24, seed: int = 0, size: int = 64) -> InMemoryDataset:
 
 
 class FlakyAdapter(Adapter):
-    """Fails on studies whose id ends in '3' or '7' (raises) and returns bad outputs for ids ending in '5'."""
+    """Raises on ids ending in '3', reports a StudyFailure for '7', returns invalid outputs for '5'."""
 
     name = "flaky"
     tasks = tuple(t.name for t in PAPER_TASKS)
@@ -35,8 +35,11 @@ class FlakyAdapter(Adapter):
         FlakyAdapter.calls.extend(s.study_id for s in studies)
         out = []
         for study, seed in zip(studies, seeds):
-            if study.study_id[-1] in "37":
+            if study.study_id.endswith("3"):
                 raise RuntimeError(f"cannot generate {study.study_id}")
+            if study.study_id.endswith("7"):
+                out.append(StudyFailure(f"no output for {study.study_id}"))
+                continue
             rng = np.random.default_rng(seed)
             values = {}
             for m in task.outputs:

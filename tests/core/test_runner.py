@@ -52,7 +52,8 @@ def test_adapter_failures_are_recorded_and_the_run_goes_on(tmp_path, flaky):
     entry = res.results["models"]["flaky"]
     failed = {f["study_id"]: f["error"] for f in entry["failures"]}
     assert set(failed) == {f"s{i:03d}" for i in range(40) if str(i)[-1] in "357"}
-    assert all("RuntimeError: cannot generate" in failed[s] for s in failed if s[-1] in "37")
+    assert all("RuntimeError: cannot generate" in failed[s] for s in failed if s[-1] == "3")
+    assert all("StudyFailure: no output" in failed[s] for s in failed if s[-1] == "7")
     assert all("invalid output" in failed[s] for s in failed if s[-1] == "5")
     assert entry["n_generated"] == 40 - len(failed)
     assert entry["metrics"]["pixel-mae/F"]["values"]["n"] == entry["n_generated"]
