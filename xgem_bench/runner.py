@@ -143,8 +143,6 @@ class Runner:
                  metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True):
         self.task = parse_task(task)
-        self.dataset_spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "custom")
-        self.dataset = load_dataset(dataset)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
             raise RunError("batch size must be at least 1")
@@ -157,6 +155,9 @@ class Runner:
         self.metric_options = metric_options or {}
         self.model_names = self._resolve_models(_parse_names(models))
         self.metric_names = self._resolve_metrics(_parse_names(metrics))
+        # the dataset last: cheap argument errors should not wait for a dataset to be read or built
+        self.dataset_spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "custom")
+        self.dataset = load_dataset(dataset)
         self.device = device or _default_device()
         self.run_id = run_id
 
