@@ -11,7 +11,9 @@ randomisation (swap the two models' rows per study at random). Every result carr
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -194,3 +196,70 @@ PAIRED_TESTS: dict[str, Callable[..., PairedTest]] = {
     "bootstrap": paired_bootstrap,
     "randomisation": approximate_randomisation,
 }
+
+
+# ---- from the results store ---------------------------------------------------------------------------------------
+class StatsUnavailable(ValueError):
+    """The run does not hold what a resample of this value needs (per-study rows, cached features)."""
+
+
+def run_resampleable(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    """Per-study data of value `key` of one metric record (an entry of results.json) of `model` in `run`."""
+    if record.get("status") != "ok" or key not in record.get("values", {}):
+        raise StatsUnavailable(f"{record.get('metric')} has no value {key!r} for {model}")
+    builder = _BUILDERS.get(record["metric"], _mean_of_per_sample)
+    return builder(run, model, record, key)
+
+
+def per_sample_table(run: dict, model: str, record: dict):
+    """The run's per-study values of one metric record: a DataFrame indexed by study_id, one column per key."""
+    frame = _per_sample(run["run_dir"])
+    rows = frame[(frame["model"] == model) & (frame["metric"] == record["metric"])
+                 & (frame["modality"].astype(str) == str(record["modality"]))]
+    if rows.empty:
+        raise StatsUnavailable(f"per_sample.csv of {run['run_dir']} has no rows for {model}, {record['metric']}")
+    return rows.pivot(index="study_id", columns="key", values="value")
+
+
+@lru_cache(maxsize=16)
+def _per_sample(run_dir: str):
+    from xgem_bench.results import load_per_sample
+    return load_per_sample(run_dir)
+
+
+def _check_reproduces(data: Resampleable, record: dict, key: str) -> Resampleable:
+    """Refuse a statistic that does not give back the stored aggregate on all studies (no silently wrong CIs)."""
+    stored, recomputed = float(record["values"][key]), data.value()
+    if not math.isclose(stored, recomputed, rel_tol=1e-6, abs_tol=1e-9):
+        raise StatsUnavailable(f"{record['metric']} {key}: {data.description} over the per-study rows gives "
+                               f"{recomputed:.6g}, not the stored {stored:.6g}; the value is not resampleable "
+                               "from per_sample.csv")
+    return data
+
+
+def _mean_of_per_sample(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    table = per_sample_table(run, model, record)
+    if key not in table:
+        raise StatsUnavailable(f"{record['metric']} records no per-study {key!r}")
+    data = mean_of(table[key].to_numpy(dtype=np.float64), table.index, f"mean of per-study {key}")
+    return _check_reproduces(data, record, key)
+
+
+def _corpus_bleu(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    from xgem_bench.metrics.bleu import corpus_scores, stat_keys
+    settings = record["settings"]
+    columns = stat_keys(settings["max_n"])
+    table = per_sample_table(run, model, record)
+    if not key.startswith("bleu") or any(c not in table for c in columns):
+        return _mean_of_per_sample(run, model, record, key)
+    order = int(key[4:]) - 1
+
+    def statistic(rows: np.ndarray) -> float:
+        return float(corpus_scores(rows, settings["convention"], settings["smoothing"])[order])
+
+    data = Resampleable(table.index, table[columns].to_numpy(dtype=np.float64), statistic,
+                        f"{settings['convention']} BLEU from per-report n-gram counts")
+    return _check_reproduces(data, record, key)
+
+
+_BUILDERS = {"bleu": _corpus_bleu}

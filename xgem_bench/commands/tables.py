@@ -1,0 +1,39 @@
+"""`xgem-bench tables RUN... --table N --format latex|md|csv`: the paper's result tables from finished runs."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tables")(tables)
+
+
+def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task each); they are combined."),
+           table: str = typer.Option(..., "--table", "-t", help="Paper table: 2, 3, 4, 5, 6, 7, A1 or A2."),
+           fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
+           ci: bool = typer.Option(False, "--ci", help="Add bootstrap confidence intervals over studies."),
+           with_paper: bool = typer.Option(False, "--with-paper", help="Add the paper's published values as rows."),
+           digits: int = typer.Option(2, help="Decimals shown (latex, md)."),
+           resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
+           level: float = typer.Option(0.95, help="Confidence level for --ci."),
+           seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")) -> None:
+    """Build one of the paper's tables from finished runs."""
+    from xgem_bench.commands._common import user_errors
+    from xgem_bench.results import load_run
+    from xgem_bench.tables import build_table, render
+
+    with user_errors(FileNotFoundError, ValueError, KeyError):
+        loaded = [load_run(run) for run in runs]
+        settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
+        text = render(build_table(table, loaded, with_paper=with_paper, ci=settings), fmt, digits=digits)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    with user_errors(OSError):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    typer.echo(f"wrote {out}", err=True)

@@ -1,0 +1,473 @@
+"""The paper's result tables (Tables 2-7, A1, A2) built from one or more finished runs, as LaTeX, Markdown or CSV.
+
+Each run holds one task; a table combines the runs of its tasks. Which metric, modality and value key feed each column
+is declared once, in `LAYOUTS`. Cells read the results store only: "-" where a model does not support (or was not run
+on) the task, "n/a" where the metric was skipped or failed (the reason is listed under the table). The best value per
+column (per task block where rows are grouped by task) is bold, among our models, reference rows (the oracle, i.e.
+real data) excluded. `with_paper` adds the paper's published values (results/paper/xgem_paper_tables.json) as extra
+rows, marked "(paper)" and never considered for bold.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+from xgem_bench.data.study import PAPER_PATHOLOGIES
+
+PAPER_VALUES = Path(__file__).resolve().parent.parent / "results" / "paper" / "xgem_paper_tables.json"
+#: adapter name -> the model's name in the paper (also the row label of its published values)
+PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": "RoentGen", "unixgen": "UniXGen",
+               "llm-cxr": "LLM-CXR", "cxrmate": "CXRMate", "oracle": "Real Data"}
+#: models that are references, not competitors: shown, never bold
+REFERENCE_MODELS = frozenset({"oracle"})
+TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+FORMATS = ("latex", "md", "csv")
+
+
+# ---- layouts: the one place that maps paper columns to metrics and value keys -------------------------------------
+@dataclass(frozen=True)
+class Column:
+    label: str  # sub-header (and the column name in the paper's data file)
+    metric: str
+    key: str
+    #: task of the column; None when rows are grouped by task (the row's task is used)
+    task: str | None = None
+    group: str = ""  # top header spanning several columns
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str  # the paper's panel name ("AUC", "F1" in Table 3), "" for single-panel tables
+    columns: tuple[Column, ...]
+    #: rows grouped by these tasks (Tables 3, 5); empty: one row per model, tasks in the column groups
+    row_tasks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Layout:
+    number: str
+    caption: str
+    panels: tuple[Panel, ...]
+
+
+_IMAGE_TASKS = ("T->F", "L->F", "L+T->F", "T->L", "F->L", "F+T->L")
+_REPORT_TASKS = ("F->T", "L->T", "F+L->T")
+_JOINT_TASKS = ("T->F+L", "L->F+T", "F->L+T")
+_SHORT = {"Atelectasis": "Atl.", "Cardiomegaly": "Cmgl.", "Consolidation": "Cnsl.", "Edema": "Edm.",
+          "Enlarged Cardiomediastinum": "Enl.", "Lung Lesion": "Les.", "Lung Opacity": "Opc.",
+          "Pleural Effusion": "Eff.", "Pneumonia": "Pnm.", "Pneumothorax": "Ptx.", "No Finding": "No F."}
+_AVERAGES = (("Micro", "micro"), ("Macro", "macro"), ("Weighted", "weighted"))
+
+
+def _task_columns(tasks, spec: Sequence[tuple[str, str, str]]) -> tuple[Column, ...]:
+    """Per task, one column per (label, metric, key)."""
+    return tuple(Column(label, metric, key, task=task, group=task) for task in tasks for label, metric, key in spec)
+
+
+def _class_columns(metric: str, score: str, labels: Sequence[str]) -> tuple[Column, ...]:
+    per_class = [Column(_SHORT[name], metric, f"{score}/{name}") for name in labels]
+    return tuple(per_class + [Column(label, metric, f"{score}/{avg}") for label, avg in _AVERAGES])
+
+
+_BLEU = tuple((f"BLEU-{n}", "bleu", f"bleu{n}") for n in range(1, 5))
+_XRV_TASKS = ("T->F", "L->F", "L+T->F")
+
+LAYOUTS: dict[str, Layout] = {
+    "2": Layout("2", "FID of generated X-rays (lower is better); v3 = Inception-v3, XRV = XRV-DenseNet backbone.",
+                (Panel("", _task_columns(_IMAGE_TASKS, [("v3", "fid-inception", "fid"), ("XRV", "fid-xrv", "fid")])),)),
+    "A1": Layout("A1", "FID of generated X-rays with the XRV-mimic backbone (lower is better).",
+                 (Panel("", _task_columns(_IMAGE_TASKS, [("XRV-mimic", "fid-xrv-mimic", "fid")])),)),
+    "3": Layout("3", "XRV-DenseNet classification of generated frontal X-rays: AUC and F1 per pathology.",
+                (Panel("AUC", _class_columns("xrv-classification", "auc", PAPER_PATHOLOGIES), _XRV_TASKS),
+                 Panel("F1", _class_columns("xrv-classification", "f1", PAPER_PATHOLOGIES), _XRV_TASKS))),
+    "4": Layout("4", "BLEU of generated reports (higher is better).", (Panel("", _task_columns(_REPORT_TASKS, _BLEU)),)),
+    "5": Layout("5", "CheXpert-labeler F1 of generated reports per finding.",
+                (Panel("", _class_columns("chexpert-f1", "f1", PAPER_PATHOLOGIES + ("No Finding",)), _REPORT_TASKS),)),
+    "6": Layout("6", "RadGraph-F1 and RaTEScore of generated reports (higher is better).",
+                (Panel("", _task_columns(_REPORT_TASKS, [("RadGraph-F1", "radgraph-f1", "radgraph_f1"),
+                                                         ("RaTE", "ratescore", "ratescore")])),)),
+    "A2": Layout("A2", "Intra-study BLEU: reports generated from different scans of one study scored against each "
+                       "other (higher is better).", (Panel("", tuple(Column(l, "bleu-intra-study", k) for l, _, k
+                                                                    in _BLEU)),)),
+}
+# Table 7 turns the other way (rows = joint tasks, one column per model); its metric:
+COHERENCE_METRIC, COHERENCE_KEY, COHERENCE_REAL_KEY = "coherence-cosine", "cosine", "cosine_real"
+
+
+# ---- the numbers of the runs --------------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    #: "" (a number), "-" (task not supported / not run), "n/a" (metric skipped or failed)
+    mark: str = ""
+    bold: bool = False
+
+
+@dataclass
+class Row:
+    label: str
+    model: str
+    task: str  # the row group ("" when rows are not grouped)
+    source: str  # "xgem-bench" or "paper"
+    cells: list[Cell]
+
+
+@dataclass
+class BuiltPanel:
+    title: str
+    headers: list[tuple[str, str]]  # (group, label) per column
+    rows: list[Row]
+    higher_is_better: list[bool]
+    row_head: list[str]  # headers of the label columns
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.row_head) == 2
+
+
+@dataclass
+class BuiltTable:
+    number: str
+    caption: str
+    panels: list[BuiltPanel]
+    notes: list[str] = field(default_factory=list)
+
+
+class Measurements:
+    """The runs of a table, indexed by (task, model)."""
+
+    def __init__(self, runs: Sequence[dict]):
+        self.runs = list(runs)
+        self.entries: dict[tuple[str, str], tuple[dict, dict]] = {}
+        for run in self.runs:
+            for model, entry in run["models"].items():
+                key = (run["task"], model)
+                if key in self.entries:
+                    other = self.entries[key][0]
+                    raise ValueError(f"model {model!r} on task {run['task']} appears in two runs "
+                                     f"({other.get('run_dir', other['run_id'])} and "
+                                     f"{run.get('run_dir', run['run_id'])}); pass only one of them")
+                self.entries[key] = (run, entry)
+        self.notes: list[str] = []
+
+    def models(self) -> list[str]:
+        """Every model of the runs, in first-seen order."""
+        seen: list[str] = []
+        for _, model in self.entries:
+            if model not in seen:
+                seen.append(model)
+        return seen
+
+    def record(self, task: str, model: str, metric: str) -> tuple[dict, dict] | None:
+        """(run, metric record) of `metric` for a model on a task, whatever its modality; None if absent."""
+        found = self.entries.get((task, model))
+        if not found or found[1].get("status") != "ok":
+            return None
+        run, entry = found
+        for record in entry.get("metrics", {}).values():
+            if record["metric"] == metric:
+                return run, record
+        return None
+
+    def cell(self, task: str, model: str, metric: str, key: str) -> Cell:
+        if (task, model) not in self.entries or self.entries[(task, model)][1].get("status") != "ok":
+            return Cell(mark="-")
+        found = self.record(task, model, metric)
+        if found is None:
+            self._note(f"{model} on {task}: metric {metric} was not run")
+            return Cell(mark="n/a")
+        _, record = found
+        if record.get("status") != "ok":
+            self._note(f"{model} on {task}: {metric} {record.get('status')}: {record.get('reason')}")
+            return Cell(mark="n/a")
+        value = record.get("values", {}).get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            self._note(f"{model} on {task}: {metric} has no value {key!r}")
+            return Cell(mark="n/a")
+        return Cell(value=float(value))
+
+    def higher_is_better(self, metric: str) -> bool:
+        for run in self.runs:
+            for entry in run["models"].values():
+                for record in entry.get("metrics", {}).values():
+                    if record["metric"] == metric and "higher_is_better" in record:
+                        return bool(record["higher_is_better"])
+        from xgem_bench.metrics import METRICS, get_metric_class
+        return get_metric_class(metric).higher_is_better if metric in METRICS else True
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, str, str], float]:
+    """(table, panel, task, paper model name, column) -> published value."""
+    document = json.loads(Path(path).read_text())
+    if document.get("kind") != "published-values":
+        raise ValueError(f"{path} is not a published-values file")
+    return {(v["table"], v["panel"], v["task"], v["model"], v["column"]): v["value"] for v in document["values"]}
+
+
+# ---- building ----------------------------------------------------------------------------------------------------
+def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None) -> BuiltTable:
+    """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals."""
+    number = str(number).upper()
+    if number not in TABLES:
+        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join(TABLES)}")
+    measured = Measurements(runs)
+    paper = load_paper_values() if with_paper else {}
+    if number == "7":
+        table = _build_coherence(measured, paper, ci)
+    else:
+        layout = LAYOUTS[number]
+        panels = [_build_panel(layout, panel, measured, paper, ci) for panel in layout.panels]
+        table = BuiltTable(number, layout.caption, panels)
+    table.notes = measured.notes + table.notes
+    if ci:
+        table.notes.append(f"± = half-width of the {ci['level']:.0%} percentile bootstrap interval over studies "
+                           f"({ci['n_resamples']} resamples, seed {ci['seed']}).")
+    if with_paper:
+        table.notes.append("Rows marked (paper) are published values transcribed from the XGeM paper, not measured.")
+    return table
+
+
+def _build_panel(layout: Layout, panel: Panel, measured: Measurements, paper: dict, ci: dict | None) -> BuiltPanel:
+    models = measured.models()
+    groups = panel.row_tasks or ("",)
+    rows: list[Row] = []
+    for group in groups:
+        ours = [m for m in models if not panel.row_tasks or (group, m) in measured.entries]
+        for model in ours:
+            cells = []
+            for column in panel.columns:
+                task = column.task or group
+                cell = measured.cell(task, model, column.metric, column.key)
+                if ci and cell.mark == "":
+                    cell = _with_interval(cell, measured, task, model, column, ci)
+                cells.append(cell)
+            rows.append(Row(model, model, group, "xgem-bench", cells))
+        if paper:
+            rows += _paper_rows(layout.number, panel, group, paper)
+    higher = [measured.higher_is_better(c.metric) for c in panel.columns]
+    built = BuiltPanel(panel.title, [(c.group, c.label) for c in panel.columns], rows, higher,
+                       ["Task", "Model"] if panel.row_tasks else ["Model"])
+    _mark_best(built)
+    return built
+
+
+def _paper_rows(number: str, panel: Panel, group: str, paper: dict) -> list[Row]:
+    """Published rows of one row group (with Table 3's task-less "Real Data" row ahead of its first group)."""
+    tasks = [group] + (["-"] if panel.row_tasks and group == panel.row_tasks[0] else [])
+    if not panel.row_tasks:
+        tasks = ["-"] + [c.task for c in panel.columns]
+    names = [name for (t, p, task, name, _) in paper if t == number and p == panel.title and task in tasks]
+    rows = []
+    for name in dict.fromkeys(names):
+        cells = []
+        for column in panel.columns:
+            task = column.task or group
+            value = paper.get((number, panel.title, task, name, column.label))
+            if value is None and panel.row_tasks:
+                value = paper.get((number, panel.title, "-", name, column.label))
+            cells.append(Cell(value=value) if value is not None else Cell(mark="-"))
+        rows.append(Row(f"{name} (paper)", name, group, "paper", cells))
+    return rows
+
+
+def _with_interval(cell: Cell, measured: Measurements, task: str, model: str, column: Column, ci: dict) -> Cell:
+    from xgem_bench import stats
+    run, record = measured.record(task, model, column.metric)
+    try:
+        data = stats.run_resampleable(run, model, record, column.key)
+        interval = stats.bootstrap_ci(data, n_resamples=ci["n_resamples"], level=ci["level"], seed=ci["seed"])
+    except stats.StatsUnavailable as error:
+        measured._note(f"no interval for {model} on {task}, {column.metric} {column.key}: {error}")
+        return cell
+    return replace(cell, low=interval.low, high=interval.high)
+
+
+def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> BuiltTable:
+    """Table 7: one row per joint task, one column per model, plus the level of real pairs (and the paper's)."""
+    models = [m for m in measured.models()
+              if any(measured.record(t, m, COHERENCE_METRIC) for t in _JOINT_TASKS)]
+    columns = [Column(m, COHERENCE_METRIC, COHERENCE_KEY) for m in models]
+    headers = [("Cosine similarity", m) for m in models] + [("Cosine similarity", "Real pairs")]
+    paper_columns = ["Independent Gen.", "Multi-Output Gen."] if paper else []
+    headers += [("XGeM (paper)", c) for c in paper_columns]
+    rows = []
+    for task in _JOINT_TASKS:
+        cells = []
+        for column in columns:
+            cell = measured.cell(task, column.label, COHERENCE_METRIC, COHERENCE_KEY)
+            if ci and cell.mark == "":
+                cell = _with_interval(cell, measured, task, column.label, column, ci)
+            cells.append(cell)
+        real = [measured.cell(task, m, COHERENCE_METRIC, COHERENCE_REAL_KEY) for m in models]
+        cells.append(next((c for c in real if c.mark == ""), Cell(mark="-")))
+        cells += [Cell(value=paper[key]) if (key := ("7", "", task, "XGeM", c)) in paper else Cell(mark="-")
+                  for c in paper_columns]
+        rows.append(Row(task, "", task, "xgem-bench", cells))
+    built = BuiltPanel("", headers, rows, [True] * len(headers), ["Task"])
+    _mark_best_across(built, n_ours=len(models))
+    caption = ("Cosine similarity, in XGeM's shared prompt-encoder space, between the two outputs generated for one "
+               "study; columns are models (joint or independent generation); 'Real pairs' is the level of the real "
+               "study's own modalities.")
+    return BuiltTable("7", caption, [built])
+
+
+def _displayed(value: float, digits: int = 2) -> float:
+    return round(value, digits)
+
+
+def _mark_best(panel: BuiltPanel, digits: int = 2) -> None:
+    """Bold the best of our non-reference rows per column and row group (ties at the shown precision all bold)."""
+    for group in dict.fromkeys(r.task for r in panel.rows):
+        rows = [r for r in panel.rows if r.task == group and r.source == "xgem-bench" and r.model not in REFERENCE_MODELS]
+        for j, higher in enumerate(panel.higher_is_better):
+            values = [_displayed(r.cells[j].value, digits) for r in rows if r.cells[j].value is not None]
+            if len(values) < 2:
+                continue
+            best = max(values) if higher else min(values)
+            for r in rows:
+                if r.cells[j].value is not None and _displayed(r.cells[j].value, digits) == best:
+                    r.cells[j].bold = True
+
+
+def _mark_best_across(panel: BuiltPanel, n_ours: int, digits: int = 2) -> None:
+    """Table 7: per row, bold the best of the model columns (not the real-pair or paper columns)."""
+    for row in panel.rows:
+        values = [_displayed(c.value, digits) for c in row.cells[:n_ours] if c.value is not None]
+        if len(values) < 2:
+            continue
+        for cell in row.cells[:n_ours]:
+            cell.bold = cell.value is not None and _displayed(cell.value, digits) == max(values)
+
+
+# ---- rendering ---------------------------------------------------------------------------------------------------
+def render(table: BuiltTable, fmt: str, digits: int = 2) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return {"latex": _latex, "md": _markdown, "csv": _csv}[fmt](table, digits)
+
+
+def _number(cell: Cell, digits: int) -> str:
+    if cell.value is None:
+        return cell.mark or "-"
+    text = f"{cell.value:.{digits}f}"
+    if cell.low is not None and cell.high is not None and math.isfinite(cell.low) and math.isfinite(cell.high):
+        text += f" ± {(cell.high - cell.low) / 2:.{digits}f}"
+    return text
+
+
+def _row_labels(panel: BuiltPanel, row: Row) -> list[str]:
+    if panel.grouped:
+        return [row.task, row.label]
+    return [row.label]
+
+
+def _markdown(table: BuiltTable, digits: int) -> str:
+    out = [f"**Table {table.number}.** {table.caption}", ""]
+    for panel in table.panels:
+        if panel.title:
+            out += [f"*{panel.title}*", ""]
+        heads = panel.row_head + [f"{g} {l}".strip() for g, l in panel.headers]
+        out.append("| " + " | ".join(heads) + " |")
+        out.append("|" + "|".join([":--"] * len(panel.row_head) + ["--:"] * len(panel.headers)) + "|")
+        for row in panel.rows:
+            cells = [(f"**{_number(c, digits)}**" if c.bold else _number(c, digits)) for c in row.cells]
+            labels = [f"*{x}*" if row.source == "paper" else x for x in _row_labels(panel, row)]
+            out.append("| " + " | ".join(labels + cells) + " |")
+        out.append("")
+    out += [f"- {note}" for note in table.notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _csv(table: BuiltTable, digits: int) -> str:
+    """Long format, full precision: one line per cell."""
+    import csv
+    import io
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["table", "panel", "task", "model", "source", "group", "column", "value", "ci_low", "ci_high",
+                     "mark", "bold"])
+    for panel in table.panels:
+        for row in panel.rows:
+            for (group, label), cell in zip(panel.headers, row.cells):
+                writer.writerow([table.number, panel.title, row.task or group, row.model, row.source, group, label,
+                                 "" if cell.value is None else repr(cell.value),
+                                 "" if cell.low is None else repr(cell.low), "" if cell.high is None else repr(cell.high),
+                                 cell.mark, int(cell.bold)])
+    return buffer.getvalue()
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return escaped.replace("->", r"$\rightarrow$").replace("±", r"$\pm$")
+
+
+def _latex(table: BuiltTable, digits: int) -> str:
+    out = ["% xgem-bench table; needs \\usepackage{booktabs}", r"\begin{table}[t]", r"\centering", r"\small",
+           f"\\caption{{Table {latex_escape(table.number)}: {latex_escape(table.caption)}}}"]
+    for index, panel in enumerate(table.panels):
+        n_heads = len(panel.row_head)
+        if index:
+            out.append(r"\par\medskip")
+        out.append(r"\begin{tabular}{" + "l" * n_heads + "r" * len(panel.headers) + "}")
+        out.append(r"\toprule")
+        if panel.title:
+            out.append(f"\\multicolumn{{{n_heads + len(panel.headers)}}}{{l}}{{\\textbf{{{latex_escape(panel.title)}}}}}"
+                       r" \\")
+            out.append(r"\midrule")
+        spans = _spans([g for g, _ in panel.headers])
+        if any(g for g, _, _ in spans):
+            line, rules = [""] * n_heads, []
+            for group, start, width in spans:
+                line.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(group)}}}" if width > 1 else latex_escape(group))
+                if group:
+                    rules.append(f"\\cmidrule(lr){{{n_heads + start + 1}-{n_heads + start + width}}}")
+            out.append(" & ".join(line) + r" \\")
+            out.append(" ".join(rules))
+        out.append(" & ".join([latex_escape(h) for h in panel.row_head] + [latex_escape(l) for _, l in panel.headers])
+                   + r" \\")
+        out.append(r"\midrule")
+        previous = None
+        for row in panel.rows:
+            if panel.grouped and previous is not None and row.task != previous:
+                out.append(r"\midrule")
+            labels = [latex_escape(x) for x in _row_labels(panel, row)]
+            if panel.grouped and row.task == previous:
+                labels[0] = ""
+            previous = row.task
+            cells = [latex_escape(_number(c, digits)) for c in row.cells]
+            cells = [f"\\textbf{{{c}}}" if cell.bold else c for c, cell in zip(cells, row.cells)]
+            if row.source == "paper":
+                labels = [f"\\textit{{{x}}}" if x else x for x in labels]
+                cells = [f"\\textit{{{c}}}" for c in cells]
+            out.append(" & ".join(labels + cells) + r" \\")
+        out.append(r"\bottomrule")
+        out.append(r"\end{tabular}")
+    if table.notes:
+        out.append(r"\par\smallskip\footnotesize")
+        out.append(r" \\ ".join(latex_escape(n) for n in table.notes))
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def _spans(groups: list[str]) -> list[tuple[str, int, int]]:
+    """Consecutive equal group names -> (group, first column, width)."""
+    spans: list[tuple[str, int, int]] = []
+    for i, group in enumerate(groups):
+        if spans and spans[-1][0] == group:
+            spans[-1] = (group, spans[-1][1], spans[-1][2] + 1)
+        else:
+            spans.append((group, i, 1))
+    return spans
