@@ -1,0 +1,220 @@
+"""Subprocess adapters: models whose code needs its own Python environment (old torch, CUDA-only kernels, ...).
+
+The user points the adapter at the upstream checkout (`repo`) and at the interpreter of its environment (`python`).
+For each batch xgem-bench writes a work folder
+
+    manifest.json             task, options, and per study: id, seed, report text, input/output file names
+    inputs/<i>/F.npy, L.npy   input images, float32 (H, W) in [0, 1]
+    outputs/<i>/F.npy, T.txt  written by the driver: images as float (H, W) or (H, W, 3) in [0, 1], reports UTF-8
+    status/<i>.json           written by the driver when study i failed: {"error": "..."}
+    scratch/                  the driver's own intermediates (e.g. VQ codes passed from one stage to the next)
+    logs/<stage>.log          the driver's stdout and stderr
+
+and runs `PYTHON drivers/<model>_driver.py STAGE WORK/manifest.json` with the checkout as working directory, once
+per stage (a model may need two environments, e.g. an LLM and a separate VQ-GAN). Drivers ship with xgem-bench in
+`adapters/drivers/` and use only the standard library and numpy on their side of the protocol
+(`drivers/_driver_protocol.py`), so they run under old Pythons (3.7+).
+
+Failures are reported per study (`StudyFailure`): the driver's own error for that study, else the time-out or exit
+code of the stage that should have produced it (with the tail of its log), else "no output written".
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from xgem_bench.adapters.base import Adapter, StudyFailure
+from xgem_bench.adapters.convert import to_canonical_image
+from xgem_bench.data.study import Study
+from xgem_bench.tasks import Modality, Task
+
+PROTOCOL_VERSION = 1
+DRIVERS_DIR = Path(__file__).parent / "drivers"
+#: options that say where and how long to run, not what comes out: they stay out of settings() and the cache key
+RUNTIME_OPTIONS = ("repo", "python", "timeout_s", "keep_workdir", "device")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    #: option naming the interpreter this stage runs under
+    python_option: str = "python"
+
+
+class SubprocessAdapter(Adapter):
+    """Base class: subclasses name their driver file and stages and pass model options to the driver."""
+
+    driver: ClassVar[str]
+    #: files that must exist in the upstream checkout for it to count as one
+    repo_markers: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"repo": None, "python": None, "timeout_s": 3600.0, "device": "cuda", "keep_workdir": False}
+
+    def stages(self, task: Task) -> list[Stage]:
+        return [Stage("generate")]
+
+    def driver_options(self, task: Task) -> dict[str, Any]:
+        """Model options for the driver (weight paths, sampler settings)."""
+        return {}
+
+    def driver_path(self) -> Path:
+        return DRIVERS_DIR / self.driver
+
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        repo = self.options["repo"]
+        if not repo:
+            return (f"option 'repo' is not set: point it at a checkout of the upstream code "
+                    f"(xgem-bench run ... -o {self.name}.repo=PATH)")
+        missing = [m for m in self.repo_markers if not (Path(repo).expanduser() / m).exists()]
+        if not Path(repo).expanduser().is_dir() or missing:
+            return f"{repo} is not a checkout of the upstream code (missing {missing or 'the folder'})"
+        for option in sorted({s.python_option for s in self.stages_for_all_tasks()}):
+            python = self.options[option]
+            if not python:
+                return (f"option {option!r} is not set: point it at the Python interpreter of the model's own "
+                        f"environment (-o {self.name}.{option}=/path/to/env/bin/python)")
+            if shutil.which(str(Path(python).expanduser())) is None:
+                return f"option {option!r}: {python} is not an executable Python interpreter"
+        return None
+
+    def stages_for_all_tasks(self) -> list[Stage]:
+        return [stage for task in self.supported_tasks() for stage in self.stages(task)]
+
+    def settings(self) -> dict[str, Any]:
+        settings = {k: v for k, v in self.options.items() if k not in RUNTIME_OPTIONS}
+        settings["driver"] = self.driver
+        settings["upstream_commit"] = git_commit(self.options["repo"])
+        return settings
+
+    def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict | StudyFailure]:
+        work = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-"))
+        try:
+            manifest = write_batch(work, self.name, studies, task, seeds, self.driver_options(task),
+                                   repo=str(self._repo()), device=self.options["device"])
+            stage_errors = [error for stage in self.stages(task)
+                            if (error := self._run_stage(stage, work))]
+            return read_outputs(work, manifest, task, "; ".join(stage_errors) or None)
+        finally:
+            if not self.options["keep_workdir"]:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _repo(self) -> Path:
+        if not self.options["repo"]:
+            raise ValueError(f"adapter {self.name!r}: option 'repo' (the upstream checkout) is not set")
+        return Path(self.options["repo"]).expanduser().resolve()
+
+    def _run_stage(self, stage: Stage, work: Path) -> str | None:
+        """Run one driver stage; None when it exited 0, else why not (time-out, exit code, log tail)."""
+        python = str(Path(self.options[stage.python_option]).expanduser())
+        command = [python, str(self.driver_path()), stage.name, str(work / "manifest.json")]
+        log_path = work / "logs" / f"{stage.name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(self._repo()), "PYTHONUNBUFFERED": "1"}
+        timeout = float(self.options["timeout_s"])
+        start = time.monotonic()
+        with open(log_path, "wb") as log:
+            # own session, so a time-out ends the driver and anything it started
+            process = subprocess.Popen(command, cwd=self._repo(), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                       start_new_session=True)
+            try:
+                code = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return f"stage {stage.name!r} timed out after {timeout:g} s{_log_tail(log_path)}"
+        if code != 0:
+            return (f"stage {stage.name!r} exited with code {code} after {time.monotonic() - start:.1f} s"
+                    f"{_log_tail(log_path)}")
+        return None
+
+
+def git_commit(repo: str | None) -> str | None:
+    """The checked-out commit of a git checkout, read from .git without running git (cheap, no git needed)."""
+    if not repo:
+        return None
+    git = Path(repo).expanduser() / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            ref = head[5:]
+            if (git / ref).exists():
+                return (git / ref).read_text().strip()
+            packed = (git / "packed-refs").read_text().splitlines()
+            return next(line.split()[0] for line in packed if line.endswith(" " + ref))
+        return head
+    except (OSError, StopIteration):
+        return None
+
+
+def _log_tail(log_path: Path, lines: int = 8) -> str:
+    text = log_path.read_text(errors="replace").strip().splitlines()
+    return (": ..." + " | ".join(text[-lines:])) if text else ""
+
+
+def write_batch(work: Path, model: str, studies: Sequence[Study], task: Task, seeds: Sequence[int],
+                options: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
+    """Write the inputs and manifest.json of one batch into `work`; returns the manifest."""
+    entries = []
+    for index, (study, seed) in enumerate(zip(studies, seeds)):
+        images = {}
+        for modality in task.inputs:
+            if modality.is_image:
+                path = Path("inputs") / str(index) / f"{modality.value}.npy"
+                (work / path).parent.mkdir(parents=True, exist_ok=True)
+                np.save(work / path, np.asarray(study.get(modality), dtype=np.float32))
+                images[modality.value] = str(path)
+        entries.append({
+            "index": index, "study_id": study.study_id, "seed": int(seed),
+            "report": study.report if Modality.REPORT in task.inputs else None,
+            "images": images,
+            "outputs": {m.value: str(Path("outputs") / str(index) / (f"{m.value}.npy" if m.is_image else
+                                                                      f"{m.value}.txt")) for m in task.outputs},
+        })
+    for folder in ("outputs", "status", "scratch"):
+        (work / folder).mkdir(exist_ok=True)
+    manifest = {"protocol": PROTOCOL_VERSION, "model": model, "task": task.name,
+                "inputs": [m.value for m in task.inputs], "outputs": [m.value for m in task.outputs],
+                "repo": repo, "device": device, "options": options, "studies": entries}
+    (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def read_outputs(work: Path, manifest: dict[str, Any], task: Task, stage_error: str | None
+                 ) -> list[dict | StudyFailure]:
+    """One output dict per study, or a StudyFailure saying why that study has none."""
+    results: list[dict | StudyFailure] = []
+    for entry in manifest["studies"]:
+        status = work / "status" / f"{entry['index']}.json"
+        if status.exists():
+            results.append(StudyFailure(f"driver: {json.loads(status.read_text()).get('error', 'failed')}"))
+            continue
+        try:
+            results.append({m: _read_output(work / entry["outputs"][m.value], m) for m in task.outputs})
+        except FileNotFoundError as missing:
+            results.append(StudyFailure(stage_error or f"the driver wrote no output {missing.args[0]}"))
+        except ValueError as error:
+            results.append(StudyFailure(f"unreadable driver output: {error}"))
+    return results
+
+
+def _read_output(path: Path, modality: Modality):
+    if not path.exists():
+        raise FileNotFoundError(f"{modality.value} (expected {path.name} in {path.parent.name}/)")
+    if not modality.is_image:
+        return path.read_text(encoding="utf-8").strip()
+    return to_canonical_image(np.load(path, allow_pickle=False), f"driver output {path.name}")
