@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -207,8 +208,7 @@ def run_resampleable(run: dict, model: str, record: dict, key: str) -> Resamplea
     """Per-study data of value `key` of one metric record (an entry of results.json) of `model` in `run`."""
     if record.get("status") != "ok" or key not in record.get("values", {}):
         raise StatsUnavailable(f"{record.get('metric')} has no value {key!r} for {model}")
-    builder = _BUILDERS.get(record["metric"], _mean_of_per_sample)
-    return builder(run, model, record, key)
+    return _builder(record["metric"])(run, model, record, key)
 
 
 def per_sample_table(run: dict, model: str, record: dict):
@@ -227,10 +227,10 @@ def _per_sample(run_dir: str):
     return load_per_sample(run_dir)
 
 
-def _check_reproduces(data: Resampleable, record: dict, key: str) -> Resampleable:
+def _check_reproduces(data: Resampleable, record: dict, key: str, rel_tol: float = 1e-6) -> Resampleable:
     """Refuse a statistic that does not give back the stored aggregate on all studies (no silently wrong CIs)."""
     stored, recomputed = float(record["values"][key]), data.value()
-    if not math.isclose(stored, recomputed, rel_tol=1e-6, abs_tol=1e-9):
+    if not math.isclose(stored, recomputed, rel_tol=rel_tol, abs_tol=1e-9):
         raise StatsUnavailable(f"{record['metric']} {key}: {data.description} over the per-study rows gives "
                                f"{recomputed:.6g}, not the stored {stored:.6g}; the value is not resampleable "
                                "from per_sample.csv")
@@ -262,4 +262,39 @@ def _corpus_bleu(run: dict, model: str, record: dict, key: str) -> Resampleable:
     return _check_reproduces(data, record, key)
 
 
-_BUILDERS = {"bleu": _corpus_bleu}
+def _fid_from_features(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    """FID of resampled studies from the per-study features the FID metric saved (nothing is re-extracted).
+
+    When the reference set is the real images of the same studies, a study's row holds both its generated and its
+    real features, so a resample redraws both sets together; otherwise the reference statistics stay fixed.
+    """
+    if key != "fid":
+        raise StatsUnavailable(f"{record['metric']} {key!r} is a count, not a resampleable value")
+    from xgem_bench.metrics.fid import frechet_distance
+    path = Path(run["run_dir"]) / "artifacts" / model / f"{record['metric']}-{record['modality']}.npz"
+    if not path.exists():
+        raise StatsUnavailable(f"no cached features at {path} (the run kept no FID artefacts)")
+    with np.load(path) as archive:
+        ids, generated = archive["generated_ids"].astype(str), archive["generated"].astype(np.float64)
+        reference_ids, reference = archive["reference_ids"].astype(str), archive["reference"].astype(np.float64)
+    dim = generated.shape[1]
+
+    def fid(gen: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray) -> float:
+        return frechet_distance(gen.mean(0), np.cov(gen, rowvar=False), ref_mu, ref_sigma)
+
+    if sorted(ids.tolist()) == sorted(reference_ids.tolist()):
+        order = {sid: i for i, sid in enumerate(reference_ids.tolist())}
+        rows = np.concatenate([generated, reference[[order[s] for s in ids]]], axis=1)
+        data = Resampleable(ids, rows, lambda r: fid(r[:, :dim], r[:, dim:].mean(0), np.cov(r[:, dim:], rowvar=False)),
+                            "FID of resampled studies (generated and real features redrawn together)")
+    else:
+        mu, sigma = reference.mean(0), np.cov(reference, rowvar=False)
+        data = Resampleable(ids, generated, lambda r: fid(r, mu, sigma),
+                            "FID of resampled generated features against the fixed reference set")
+    return _check_reproduces(data, record, key, rel_tol=1e-4)
+
+
+def _builder(metric: str):
+    if metric.startswith("fid-"):
+        return _fid_from_features
+    return {"bleu": _corpus_bleu}.get(metric, _mean_of_per_sample)

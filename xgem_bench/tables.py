@@ -330,7 +330,7 @@ def _mark_best(panel: BuiltPanel, digits: int = 2) -> None:
         rows = [r for r in panel.rows if r.task == group and r.source == "xgem-bench" and r.model not in REFERENCE_MODELS]
         for j, higher in enumerate(panel.higher_is_better):
             values = [_displayed(r.cells[j].value, digits) for r in rows if r.cells[j].value is not None]
-            if len(values) < 2:
+            if not values:
                 continue
             best = max(values) if higher else min(values)
             for r in rows:
@@ -342,7 +342,7 @@ def _mark_best_across(panel: BuiltPanel, n_ours: int, digits: int = 2) -> None:
     """Table 7: per row, bold the best of the model columns (not the real-pair or paper columns)."""
     for row in panel.rows:
         values = [_displayed(c.value, digits) for c in row.cells[:n_ours] if c.value is not None]
-        if len(values) < 2:
+        if not values:
             continue
         for cell in row.cells[:n_ours]:
             cell.bold = cell.value is not None and _displayed(cell.value, digits) == max(values)

@@ -81,3 +81,79 @@ def test_bad_input_is_refused():
         stats.paired_bootstrap(stats.mean_of([1.0, 2.0], ["a", "b"]), stats.mean_of([1.0, 2.0], ["c", "d"]))
     with pytest.raises(ValueError, match="level"):
         stats.bootstrap_ci(stats.mean_of([1.0, 2.0], ["a", "b"]), level=95)
+
+
+def _fid_run(tmp_path, shift, n=300, d=3, seed=0, same_studies=True):
+    """A run whose FID artefact follows the FID metric's documented layout, and the FID stored from it."""
+    from conftest import make_run
+    from xgem_bench.metrics.fid import frechet_distance
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"s{i:03d}" for i in range(n)])
+    generated = rng.normal(shift, 1.0, size=(n, d)).astype(np.float32)
+    reference = rng.normal(0.0, 1.0, size=(n, d)).astype(np.float32)
+    reference_ids = ids if same_studies else np.array([f"r{i}" for i in range(n)])
+    g, r = generated.astype(np.float64), reference.astype(np.float64)
+    fid = frechet_distance(g.mean(0), np.cov(g, rowvar=False), r.mean(0), np.cov(r, rowvar=False))
+    run = make_run(tmp_path, f"fid-{shift}-{seed}", "T->F",
+                   {"m": {"metrics": {"fid-xrv/F": ({"fid": fid, "n_generated": float(n)}, None, False)}}})
+    folder = tmp_path / run["run_id"] / "artifacts" / "m"
+    folder.mkdir(parents=True)
+    np.savez(folder / "fid-xrv-F.npz", generated_ids=ids, generated=generated, reference_ids=reference_ids,
+             reference=reference, meta=np.array("{}"))
+    return run, fid
+
+
+@pytest.mark.parametrize("same_studies", [True, False])
+def test_fid_interval_is_recomputed_from_cached_features(tmp_path, same_studies):
+    run, fid = _fid_run(tmp_path, shift=1.0, same_studies=same_studies)
+    record = run["models"]["m"]["metrics"]["fid-xrv/F"]
+    data = stats.run_resampleable(run, "m", record, "fid")
+    assert data.value() == pytest.approx(fid, rel=1e-6)
+    assert data.rows.shape == ((300, 6) if same_studies else (300, 3))
+    ci = stats.bootstrap_ci(data, n_resamples=200, seed=0)
+    # true FID between N(1, I) and N(0, I) in 3 dimensions is 3
+    assert ci.low < 3.0 < ci.high and ci.high - ci.low < 2.0
+    with pytest.raises(stats.StatsUnavailable, match="count"):
+        stats.run_resampleable(run, "m", record, "n_generated")
+
+
+def test_fid_paired_test_between_models_on_the_same_studies(tmp_path):
+    better, _ = _fid_run(tmp_path, shift=0.5, seed=1)
+    worse, _ = _fid_run(tmp_path, shift=1.0, seed=1)
+    a = stats.run_resampleable(better, "m", better["models"]["m"]["metrics"]["fid-xrv/F"], "fid")
+    b = stats.run_resampleable(worse, "m", worse["models"]["m"]["metrics"]["fid-xrv/F"], "fid")
+    result = stats.approximate_randomisation(a, b, n_resamples=200, seed=0)
+    assert result.difference < 0 and result.p_value < 0.01
+
+
+def test_mean_metric_refuses_rows_that_do_not_reproduce_the_aggregate(tmp_path):
+    from conftest import make_run
+    rows = {"a": {"x": 1.0}, "b": {"x": 3.0}}
+    run = make_run(tmp_path, "r", "F->T", {"m": {"metrics": {"token-f1/T": ({"x": 5.0}, rows, True)}}})
+    with pytest.raises(stats.StatsUnavailable, match="not the stored 5"):
+        stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["token-f1/T"], "x")
+
+
+def test_corpus_bleu_interval_resamples_ngram_counts(tmp_path):
+    from conftest import make_run
+    from xgem_bench.metrics.bleu import bleu, pair_stats, sentence_scores, stat_keys
+    from xgem_bench.text import TextNormalization
+    hyps = ["no acute cardiopulmonary process", "small left pleural effusion", "heart size is normal",
+            "no pneumothorax", "mild pulmonary edema is seen"] * 4
+    refs = ["no acute cardiopulmonary abnormality", "small left effusion", "the heart size is normal",
+            "no pneumothorax is seen", "pulmonary edema"] * 4
+    norm = TextNormalization()
+    rows = {}
+    for i, (h, r) in enumerate(zip(hyps, refs)):
+        counts = pair_stats(norm.tokens(h), [norm.tokens(r)], 4)
+        rows[f"s{i}"] = {**dict(zip(stat_keys(4), map(float, counts))),
+                         **{f"bleu{n}": float(v) for n, v in enumerate(sentence_scores(counts[None])[0], 1)}}
+    values = bleu(hyps, refs)
+    settings = {"convention": "nltk-corpus", "smoothing": "none", "max_n": 4}
+    run = make_run(tmp_path, "b", "F->T", {"m": {"metrics": {"bleu/T": (values, rows, True)},
+                                                  "settings": {"bleu": settings}}})
+    data = stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["bleu/T"], "bleu2")
+    assert data.value() == pytest.approx(values["bleu2"])
+    assert data.value() != pytest.approx(np.mean([r["bleu2"] for r in rows.values()]))  # corpus, not a mean
+    ci = stats.bootstrap_ci(data, n_resamples=100)
+    assert ci.low <= values["bleu2"] <= ci.high

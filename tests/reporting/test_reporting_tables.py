@@ -1,0 +1,175 @@
+"""Tables from fixture runs: numbers equal the results files, layout marks, bold, CIs, paper values, LaTeX."""
+import csv
+import io
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import make_run, mean_metric
+from typer.testing import CliRunner
+
+from xgem_bench import results as store
+from xgem_bench.cli import app
+from xgem_bench.tables import LAYOUTS, PAPER_VALUES, TABLES, build_table, load_paper_values, render
+
+
+def _cells(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_csv_numbers_equal_the_results_files(report_runs):
+    rows = _cells(render(build_table("6", report_runs), "csv"))
+    ours = [r for r in rows if r["source"] == "xgem-bench"]
+    assert len(ours) == 4 * 3 * 2  # models x tasks x metrics
+    checked = 0
+    for row in ours:
+        run = next(r for r in report_runs if r["task"] == row["task"])
+        entry = run["models"][row["model"]]
+        metric, key = {"RadGraph-F1": ("radgraph-f1", "radgraph_f1"), "RaTE": ("ratescore", "ratescore")}[row["column"]]
+        if entry["status"] != "ok":
+            assert row["mark"] == "-" and row["value"] == ""
+            continue
+        record = entry["metrics"][f"{metric}/T"]
+        if record["status"] != "ok":
+            assert row["mark"] == "n/a"
+            continue
+        assert float(row["value"]) == record["values"][key]
+        checked += 1
+    assert checked == 2 * 3 * 2 + 3 + 2  # xgem and oracle: 3 tasks x 2; codi-xr: radgraph x 3; llm-cxr: F->T x 2
+    # one file read back independently of the loader
+    raw = json.loads((store.Path(report_runs[0]["run_dir"]) / "results.json").read_text())
+    xgem = next(r for r in ours if r["model"] == "xgem" and r["task"] == "F->T" and r["column"] == "RaTE")
+    assert float(xgem["value"]) == raw["models"]["xgem"]["metrics"]["ratescore/T"]["values"]["ratescore"]
+
+
+def test_bold_marks_the_best_non_reference_model_per_column(report_runs):
+    table = build_table("6", report_runs)
+    (panel,) = table.panels
+    for j in range(len(panel.headers)):
+        candidates = [r for r in panel.rows if r.model != "oracle" and r.cells[j].value is not None]
+        best = max(candidates, key=lambda r: r.cells[j].value)
+        assert [r.model for r in panel.rows if r.cells[j].bold] == [best.model]
+    assert not any(c.bold for r in panel.rows if r.model == "oracle" for c in r.cells)
+
+
+def test_lower_is_better_metrics_bold_the_minimum(tmp_path):
+    rng = np.random.default_rng(1)
+    runs = [make_run(tmp_path, f"r{i}", task, {
+        "xgem": {"metrics": {"fid-inception/F": ({"fid": 10.0 + i}, None, False)}},
+        "codi": {"metrics": {"fid-inception/F": ({"fid": 500.0}, None, False)}}})
+        for i, task in enumerate(["T->F", "L->F"])]
+    del rng
+    md = render(build_table("2", runs), "md")
+    assert "**10.00**" in md and "**11.00**" in md and "**500.00**" not in md
+    assert "| xgem | **10.00** | n/a | **11.00** | n/a | - | - |" in md  # XRV not run; other tasks not in runs
+
+
+def test_unsupported_tasks_show_a_dash_and_skipped_metrics_na_with_reason(report_runs):
+    md = render(build_table("6", report_runs), "md")
+    assert "| llm-cxr | 0." in md and md.count("| - | - | - | - |") == 1
+    assert "codi-xr on F->T: ratescore skipped: weight 'w' is missing; run fix" in md
+
+
+def test_intervals_come_from_per_study_rows(report_runs):
+    settings = {"n_resamples": 300, "level": 0.9, "seed": 3}
+    rows = _cells(render(build_table("6", report_runs, ci=settings), "csv"))
+    row = next(r for r in rows if r["model"] == "xgem" and r["task"] == "L->T" and r["column"] == "RaTE")
+    value, low, high = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+    assert low < value < high and high - low < 0.2
+    assert "90% percentile bootstrap interval over studies (300 resamples, seed 3)" in render(
+        build_table("6", report_runs, ci=settings), "md")
+
+
+def test_rows_grouped_by_task_and_real_data_row_with_paper_values(tmp_path):
+    from xgem_bench.data.study import PAPER_PATHOLOGIES
+    values = {f"auc/{p}": 0.5 + 0.01 * i for i, p in enumerate(PAPER_PATHOLOGIES)}
+    values.update({"auc/micro": 0.7, "auc/macro": 0.6, "auc/weighted": 0.65})
+    runs = [make_run(tmp_path, "t3", "T->F", {m: {"metrics": {"xrv-classification/F": (values, None, True)}}
+                                              for m in ("xgem", "oracle")})]
+    table = build_table("3", runs, with_paper=True)
+    auc, f1 = table.panels
+    assert auc.title == "AUC" and f1.title == "F1"
+    tasks = [r.task for r in auc.rows]
+    assert tasks == sorted(tasks, key=["T->F", "L->F", "L+T->F"].index)  # grouped in the paper's order
+    real = next(r for r in auc.rows if r.label == "Real Data (paper)")
+    assert real.task == "T->F" and real.cells[0].value == 0.84
+    xgem = next(r for r in auc.rows if r.model == "xgem")
+    assert [c.value for c in xgem.cells] == [values[f"auc/{p}"] for p in PAPER_PATHOLOGIES] + [0.7, 0.6, 0.65]
+    assert all(c.mark == "n/a" for c in next(r for r in f1.rows if r.model == "xgem").cells)
+    assert [r.label for r in auc.rows if r.task == "L->F"] == ["CoDiXR (paper)", "XGeM (paper)"]
+
+
+def test_coherence_table_has_models_as_columns_and_real_pairs(tmp_path):
+    runs = []
+    for i, task in enumerate(["T->F+L", "L->F+T", "F->L+T"]):
+        runs.append(make_run(tmp_path, f"c{i}", task, {
+            "xgem": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.6 - 0.1 * i, "cosine_real": 0.9}, None, True)}},
+            "xgem-independent": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.5, "cosine_real": 0.9}, None,
+                                                                        True)}}}))
+    md = render(build_table("7", runs, with_paper=True), "md")
+    assert "| Task | Cosine similarity xgem | Cosine similarity xgem-independent | Cosine similarity Real pairs |" in md
+    assert "| T->F+L | **0.60** | 0.50 | 0.90 | 0.61 | 0.65 |" in md
+    assert "| F->L+T | 0.40 | **0.50** | 0.90 | 0.19 | 0.21 |" in md
+
+
+def test_paper_values_file_is_marked_and_matches_the_paper_text():
+    document = json.loads(PAPER_VALUES.read_text())
+    assert document["kind"] == "published-values" and "not measured" in document["warning"]
+    paper = load_paper_values()
+    assert {k[0] for k in paper} == set(TABLES)
+    text = (PAPER_VALUES.parents[3] / "shared" / "paper" / "xgem-paper.txt")
+    if not text.exists():
+        pytest.skip("paper text not available")
+    numeric = [[t for t in line.split() if t.replace(".", "", 1).isdigit()] for line in text.read_text().splitlines()]
+    rows: dict[tuple, list[float]] = {}
+    for (number, panel, task, model, _), value in paper.items():
+        rows.setdefault((number, panel, model) + ((task,) if number in ("3", "5", "7") else ()), []).append(value)
+    for key, values in rows.items():
+        # the paper prints .xx for tables of fractions and 0.xx / 10.56 for FID tables
+        wanted = [f"{v:.2f}" if key[0] in ("2", "A1") else f"{v:.2f}"[1:] for v in values]
+        found = any(wanted == tokens[i:i + len(wanted)] for tokens in numeric for i in range(len(tokens)))
+        assert found, (key, wanted)
+    assert len(rows) == 6 + 6 + 2 * 11 + 5 + 13 + 5 + 3 + 3
+
+
+def test_every_layout_renders_in_every_format_and_latex_is_balanced(report_runs):
+    for number in TABLES:
+        table = build_table(number, report_runs, with_paper=True)
+        for fmt in ("md", "csv"):
+            assert render(table, fmt)
+        latex = render(table, "latex")
+        assert latex.count(r"\begin{tabular}") == latex.count(r"\end{tabular}") == len(table.panels)
+        assert latex.count("{") == latex.count("}") + latex.count(r"\{") - latex.count(r"\}")
+        assert r"\toprule" in latex and r"\bottomrule" in latex and "->" not in latex
+    assert set(LAYOUTS) | {"7"} == set(TABLES)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (apt-get install texlive-latex-base)")
+def test_latex_compiles_with_pdflatex(report_runs, tmp_path):
+    body = "".join(render(build_table(n, report_runs, with_paper=True, ci={"n_resamples": 50, "level": 0.95,
+                                                                          "seed": 0}), "latex") for n in TABLES)
+    (tmp_path / "t.tex").write_text("\\documentclass{article}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
+                                    "\\usepackage{booktabs}\n\\begin{document}\n" + body + "\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_cli_writes_tables_and_refuses_bad_input(report_runs, tmp_path):
+    runner = CliRunner()
+    dirs = [r["run_dir"] for r in report_runs]
+    out = tmp_path / "t6.tex"
+    done = runner.invoke(app, ["tables", *dirs, "--table", "6", "--format", "latex", "--with-paper", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert r"\begin{tabular}" in out.read_text()
+    done = runner.invoke(app, ["tables", *dirs, "--table", "9"])
+    assert done.exit_code == 2 and "unknown table '9'" in done.output
+    done = runner.invoke(app, ["tables", str(tmp_path / "nothing"), "--table", "6"])
+    assert done.exit_code == 2 and "not a finished xgem-bench run" in done.output
+    done = runner.invoke(app, ["tables", dirs[0], dirs[0], "--table", "6"])
+    assert done.exit_code == 2 and "appears in two runs" in done.output
+    done = runner.invoke(app, ["tables", *dirs, "--table", "6", "--format", "html"])
+    assert done.exit_code == 2 and "unknown format" in done.output
