@@ -40,8 +40,6 @@ from xgem_bench.tasks import Modality, Task
 
 PROTOCOL_VERSION = 1
 DRIVERS_DIR = Path(__file__).parent / "drivers"
-#: options that say where and how long to run, not what comes out: they stay out of settings() and the cache key
-RUNTIME_OPTIONS = ("repo", "python", "timeout_s", "keep_workdir", "device")
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,8 @@ class SubprocessAdapter(Adapter):
     driver: ClassVar[str]
     #: files that must exist in the upstream checkout for it to count as one
     repo_markers: ClassVar[tuple[str, ...]] = ()
+    #: options that say where and how long to run, not what comes out: they stay out of settings() and the cache key
+    runtime_options: ClassVar[tuple[str, ...]] = ("repo", "python", "timeout_s", "keep_workdir", "device")
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -96,7 +96,7 @@ class SubprocessAdapter(Adapter):
         return [stage for task in self.supported_tasks() for stage in self.stages(task)]
 
     def settings(self) -> dict[str, Any]:
-        settings = {k: v for k, v in self.options.items() if k not in RUNTIME_OPTIONS}
+        settings = {k: v for k, v in self.options.items() if k not in self.runtime_options}
         settings["driver"] = self.driver
         settings["upstream_commit"] = git_commit(self.options["repo"])
         return settings
@@ -118,13 +118,18 @@ class SubprocessAdapter(Adapter):
             raise ValueError(f"adapter {self.name!r}: option 'repo' (the upstream checkout) is not set")
         return Path(self.options["repo"]).expanduser().resolve()
 
+    def pythonpath(self) -> list[Path]:
+        """Import roots of the upstream code for the driver (the checkout; subclasses may add more)."""
+        return [self._repo()]
+
     def _run_stage(self, stage: Stage, work: Path) -> str | None:
         """Run one driver stage; None when it exited 0, else why not (time-out, exit code, log tail)."""
         python = str(Path(self.options[stage.python_option]).expanduser())
         command = [python, str(self.driver_path()), stage.name, str(work / "manifest.json")]
         log_path = work / "logs" / f"{stage.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": str(self._repo()), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in self.pythonpath()),
+               "PYTHONUNBUFFERED": "1"}
         timeout = float(self.options["timeout_s"])
         start = time.monotonic()
         with open(log_path, "wb") as log:
