@@ -64,6 +64,8 @@ class Metric(ABC):
     weights: ClassVar[tuple[str, ...]] = ()
     #: the value shown first in summary tables
     primary: ClassVar[str]
+    #: joint metrics: output modalities a task must have for the metric to apply (e.g. F and T)
+    outputs_needed: ClassVar[tuple[Modality, ...]] = ()
 
     def __init__(self, context: MetricContext, **settings: Any):
         self.context = context

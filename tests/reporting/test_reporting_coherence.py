@@ -1,0 +1,108 @@
+"""Cosine coherence with a tiny XGeM prompt encoder saved in the checkpoint layout; cosine on hand-made vectors."""
+import json
+
+import numpy as np
+import pytest
+
+from xgem_bench.data.study import Study
+from xgem_bench.metrics import METRICS, MetricContext, Sample, applies_to, get_metric_class
+from xgem_bench.metrics.coherence import CosineCoherence, cosine_rows, encoder_problem
+from xgem_bench.tasks import Modality, parse_task
+
+REPORTS = ["no acute cardiopulmonary process", "small left pleural effusion", "moderate cardiomegaly with edema",
+           "right upper lobe pneumonia", "no pneumothorax", "stable support devices"]
+
+
+def test_cosine_on_hand_made_vectors():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 0.0], [1.0, 0.0], [3.0, 4.0]])
+    b = np.array([[0.0, 2.0], [2.0, 2.0], [-1.0, 0.0], [0.5, np.sqrt(3) / 2], [3.0, 4.0]])
+    assert cosine_rows(a, b) == pytest.approx([0.0, 1.0, -1.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="zero vector"):
+        cosine_rows(np.zeros((1, 2)), np.ones((1, 2)))
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    """A tiny XGeM checkpoint folder with a (randomly initialised, but saved and marked trained) CLIP stage."""
+    from xgem_bench.reference_model.config import tiny_config
+    from xgem_bench.reference_model.model import build_prompt_encoder
+    from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
+    import torch
+    torch.manual_seed(0)
+    config = tiny_config()
+    tokenizer = train_local_tokenizer(REPORTS * 5, config.local_vocab_size)
+    root = tmp_path / "xgem-tiny"
+    (root / "clip").mkdir(parents=True)
+    config.save(root / "xgem_config.json")
+    tokenizer.save(str(root / "tokenizer.json"))
+    encoder = build_prompt_encoder(config, local_tokenizers(tokenizer, config.clip.max_length,
+                                                            config.text_vae.max_length))
+    encoder.clip.save_pretrained(root / "clip")
+    (root / "clip" / "stage.json").write_text(json.dumps({"stage": "clip", "steps": 0}))
+    return root, encoder
+
+
+def _studies(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Study(f"s{i}", frontal=rng.random((48, 40), dtype=np.float32), lateral=rng.random((48, 40), dtype=np.float32),
+                  report=REPORTS[i % len(REPORTS)]) for i in range(n)]
+
+
+def _metric(task, root, **settings):
+    context = MetricContext(task=parse_task(task), modality=None, batch_size=3)
+    return CosineCoherence(context, encoder=str(root), **settings)
+
+
+def test_cosine_equals_the_encoder_embeddings(checkpoint):
+    import torch
+    root, encoder = checkpoint
+    studies, others = _studies(5), _studies(5, seed=1)
+    samples = [Sample(s, {Modality.FRONTAL: o.frontal, Modality.REPORT: o.report}) for s, o in zip(studies, others)]
+    metric = _metric("L->F+T", root)
+    metric.update(samples[:2])
+    metric.update(samples[2:])
+    values = metric.compute()
+    with torch.inference_mode():
+        images = encoder.encode_images(torch.from_numpy(np.stack([o.frontal for o in others]))).numpy()
+        texts = encoder.encode_texts([o.report for o in others]).numpy()
+        real_i = encoder.encode_images(torch.from_numpy(np.stack([s.frontal for s in studies]))).numpy()
+        real_t = encoder.encode_texts([s.report for s in studies]).numpy()
+    expected = (images * texts).sum(1)
+    assert [metric.per_sample()[f"s{i}"]["cosine"] for i in range(5)] == pytest.approx(expected, abs=1e-5)
+    assert values["cosine"] == pytest.approx(expected.mean(), abs=1e-5)
+    assert values["cosine_real"] == pytest.approx((real_i * real_t).sum(1).mean(), abs=1e-5)
+    assert metric.settings["encoder"] == str(root.resolve()) and len(metric.settings["encoder_fingerprint"]) == 16
+
+
+def test_real_outputs_score_the_real_pair_level_and_images_pairs_work(checkpoint):
+    root, _ = checkpoint
+    studies = _studies(4)
+    samples = [Sample(s, {Modality.FRONTAL: s.frontal, Modality.LATERAL: s.lateral}) for s in studies]
+    metric = _metric("T->F+L", root)
+    metric.update(samples)
+    values = metric.compute()
+    assert values["cosine"] == pytest.approx(values["cosine_real"], abs=1e-6)
+    assert -1.0 <= values["cosine"] <= 1.0
+    no_real = _metric("T->F+L", root, real_pairs=False)
+    no_real.update(samples)
+    assert "cosine_real" not in no_real.compute()
+
+
+def test_unavailable_without_a_trained_encoder_names_the_fix(tmp_path, checkpoint):
+    reason = CosineCoherence.unavailable_reason({"encoder": str(tmp_path / "none")})
+    assert "no trained XGeM prompt encoder" in reason and "xgem-bench train clip" in reason
+    assert "default" == CosineCoherence.default_settings()["encoder"]
+    assert CosineCoherence.unavailable_reason({}) is not None  # the test cache holds no checkpoint
+    root, _ = checkpoint
+    assert encoder_problem(root) is None
+    (root / "clip" / "stage.json").unlink()  # an untrained stage is not an encoder
+    assert encoder_problem(root) is not None
+    with pytest.raises(FileNotFoundError, match="no trained XGeM prompt encoder"):
+        _metric("T->F+L", root)
+
+
+def test_registered_for_joint_tasks_only():
+    assert METRICS["coherence-cosine"].endswith(":CosineCoherence")
+    cls = get_metric_class("coherence-cosine")
+    assert applies_to(cls, parse_task("T->F+L")) == [None]
+    assert applies_to(cls, parse_task("L->F")) == []

@@ -1,0 +1,97 @@
+"""Hamming coherence: hand-made label sets, the explicit label mapping, and the metric end to end with a tiny XRV."""
+import numpy as np
+import pytest
+
+from xgem_bench.data.study import CHEXPERT_LABELS, PAPER_PATHOLOGIES, Study
+from xgem_bench.metrics import MetricContext, Sample, applies_to, get_metric_class
+from xgem_bench.metrics.hamming import (COMMON_LABELS, HammingCoherence, hamming_distances, histogram,
+                                        image_labels_binary, report_labels_binary)
+from xgem_bench.tasks import Modality, parse_task
+
+
+def test_hamming_on_hand_made_label_sets():
+    a = np.array([[0, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 1, 0]])
+    b = np.array([[0, 0, 0, 0], [1, 0, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]])
+    assert hamming_distances(a, b).tolist() == [0, 2, 4, 4]
+    assert histogram(np.array([0, 0, 2, 10])).tolist() == [2, 0, 1] + [0] * 7 + [1]
+    with pytest.raises(ValueError, match="binary"):
+        hamming_distances(np.array([[0, -1]]), np.array([[0, 1]]))
+    with pytest.raises(ValueError, match="same"):
+        hamming_distances(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+def test_common_label_mapping_is_the_ten_paper_pathologies():
+    from xgem_bench.metrics.xrv_classification import XRV_NAME
+    assert COMMON_LABELS == PAPER_PATHOLOGIES and len(COMMON_LABELS) == 10
+    assert [XRV_NAME[label] for label in COMMON_LABELS if XRV_NAME[label] != label] == ["Effusion"]
+
+
+def test_report_labels_policies():
+    raw = np.full((1, len(CHEXPERT_LABELS)), np.nan)
+    raw[0, CHEXPERT_LABELS.index("Cardiomegaly")] = 1
+    raw[0, CHEXPERT_LABELS.index("Edema")] = -1
+    raw[0, CHEXPERT_LABELS.index("Pneumothorax")] = 0
+    raw[0, CHEXPERT_LABELS.index("Support Devices")] = 1  # outside the common set
+    raw[0, CHEXPERT_LABELS.index("No Finding")] = 1
+    positive = dict(zip(COMMON_LABELS, report_labels_binary(raw, "positive")[0]))
+    negative = dict(zip(COMMON_LABELS, report_labels_binary(raw, "negative")[0]))
+    assert {k for k, v in positive.items() if v} == {"Cardiomegaly", "Edema"}
+    assert {k for k, v in negative.items() if v} == {"Cardiomegaly"}
+    assert image_labels_binary(np.array([[0.49, 0.5, 0.9]])).tolist() == [[0, 1, 1]]
+    with pytest.raises(ValueError, match="uncertain"):
+        report_labels_binary(raw, "ignore")
+
+
+def test_applies_only_to_joint_tasks_with_frontal_and_report():
+    cls = get_metric_class("hamming")
+    assert applies_to(cls, parse_task("L->F+T")) == [None]
+    assert applies_to(cls, parse_task("T->F+L")) == []
+    assert applies_to(cls, parse_task("F->L+T")) == []
+    assert applies_to(cls, parse_task("L->F")) == []
+
+
+@pytest.fixture
+def tiny_xrv(tmp_path, monkeypatch):
+    """A random XRV DenseNet pickled under the official file name in torchxrayvision's cache (HOME is temporary)."""
+    import torch
+    import torchxrayvision as xrv
+
+    from xgem_bench import weights
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    spec = weights.get("xrv-densenet121-res224-all")
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(xrv.models.DenseNet(weights=None), spec.path)
+
+
+def test_metric_end_to_end_matches_its_parts(tiny_xrv):
+    pytest.importorskip("xgem_bench.labelers.chexpert")
+    from xgem_bench.labelers import label_reports
+    assert HammingCoherence.unavailable_reason({}) is None
+    rng = np.random.default_rng(0)
+    reports = ["Moderate cardiomegaly. Small left pleural effusion.", "No acute cardiopulmonary process.",
+               "Possible right lower lobe pneumonia.", "No pneumothorax or effusion.", ""]
+    studies = [Study(f"s{i}", frontal=rng.random((64, 64), dtype=np.float32), report="x") for i in range(5)]
+    samples = [Sample(s, {Modality.FRONTAL: s.frontal, Modality.REPORT: r}) for s, r in zip(studies, reports)]
+    metric = HammingCoherence(MetricContext(task=parse_task("L->F+T"), modality=None, batch_size=2))
+    metric.update(samples)
+    values = metric.compute()
+    backbone = metric.backbone  # the model under test is the file installed above
+    names = list(backbone.pathologies)
+    index = [names.index("Effusion" if label == "Pleural Effusion" else label) for label in COMMON_LABELS]
+    image = (backbone.classify([s.frontal for s in studies])[:, index] >= 0.5).astype(int)
+    raw = label_reports(reports)[:, [CHEXPERT_LABELS.index(label) for label in COMMON_LABELS]]
+    text = ((raw == 1) | (raw == -1)).astype(int)
+    expected = (image != text).sum(1)
+    assert [metric.per_sample()[f"s{i}"]["hamming"] for i in range(5)] == expected.tolist()
+    assert values["hamming_mean"] == pytest.approx(expected.mean())
+    assert values["share_zero"] == pytest.approx(np.mean(expected == 0))
+    assert sum(values[f"count/{d}"] for d in range(11)) == 5
+    with pytest.raises(ValueError, match="does not output T"):
+        HammingCoherence(MetricContext(task=parse_task("T->F+L"), modality=None))
+
+
+def test_unavailable_without_xrv_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    reason = HammingCoherence.unavailable_reason({})
+    assert reason and "xrv-densenet121-res224-all" in reason and "xgem-bench weights" in reason
