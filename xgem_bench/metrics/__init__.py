@@ -9,6 +9,8 @@ from xgem_bench.tasks import Task
 
 # name -> "module:Class". One metric per file.
 METRICS: dict[str, str] = {
+    "coherence-cosine": "xgem_bench.metrics.coherence:CosineCoherence",
+    "hamming": "xgem_bench.metrics.hamming:HammingCoherence",
     "pixel-mae": "xgem_bench.metrics.pixel_mae:PixelMAE",
     "token-f1": "xgem_bench.metrics.token_f1:TokenF1",
 }
@@ -30,7 +32,7 @@ def get_metric_class(name: str) -> type[Metric]:
 def applies_to(metric_cls: type[Metric], task: Task) -> list:
     """The output modalities of `task` one instance of the metric is made for ([None] once for joint metrics)."""
     if metric_cls.kind == "joint":
-        return [None] if task.is_joint else []
+        return [None] if task.is_joint and set(metric_cls.outputs_needed) <= set(task.outputs) else []
     wanted = metric_cls.kind == "image"
     return [m for m in task.outputs if m.is_image == wanted]
 
