@@ -43,6 +43,10 @@ class WeightSpec:
     manual: str | None = None
     #: files that must exist inside a folder weight for it to count as present
     required_files: tuple[str, ...] = ()
+    #: an installed package the weight can be built from offline (`weights import NAME --from-package PKG`)
+    import_from: str | None = None
+    #: "module:function" that writes the weight, verified, to the path it is given (used with `import_from`)
+    converter: str | None = None
 
     @property
     def path(self) -> Path:
@@ -50,6 +54,8 @@ class WeightSpec:
 
     @property
     def fix_command(self) -> str:
+        if self.import_from:
+            return f"xgem-bench weights import {self.name} --from-package {self.import_from}"
         if self.manual or not self.source:
             return f"xgem-bench weights import {self.name} PATH"
         return f"xgem-bench weights fetch {self.name}"
@@ -152,7 +158,7 @@ def _verify(spec: WeightSpec, candidate: Path) -> str:
     return digest
 
 
-def _install(spec: WeightSpec, candidate: Path, move: bool) -> Path:
+def _install(spec: WeightSpec, candidate: Path, move: bool, source: str | None = None) -> Path:
     """Verify `candidate` and put it at the loader's path atomically; record its checksum."""
     digest = _verify(spec, candidate)
     target = spec.path
@@ -170,7 +176,8 @@ def _install(spec: WeightSpec, candidate: Path, move: bool) -> Path:
     shutil.rmtree(staging.parent, ignore_errors=True)
     record = _record_path(spec)
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"sha256": digest, "source": str(candidate), "published_sha256": spec.sha256}))
+    record.write_text(json.dumps({"sha256": digest, "source": source or str(candidate),
+                                  "published_sha256": spec.sha256}))
     return target
 
 
@@ -181,6 +188,20 @@ def import_file(name: str, source: Path) -> Path:
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist")
     return _install(spec, source, move=False)
+
+
+def import_from_package(name: str, package: str) -> Path:
+    """Build a weight offline from an installed package (the spec's converter verifies it) and install it."""
+    spec = get(name)
+    if spec.import_from != package or not spec.converter:
+        sources = f"only from {spec.import_from!r}" if spec.import_from else "from no package"
+        raise ValueError(f"weight {name!r} can be imported {sources}, not from {package!r}")
+    module, function = spec.converter.split(":")
+    with tempfile.TemporaryDirectory(dir=_ensure(spec.path.parent)) as tmp:
+        built = Path(tmp) / spec.filename
+        getattr(importlib.import_module(module), function)(built)
+        from importlib.metadata import version
+        return _install(spec, built, move=True, source=f"converted from PyPI {package}=={version(package)}")
 
 
 def fetch(name: str, progress: bool = True) -> Path:
