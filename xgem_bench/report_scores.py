@@ -1,0 +1,168 @@
+"""Standalone report scoring: generated reports in one CSV, real reports in another, any text metric of the registry.
+
+CSV format (both files): UTF-8 (a byte-order mark is allowed), a header row, one row per report, with an id column
+named ``id`` or ``study_id`` and a report column named ``report``, ``text`` or ``reports`` (case-insensitive; other
+columns are ignored). Ids must be unique within a file, and both files must hold exactly the same ids (the order
+may differ: references are matched by id). An empty report cell is a valid, empty report and is scored as each metric
+scores empty text. Anything else (unreadable bytes, missing columns, duplicate or unmatched ids) raises
+`ReportFileError` naming the file, row and problem.
+
+This is the Python API behind `xgem-bench score-reports`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from xgem_bench.tasks import Modality, parse_task
+
+ID_COLUMNS = ("id", "study_id")
+REPORT_COLUMNS = ("report", "text", "reports")
+#: short names accepted by `score-reports --metrics`, resolved to registry names
+ALIASES = {"chexpert": "chexpert-f1", "radgraph": "radgraph-f1", "rate": "ratescore", "rate-score": "ratescore"}
+DEFAULT_METRICS = ("bleu", "chexpert", "radgraph", "rate")
+
+
+class ReportFileError(ValueError):
+    """A hypothesis or reference file that cannot be scored as given."""
+
+
+def _pick(header: list[str], wanted: tuple[str, ...], path: Path, what: str) -> int:
+    lowered = [h.strip().lower() for h in header]
+    hits = [i for i, h in enumerate(lowered) if h in wanted]
+    if len(hits) != 1:
+        problem = "has no" if not hits else "has more than one"
+        raise ReportFileError(f"{path}: the header {header} {problem} {what} column (one of {', '.join(wanted)})")
+    return hits[0]
+
+
+def read_reports_csv(path: str | Path) -> dict[str, str]:
+    """id -> report text, in file order; see the module docstring for the format."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ReportFileError(f"cannot read {path}: {error.strerror or error}") from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise ReportFileError(f"{path}: line {line} is not valid UTF-8 (byte 0x{raw[error.start]:02x} at offset "
+                              f"{error.start}); re-save the file as UTF-8") from error
+    csv.field_size_limit(1 << 30)  # very long reports are valid reports
+    rows = csv.reader(io.StringIO(text, newline=""))
+    header = next(rows, None)
+    if not header:
+        raise ReportFileError(f"{path} is empty; expected a header row with an id and a report column")
+    id_col = _pick(header, ID_COLUMNS, path, "id")
+    text_col = _pick(header, REPORT_COLUMNS, path, "report")
+    reports: dict[str, str] = {}
+    for number, row in enumerate(rows, start=2):
+        if not row:
+            continue
+        if len(row) <= max(id_col, text_col):
+            raise ReportFileError(f"{path}: row {number} has {len(row)} fields, expected {len(header)}")
+        study_id = row[id_col].strip()
+        if not study_id:
+            raise ReportFileError(f"{path}: row {number} has an empty id")
+        if study_id in reports:
+            raise ReportFileError(f"{path}: id {study_id!r} appears twice (again on row {number})")
+        reports[study_id] = row[text_col]
+    return reports
+
+
+def match_reports(hypotheses: Mapping[str, str], references: Mapping[str, str],
+                  hyp_name: str = "hypotheses", ref_name: str = "references") -> list[tuple[str, str, str]]:
+    """(id, hypothesis, reference) in hypothesis order; the two sets of ids must be identical."""
+    missing_ref = [i for i in hypotheses if i not in references]
+    missing_hyp = [i for i in references if i not in hypotheses]
+    if len(hypotheses) != len(references) or missing_ref or missing_hyp:
+        def some(ids):
+            return ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        details = [f"{hyp_name} has {len(hypotheses)} reports, {ref_name} has {len(references)}"]
+        if missing_ref:
+            details.append(f"ids only in {hyp_name}: {some(missing_ref)}")
+        if missing_hyp:
+            details.append(f"ids only in {ref_name}: {some(missing_hyp)}")
+        raise ReportFileError("hypotheses and references do not match: " + "; ".join(details))
+    return [(i, hypotheses[i], references[i]) for i in hypotheses]
+
+
+def resolve_metric(name: str) -> str:
+    """A registry name for `name` (short aliases allowed); KeyError with suggestions if unknown."""
+    from xgem_bench.metrics import get_metric_class
+    name = ALIASES.get(name.strip().lower(), name.strip().lower())
+    cls = get_metric_class(name)
+    if cls.kind != "text":
+        raise KeyError(f"metric {name!r} scores {cls.kind} outputs, not reports")
+    return name
+
+
+def score_reports(pairs: Iterable[tuple[str, str, str]], metrics: Iterable[str] | None = None,
+                  settings: Mapping[str, Mapping] | None = None, batch_size: int = 64, device: str = "cpu",
+                  ) -> tuple[dict, list[tuple[str, str, str, float]]]:
+    """Score (id, hypothesis, reference) pairs with each text metric (default: bleu, chexpert, radgraph, rate).
+
+    Returns the summary ({"n": ..., "metrics": {name: {"status", "reason", "settings", "signature", "values"}}}) and
+    the per-sample rows (study_id, metric, key, value). A metric that cannot run here is reported with status
+    "skipped" and the reason (naming the fixing command); one that raises while scoring is "failed".
+    """
+    from xgem_bench.data.study import Study
+    from xgem_bench.metrics import MetricContext, MetricUnavailable, Sample, get_metric_class
+
+    pairs = list(pairs)
+    settings = {resolve_metric(k): v for k, v in (settings or {}).items()}
+    summary: dict = {"n": len(pairs), "metrics": {}}
+    if metrics is None:  # the defaults: one missing from this installation is reported, not an error
+        metrics = []
+        for name in DEFAULT_METRICS:
+            try:
+                metrics.append(resolve_metric(name))
+            except KeyError as error:
+                summary["metrics"][ALIASES.get(name, name)] = {"status": "skipped", "reason": str(error.args[0])}
+    names = list(dict.fromkeys(resolve_metric(m) for m in metrics))
+    context = MetricContext(task=parse_task("F->T"), modality=Modality.REPORT, batch_size=batch_size, device=device)
+    samples = [Sample(Study(study_id, report=ref), {Modality.REPORT: hyp}) for study_id, hyp, ref in pairs]
+    per_sample: list[tuple[str, str, str, float]] = []
+    for name in names:
+        cls = get_metric_class(name)
+        chosen = dict(settings.get(name, {}))
+        record = summary["metrics"][name] = {"status": "ok", "reason": None, "primary": cls.primary}
+        reason = cls.unavailable_reason({**cls.default_settings(), **chosen})
+        if reason:
+            record.update(status="skipped", reason=reason)
+            continue
+        try:
+            metric = cls(context, **chosen)
+            record.update(settings=metric.settings, signature=metric.signature)
+            for start in range(0, len(samples), batch_size):
+                metric.update(samples[start:start + batch_size])
+            record["values"] = metric.compute()
+        except MetricUnavailable as error:
+            record.update(status="skipped", reason=str(error))
+            continue
+        except (ValueError, TypeError) as error:
+            if "settings" not in record:  # bad settings: the user's error, not a metric failure
+                raise
+            record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+            continue
+        except Exception as error:  # noqa: BLE001 - one broken metric must not lose the others
+            record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+            continue
+        per_sample.extend((study_id, name, key, value)
+                          for study_id, values in metric.per_sample().items() for key, value in values.items())
+    return summary, per_sample
+
+
+def write_per_sample(rows: Iterable[tuple[str, str, str, float]], path: str | Path) -> None:
+    """Long-format CSV (study_id, metric, key, value), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    with open(staging, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["study_id", "metric", "key", "value"])
+        writer.writerows(rows)
+    staging.replace(path)
