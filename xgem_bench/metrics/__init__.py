@@ -9,9 +9,12 @@ from xgem_bench.tasks import Task
 
 # name -> "module:Class". One metric per file.
 METRICS: dict[str, str] = {
+    "bleu": "xgem_bench.metrics.bleu:BLEU",
     "coherence-cosine": "xgem_bench.metrics.coherence:CosineCoherence",
     "hamming": "xgem_bench.metrics.hamming:HammingCoherence",
     "pixel-mae": "xgem_bench.metrics.pixel_mae:PixelMAE",
+    "radgraph-f1": "xgem_bench.metrics.radgraph_f1:RadGraphF1",
+    "ratescore": "xgem_bench.metrics.ratescore:RaTEScore",
     "token-f1": "xgem_bench.metrics.token_f1:TokenF1",
 }
 
