@@ -10,6 +10,7 @@ from xgem_bench.tasks import Task
 # name -> "module:Class". One metric per file.
 METRICS: dict[str, str] = {
     "bleu": "xgem_bench.metrics.bleu:BLEU",
+    "chexpert-f1": "xgem_bench.metrics.chexpert_f1:CheXpertF1",
     "coherence-cosine": "xgem_bench.metrics.coherence:CosineCoherence",
     "hamming": "xgem_bench.metrics.hamming:HammingCoherence",
     "pixel-mae": "xgem_bench.metrics.pixel_mae:PixelMAE",
