@@ -1,0 +1,96 @@
+"""`xgem`: our reference XGeM (reference_model/), any of the twelve paper tasks, from a checkpoint folder written by
+`xgem-bench train` or from the official MedCoDi-M.pt (converted on load).
+
+Options: `config` (tiny | paper; picks the default checkpoint folder), `checkpoint` (a folder, or "official" for the
+authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
+deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
+null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform).
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Sequence
+
+from xgem_bench.adapters.base import Adapter, AdapterContext
+from xgem_bench.tasks import PAPER_TASKS, Modality, Task
+
+OFFICIAL = "official"
+_FIELDS = {Modality.FRONTAL: "frontal", Modality.LATERAL: "lateral", Modality.REPORT: "report"}
+
+
+class XGeMAdapter(Adapter):
+    name = "xgem"
+    version = "1"
+    description = "reference XGeM (Multi-Prompt Training + cross-modal latent alignment), reference_model/"
+    tasks = tuple(t.name for t in PAPER_TASKS)
+    packages = ("diffusers", "transformers", "tokenizers", "safetensors")
+    #: which LDM/alignment weights of the checkpoint folder this adapter uses
+    variant = "xgem"
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"config": "tiny", "checkpoint": None, "steps": 50, "guidance": 7.5, "eta": 0.0,
+                "decoding": "sample", "connector_context": None, "mix_weights": None}
+
+    @classmethod
+    def supports(cls, task: Task) -> bool:
+        return True  # any valid combination of F, L, T works with the same model
+
+    def checkpoint_dir(self) -> Path:
+        from xgem_bench.reference_model.model import default_checkpoint
+        return Path(self.options["checkpoint"]).expanduser() if self.options["checkpoint"] \
+            else default_checkpoint(self.options["config"])
+
+    def _train_command(self) -> str:
+        extra = "" if self.options["checkpoint"] is None else f" --checkpoint {self.options['checkpoint']}"
+        return f"xgem-bench train all --config {self.options['config']} --variant {self.variant}{extra}"
+
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        if self.options["checkpoint"] == OFFICIAL:
+            from xgem_bench.reference_model.convert import official_missing_reason
+            return official_missing_reason(self.variant)
+        from xgem_bench.reference_model.model import missing_stages
+        missing = missing_stages(self.checkpoint_dir(), self.variant)
+        if missing:
+            names = ", ".join(sorted({s + (f" {m}" if m else "") for s, m in missing}))
+            return (f"no trained {self.options['config']} XGeM checkpoint ({self.variant}) at {self.checkpoint_dir()} "
+                    f"(missing: {names}); run `{self._train_command()}`")
+        return None
+
+    def checkpoint_id(self) -> str:
+        if self.options["checkpoint"] == OFFICIAL:
+            from xgem_bench import weights
+            return f"xgem-official={weights.checksum('xgem-official')}"
+        root = self.checkpoint_dir()
+        digest = hashlib.sha256()
+        for path in sorted(root.rglob("*.safetensors")) + sorted(root.rglob("stage.json")):
+            if self.variant in path.parts or not {"ldm", "align"} & set(path.relative_to(root).parts):
+                stat = path.stat()
+                digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]
+
+    def setup(self, context: AdapterContext) -> None:
+        reason = self.unavailable_reason()
+        if reason:
+            raise RuntimeError(reason)
+        if self.options["checkpoint"] == OFFICIAL:
+            from xgem_bench.reference_model.convert import load_official
+            self.model = load_official(device=context.device)
+        else:
+            from xgem_bench.reference_model.model import XGeM
+            self.model = XGeM.load(self.checkpoint_dir(), self.variant, device=context.device)
+
+    def generate(self, studies, task: Task, seeds: Sequence[int]) -> list[dict[Modality, Any]]:
+        inputs = {_FIELDS[m]: [s.get(m) for s in studies] for m in task.inputs}
+        for field, values in inputs.items():
+            if any(v is None for v in values):
+                raise ValueError(f"task {task.name} needs the {field} input for every study")
+        o = self.options
+        result = self.model.generate(inputs, [_FIELDS[m] for m in task.outputs], seeds, steps=o["steps"],
+                                     guidance=o["guidance"], eta=o["eta"], strategy=o["decoding"],
+                                     mix_weights=o["mix_weights"], connector_context=o["connector_context"])
+        return [{m: result[_FIELDS[m]][i] for m in task.outputs} for i in range(len(studies))]

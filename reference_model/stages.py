@@ -1,0 +1,148 @@
+"""The training objectives, one nn.Module per stage: `forward(batch) -> {"loss": ..., other logged values}`.
+
+Wrapping each objective in a module keeps every frozen and trainable part under one forward call, which is what
+DistributedDataParallel needs (accelerate wraps the stage module, not the bare UNet).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xgem_bench.reference_model.alignment import AlignBranch
+from xgem_bench.reference_model.config import MODALITIES, XGeMConfig
+from xgem_bench.reference_model.diffusion import denoise_with_connectors, noisy_step, predict_noise, train_scheduler
+from xgem_bench.reference_model.multiprompt import drop_conditions, mix, prompt_weights
+from xgem_bench.reference_model.prompt_encoder import PromptEncoder, info_nce
+from xgem_bench.reference_model.text_vae import OptimusVAE, beta_schedule
+from xgem_bench.reference_model.tokenizer import ReportTokenizers
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    module.requires_grad_(False)
+    return module.eval()
+
+
+class ClipStage(nn.Module):
+    """Bridging alignment: each study contributes one (view, report) pair, the view drawn among those present."""
+
+    def __init__(self, prompt: PromptEncoder, config: XGeMConfig):
+        super().__init__()
+        self.prompt, self.max_scale = prompt, config.clip.logit_scale_max
+
+    def forward(self, batch: dict) -> dict:
+        has_f, has_l = batch["has"][:, 0], batch["has"][:, 1]
+        pick_f = has_f & (~has_l | (torch.rand(len(has_f), device=has_f.device) < 0.5))
+        images = torch.where(pick_f.view(-1, 1, 1), batch["frontal"], batch["lateral"])
+        img = self.prompt.encode_images(images)
+        txt = self.prompt.encode_texts(batch["report"])
+        return {"loss": self.prompt.contrastive_loss(img, txt), "scale": self.prompt.clip.logit_scale.detach().exp()}
+
+    def after_step(self) -> None:
+        self.prompt.clamp_temperature(self.max_scale)
+
+
+class ImageVAEStage(nn.Module):
+    """AutoencoderKL reconstruction + small KL on both views (tiny only: `paper` imports the SD kl-f8 VAE)."""
+
+    def __init__(self, vae, config: XGeMConfig, image_input):
+        super().__init__()
+        self.vae, self.kl_weight, self.image_input = vae, config.image_vae.kl_weight, image_input
+
+    def forward(self, batch: dict) -> dict:
+        views = [batch[v][batch["has"][:, i]] for i, v in enumerate(("frontal", "lateral"))]
+        x = self.image_input(torch.cat(views))
+        posterior = self.vae.encode(x).latent_dist
+        rec = self.vae.decode(posterior.sample()).sample
+        mse = F.mse_loss(rec, x)
+        kl = posterior.kl().mean() / x[0].numel()
+        return {"loss": mse + F.l1_loss(rec, x) + self.kl_weight * kl, "mse": mse.detach()}
+
+
+class TextVAEStage(nn.Module):
+    """Optimus fine-tuning: reconstruction + cyclical beta * free-bits KL; `progress` is set by the training loop."""
+
+    def __init__(self, vae: OptimusVAE, tokenizers: ReportTokenizers):
+        super().__init__()
+        self.vae, self.tokenizers = vae, tokenizers
+        self.progress = (0, 1)
+
+    def forward(self, batch: dict) -> dict:
+        device = self.vae.memory.weight.device
+        enc_ids, enc_mask = (t.to(device) for t in self.tokenizers.encoder.encode(batch["report"]))
+        dec_ids, dec_mask = (t.to(device) for t in self.tokenizers.decoder.encode(batch["report"]))
+        c = self.vae.config
+        beta = beta_schedule(*self.progress, c.beta_zero_fraction, c.beta_increase_fraction)
+        out = self.vae.loss(enc_ids, enc_mask, dec_ids, dec_mask, beta)
+        return {**out, "beta": torch.tensor(beta)}
+
+
+class LatentTables(nn.Module):
+    """Frozen-encoder outputs precomputed once per stage: prompt embeddings, image posteriors, report latents."""
+
+    def __init__(self, tables: dict[str, torch.Tensor]):
+        super().__init__()
+        for name, value in tables.items():
+            self.register_buffer(name, value, persistent=False)
+
+    def latent(self, modality: str, idx: torch.Tensor) -> torch.Tensor:
+        if modality == "report":
+            return self.report_z[idx]
+        mean, std = getattr(self, f"{modality}_mean")[idx], getattr(self, f"{modality}_std")[idx]
+        return mean + std * torch.randn_like(std)  # a fresh posterior sample each time, as AutoKL.encode().sample()
+
+
+class LDMStage(nn.Module):
+    """Noise-prediction training of one output's UNet with Multi-Prompt conditioning and 10% CFG dropout."""
+
+    def __init__(self, target: str, unet: nn.Module, tables: LatentTables, null: torch.Tensor, config: XGeMConfig,
+                 multi_prompt: bool = True, weighting: str = "uniform"):
+        super().__init__()
+        self.target, self.unet, self.tables = target, unet, tables
+        self.others = [m for m in MODALITIES if m != target]
+        self.register_buffer("null", null[[MODALITIES.index(m) for m in self.others]], persistent=False)
+        self.scheduler = train_scheduler(config.diffusion)
+        self.p_uncond, self.multi_prompt, self.weighting = config.diffusion.cfg_dropout, multi_prompt, weighting
+
+    def forward(self, idx: torch.Tensor) -> dict:
+        prompts = torch.stack([self.tables.emb[idx, MODALITIES.index(m)] for m in self.others], dim=1)
+        available = torch.stack([self.tables.has[idx, MODALITIES.index(m)] for m in self.others], dim=1)
+        weights = prompt_weights(available.cpu(), self.multi_prompt, self.weighting).to(prompts)
+        cond = mix(prompts, weights)
+        null = mix(self.null.expand(len(idx), -1, -1), weights)
+        cond = drop_conditions(cond, null, self.p_uncond)
+        z0 = self.tables.latent(self.target, idx)
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(idx),), device=z0.device)
+        x_t, noise = noisy_step(self.scheduler, z0, t)
+        eps = predict_noise(self.unet, x_t, t, cond.unsqueeze(1))
+        return {"loss": F.mse_loss(eps, noise)}
+
+
+class AlignStage(nn.Module):
+    """Joint denoising of a pair of outputs through frozen UNets + trainable V's and connectors, plus InfoNCE
+    between the two environment vectors; conditioned on the remaining modality (CFG dropout as in the LDMs)."""
+
+    def __init__(self, pair: tuple[str, str], unets: dict[str, nn.Module], branches: dict[str, AlignBranch],
+                 tables: LatentTables, null: torch.Tensor, config: XGeMConfig):
+        super().__init__()
+        self.pair = tuple(pair)
+        (self.condition,) = [m for m in MODALITIES if m not in pair]
+        self.unets = nn.ModuleDict({m: freeze(unets[m]) for m in pair})
+        self.branches = nn.ModuleDict({m: branches[m] for m in pair})
+        self.tables = tables
+        self.register_buffer("null", null[MODALITIES.index(self.condition)], persistent=False)
+        self.scheduler = train_scheduler(config.diffusion)
+        self.p_uncond, self.mode = config.diffusion.cfg_dropout, config.align.connector_context
+        self.temperature = config.align.temperature
+
+    def forward(self, idx: torch.Tensor) -> dict:
+        cond = self.tables.emb[idx, MODALITIES.index(self.condition)]
+        cond = drop_conditions(cond, self.null.expand_as(cond), self.p_uncond).unsqueeze(1)
+        z0 = {m: self.tables.latent(m, idx) for m in self.pair}
+        t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(idx),), device=cond.device)
+        noisy = {m: noisy_step(self.scheduler, z0[m], t) for m in self.pair}
+        eps, env = denoise_with_connectors(self.unets, self.branches, {m: v[0] for m, v in noisy.items()}, t, cond,
+                                           self.mode)
+        mse = torch.stack([F.mse_loss(eps[m], noisy[m][1]) for m in self.pair]).mean()
+        contrastive = info_nce(env[self.pair[0]], env[self.pair[1]], 1.0 / self.temperature)
+        return {"loss": mse + contrastive, "mse": mse.detach(), "contrastive": contrastive.detach()}

@@ -1,0 +1,463 @@
+"""Training stages of the reference XGeM: clip, image-vae, text-vae, ldm (per output, with or without Multi-Prompt),
+align. One loop for all (accelerate: single process, `accelerate launch` or `torchrun`), resumable per epoch,
+progress bar, per-step loss log (`loss_log.csv`), and the result saved with its configuration beside it.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset as TorchDataset
+
+from xgem_bench.reference_model import model as xm
+from xgem_bench.reference_model.alignment import build_branch
+from xgem_bench.reference_model.config import MODALITIES, StageHyper, XGeMConfig, get_config
+from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageVAEStage, LatentTables, LDMStage,
+                                               TextVAEStage, freeze)
+from xgem_bench.reference_model.tokenizer import load_tokenizers, train_local_tokenizer
+from xgem_bench.tasks import Modality
+
+STAGES = ("clip", "image-vae", "text-vae", "ldm", "align")
+
+
+class StageExists(RuntimeError):
+    """The stage is already trained in this checkpoint folder."""
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+class StudyTensors(TorchDataset):
+    """Studies of an xgem-bench Dataset as tensors at the model's image size (missing views are zeros)."""
+
+    def __init__(self, dataset, indices: Sequence[int], image_size: int, cache: bool = True):
+        self.dataset, self.indices, self.size = dataset, list(indices), image_size
+        self._cache: dict[int, dict] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict:
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        study = self.dataset.load(self.indices[i])
+        item = {"index": i, "report": study.report or "",
+                "has": torch.tensor([study.has(Modality(xm.CODES[m])) for m in MODALITIES])}
+        for view in ("frontal", "lateral"):
+            image = getattr(study, view)
+            item[view] = (xm._resize(torch.as_tensor(np.asarray(image, dtype=np.float32))[None], self.size)[0, 0]
+                          if image is not None else torch.zeros(self.size, self.size))
+        if self._cache is not None:
+            self._cache[i] = item
+        return item
+
+
+def collate(items: list[dict]) -> dict:
+    return {"index": torch.tensor([it["index"] for it in items]), "report": [it["report"] for it in items],
+            "has": torch.stack([it["has"] for it in items]),
+            "frontal": torch.stack([it["frontal"] for it in items]),
+            "lateral": torch.stack([it["lateral"] for it in items])}
+
+
+def training_indices(dataset, split: str) -> np.ndarray:
+    """Indices of the split to train on ("all" = every study; never the test split by default)."""
+    return dataset.indices(split)
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+
+
+def _is_main() -> bool:
+    import torch.distributed as dist
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper: StageHyper, out_dir: Path,
+        collate_fn: Callable | None = None, resume: bool = True, progress: bool = True, seed: int = 11,
+        desc: str = "train") -> list[dict]:
+    """AdamW + cosine schedule with linear warm-up; checkpoints the training state after every epoch."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    accelerator = Accelerator()
+    set_seed(seed)
+    epochs = hyper.epochs
+    batch = max(1, min(hyper.batch_size // accelerator.num_processes, len(data)))
+    loader = DataLoader(data, batch_size=batch, shuffle=True, collate_fn=collate_fn,
+                        drop_last=len(data) >= 2 * batch)
+    optimizer = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=hyper.weight_decay, eps=1e-8)
+    total = max(1, epochs * len(loader))
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(hyper.warmup_fraction * total), total)
+    model, optimizer, loader, scheduler = accelerator.prepare(stage, optimizer, loader, scheduler)
+    inner = accelerator.unwrap_model(model)
+
+    state_dir, meta_path = out_dir / "_state", out_dir / "_state" / "progress.json"
+    start_epoch = 0
+    if resume and meta_path.is_file():
+        accelerator.load_state(str(state_dir))
+        start_epoch = json.loads(meta_path.read_text())["epochs_done"]
+    log_path = out_dir / "loss_log.csv"
+    step, history = start_epoch * len(loader), []
+    model.train()
+    for epoch in range(start_epoch, epochs):
+        bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not (progress and accelerator.is_main_process),
+                   leave=False)
+        for batch_data in bar:
+            if hasattr(inner, "progress"):
+                inner.progress = (step, total)
+            out = model(batch_data)
+            accelerator.backward(out["loss"])
+            if hyper.grad_clip:
+                accelerator.clip_grad_norm_(params, hyper.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if hasattr(inner, "after_step"):
+                inner.after_step()
+            row = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
+                   **{k: float(v.detach().float().mean()) for k, v in out.items()}}
+            history.append(row)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            if accelerator.is_main_process:
+                _append_csv(log_path, row)
+            step += 1
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(state_dir))
+        if accelerator.is_main_process:
+            meta_path.write_text(json.dumps({"epochs_done": epoch + 1}))
+    accelerator.wait_for_everyone()
+    return history
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _finish(out_dir: Path, module: nn.Module, history: list[dict], info: dict, meta: dict | None = None) -> None:
+    """Save the trained weights and stage.json (rank 0), drop the resumable state."""
+    if _is_main():
+        xm.save_component(module, out_dir, meta)
+        tail = history[-max(1, len(history) // 10):] if history else []
+        summary = {k: float(np.mean([r[k] for r in tail])) for k in (tail[0] if tail else {}) if
+                   k not in ("step", "epoch", "lr")}
+        (out_dir / "stage.json").write_text(json.dumps({**info, "steps": len(history), "final": summary}, indent=1))
+        shutil.rmtree(out_dir / "_state", ignore_errors=True)
+    _barrier()
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.barrier()
+
+
+# ---------------------------------------------------------------------------------------------- setup
+
+
+def prepare_checkpoint(root: Path, config_name: str, dataset, split: str = "train") -> XGeMConfig:
+    """Create (or reopen) a checkpoint folder: its config, and for `tiny` the locally trained tokenizer."""
+    root = Path(root)
+    if (root / "xgem_config.json").is_file():
+        config = xm.load_config(root)
+        if config.name != config_name:
+            raise ValueError(f"{root} holds a {config.name!r} checkpoint, not {config_name!r}")
+        return config
+    config = get_config(config_name)
+    if _is_main():
+        root.mkdir(parents=True, exist_ok=True)
+        if config.tokenizer == "local":
+            reports = [dataset.load(int(i)).report or "" for i in training_indices(dataset, split)]
+            tokenizer = train_local_tokenizer(reports, config.local_vocab_size)
+            tokenizer.save(str(root / "tokenizer.json"))
+            vocab = tokenizer.get_vocab_size()
+            config.clip.text_vocab = config.text_vae.bert_vocab = config.text_vae.gpt2_vocab = vocab
+        config.save(root / "xgem_config.json")
+    _barrier()
+    return xm.load_config(root)
+
+
+def _stage_dir(root, stage, modality=None, variant="xgem", overwrite=False) -> Path:
+    out = xm.component_dir(root, stage, modality, variant)
+    if xm.is_trained(out):
+        if not overwrite:
+            raise StageExists(f"stage {stage}{' ' + modality if modality else ''} is already trained in {out}; "
+                              "pass --overwrite to train it again")
+        if _is_main():
+            shutil.rmtree(out)
+        _barrier()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _info(config, stage, dataset, n, hyper, seconds, **extra) -> dict:
+    return {"stage": stage, "config": config.name, "dataset": dataset.name, "dataset_fingerprint":
+            dataset.fingerprint(), "n_train": n, "hyper": asdict(hyper), "seconds": round(seconds, 2), **extra}
+
+
+def _load_prompt(root, config):
+    root = Path(root)
+    tokenizers = load_tokenizers(config, root)
+    _require(root, "clip")
+    from transformers import CLIPModel
+    from xgem_bench.reference_model.prompt_encoder import PromptEncoder
+    return PromptEncoder(CLIPModel.from_pretrained(root / "clip"), tokenizers.clip), tokenizers
+
+
+def _require(root, stage, modality=None, variant="xgem"):
+    if not xm.is_trained(xm.component_dir(root, stage, modality, variant)):
+        what = f"{stage} {xm.CODES.get(modality, '')}".strip()
+        raise FileNotFoundError(f"stage {what} is not trained in {root}; run `xgem-bench train {stage}"
+                                f"{' --modality ' + xm.CODES[modality] if modality else ''}` first")
+
+
+# ---------------------------------------------------------------------------------------------- stages
+
+
+def train_clip(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, **kw) -> Path:
+    root = Path(root)
+    out = _stage_dir(root, "clip", overwrite=overwrite)
+    tokenizers = load_tokenizers(config, root)
+    prompt = xm.build_prompt_encoder(config, tokenizers)
+    data = StudyTensors(dataset, [i for i in training_indices(dataset, split)
+                                  if (s := dataset.load(int(i))).report and (s.frontal is not None or
+                                                                           s.lateral is not None)],
+                        config.image_vae.image_size)
+    start = time.time()
+    history = fit(ClipStage(prompt, config), list(prompt.parameters()), data, config.hyper["clip"], out, collate,
+                  desc="clip", **kw)
+    _finish(out, prompt.clip, history, _info(config, "clip", dataset, len(data), config.hyper["clip"],
+                                             time.time() - start))
+    return out
+
+
+def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, **kw) -> Path:
+    """`tiny`: trains the small AutoencoderKL. `paper`: installs the pretrained SD-1 kl-f8 VAE (weights manager)."""
+    root = Path(root)
+    out = _stage_dir(root, "image-vae", overwrite=overwrite)
+    vae = xm.build_image_vae(config)
+    hyper = config.hyper["image-vae"]
+    data = StudyTensors(dataset, training_indices(dataset, split), config.image_vae.image_size)
+    start = time.time()
+    history: list[dict] = []
+    if hyper.epochs == 0:
+        from xgem_bench import weights
+        from safetensors.torch import load_file
+        vae.load_state_dict(load_file(str(weights.require("sd-vae-kl-f8"))))
+    else:
+        holder = _ImageInput(config)
+        history = fit(ImageVAEStage(vae, config, holder), list(vae.parameters()), data, hyper, out, collate,
+                      desc="image-vae", **kw)
+    if config.image_vae.scaling_factor is None:  # SD convention: unit-variance latents
+        config.image_vae.scaling_factor = _latent_scale(vae, data, config)
+        vae.register_to_config(scaling_factor=config.image_vae.scaling_factor)
+        if _is_main():
+            config.save(Path(root) / "xgem_config.json")
+    _finish(out, vae, history, _info(config, "image-vae", dataset, len(data), hyper, time.time() - start,
+                                     scaling_factor=config.image_vae.scaling_factor))
+    return out
+
+
+class _ImageInput:
+    """The VAE input transform of XGeM.image_input, usable before a full model exists."""
+
+    def __init__(self, config: XGeMConfig):
+        self.config = config
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        c = self.config.image_vae
+        x = xm._resize(images, c.image_size)
+        return (x * 2 - 1).expand(-1, c.channels, -1, -1)
+
+
+@torch.no_grad()
+def _latent_scale(vae, data, config) -> float:
+    transform = _ImageInput(config)
+    zs = []
+    for batch in DataLoader(data, batch_size=32, collate_fn=collate):
+        zs.append(vae.encode(transform(batch["frontal"])).latent_dist.mean)
+    return float(1.0 / torch.cat(zs).std())
+
+
+def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, **kw) -> Path:
+    root = Path(root)
+    out = _stage_dir(root, "text-vae", overwrite=overwrite)
+    tokenizers = load_tokenizers(config, root)
+    vae = xm.build_text_vae(config, tokenizers)
+    data = StudyTensors(dataset, [i for i in training_indices(dataset, split) if dataset.load(int(i)).report],
+                        config.image_vae.image_size)
+    start = time.time()
+    hyper = config.hyper["text-vae"]
+    history = fit(TextVAEStage(vae, tokenizers), list(vae.parameters()), data, hyper, out, collate,
+                  desc="text-vae", **kw)
+    if config.text_vae.latent_scale is None:
+        vae.eval()
+        with torch.no_grad():
+            mus = [vae.encode(*tokenizers.encoder.encode(b["report"]))[0]
+                   for b in DataLoader(data, batch_size=64, collate_fn=collate)]
+        config.text_vae.latent_scale = float(1.0 / torch.cat(mus).std())
+        if _is_main():
+            config.save(Path(root) / "xgem_config.json")
+    _finish(out, vae, history, _info(config, "text-vae", dataset, len(data), hyper, time.time() - start,
+                                     latent_scale=config.text_vae.latent_scale), {"text_vae": asdict(config.text_vae)})
+    return out
+
+
+@torch.no_grad()
+def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_for: Sequence[str]) -> tuple:
+    """Prompt embeddings of every modality and latents of `latents_for`, with the frozen trained encoders."""
+    root = Path(root)
+    prompt, tokenizers = _load_prompt(root, config)
+    prompt.eval()
+    parts = xm.XGeM(config, tokenizers, prompt, None, None, {})
+    if any(m != "report" for m in latents_for):
+        _require(root, "image-vae")
+        from diffusers import AutoencoderKL
+        parts.image_vae = AutoencoderKL.from_pretrained(root / "image-vae").eval()
+    if "report" in latents_for:
+        _require(root, "text-vae")
+        parts.text_vae = xm.load_weights(xm.build_text_vae(config, tokenizers), root / "text-vae").eval()
+    cols: dict[str, list] = {"emb": [], "has": []}
+    for batch in DataLoader(data, batch_size=32, collate_fn=collate):
+        embs = [prompt.encode_images(batch["frontal"]), prompt.encode_images(batch["lateral"]),
+                prompt.encode_texts(batch["report"])]
+        cols["emb"].append(torch.stack(embs, dim=1))
+        cols["has"].append(batch["has"])
+        for m in latents_for:
+            if m == "report":
+                cols.setdefault("report_z", []).append(parts.report_mu(batch["report"]) * parts.text_scale)
+            else:
+                post = parts.image_posterior(batch[m])
+                cols.setdefault(f"{m}_mean", []).append(post.mean * parts.image_scale)
+                cols.setdefault(f"{m}_std", []).append(post.std * parts.image_scale)
+    tables = LatentTables({k: torch.cat(v) for k, v in cols.items()})
+    null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES])
+    return tables, null
+
+
+def train_ldm(root: Path, config: XGeMConfig, dataset, modality: str, multi_prompt: bool = True,
+              weighting: str = "uniform", split="train", overwrite=False, **kw) -> Path:
+    root = Path(root)
+    variant = xm.variant_of(multi_prompt)
+    out = _stage_dir(root, "ldm", modality, variant, overwrite)
+    data = _usable(dataset, split, config, [modality], need_prompt=True)
+    tables, null = encode_tables(root, config, data, [modality])
+    unet = xm.build_unet(modality, config)
+    hyper = config.hyper["ldm-report" if modality == "report" else "ldm-image"]
+    start = time.time()
+    stage = LDMStage(modality, unet, tables, null, config, multi_prompt, weighting)
+    history = fit(stage, list(unet.parameters()), _Indices(len(data)), hyper, out, desc=f"ldm {modality}", **kw)
+    _finish(out, unet, history, _info(config, "ldm", dataset, len(data), hyper, time.time() - start,
+                                      modality=modality, multi_prompt=multi_prompt, weighting=weighting,
+                                      variant=variant), {"report_unet": asdict(config.report_unet)})
+    return out
+
+
+def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", split="train", overwrite=False,
+                connector_context: str | None = None, **kw) -> list[Path]:
+    """The incremental schedule of config.align.phases: each phase trains the branches of its outputs that no
+    earlier phase trained; everything else (LDMs, earlier branches, encoders) stays frozen."""
+    root = Path(root)
+    if connector_context:
+        config.align.connector_context = connector_context
+    for m in MODALITIES:
+        _require(root, "ldm", m, variant)
+    outs = {m: _stage_dir(root, "align", m, variant, overwrite) for m in MODALITIES}
+    data = _usable(dataset, split, config, list(MODALITIES), need_prompt=False)
+    tables, null = encode_tables(root, config, data, list(MODALITIES))
+    unets = {m: freeze(_load_unet(root, config, m, variant)) for m in MODALITIES}
+    branches = {m: build_branch(m, unets[m], config).attach(unets[m]) for m in MODALITIES}
+    hyper, done = config.hyper["align"], []
+    start = time.time()
+    histories: dict[str, list] = {}
+    for phase, pair in enumerate(config.align.phases):
+        trainable = [m for m in pair if m not in done]
+        for m in MODALITIES:
+            branches[m].requires_grad_(m in trainable)
+        stage = AlignStage(pair, unets, branches, tables, null, config)
+        params = [p for m in trainable for p in branches[m].parameters()]
+        phase_dir = outs[trainable[0]] / f"_phase{phase}"
+        phase_dir.mkdir(exist_ok=True)
+        history = fit(stage, params, _Indices(len(data)), hyper, phase_dir, desc=f"align {'+'.join(pair)}", **kw)
+        for m in trainable:
+            histories[m] = history
+        done += trainable
+    for m in MODALITIES:
+        branches[m].detach()
+        _finish(outs[m], branches[m], histories.get(m, []),
+                _info(config, "align", dataset, len(data), hyper, time.time() - start, modality=m, variant=variant,
+                      connector_context=config.align.connector_context, phases=config.align.phases),
+                {"align": asdict(config.align)})
+    return list(outs.values())
+
+
+def _load_unet(root, config, modality, variant):
+    folder = xm.component_dir(root, "ldm", modality, variant)
+    if modality == "report":
+        return xm.load_weights(xm.build_unet(modality, config), folder)
+    from diffusers import UNet2DConditionModel
+    return UNet2DConditionModel.from_pretrained(folder)
+
+
+class _Indices(TorchDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i
+
+
+def _usable(dataset, split, config, targets: Sequence[str], need_prompt: bool) -> StudyTensors:
+    """Training studies that have every target and (for an LDM) at least one other modality to prompt with."""
+    masks = {m: dataset.available(Modality(xm.CODES[m])) for m in MODALITIES}
+    keep = []
+    for i in training_indices(dataset, split):
+        if all(masks[m][i] for m in targets) and (not need_prompt or any(masks[m][i] for m in MODALITIES
+                                                                         if m not in targets)):
+            keep.append(int(i))
+    if not keep:
+        raise ValueError(f"no training studies with {', '.join(targets)} in split {split!r}")
+    return StudyTensors(dataset, keep, config.image_vae.image_size)
+
+
+def train_all(root: Path, config_name: str, dataset, variants: Sequence[str] = ("xgem",), split="train",
+              progress=True, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Every stage not yet trained in `root`, in order; returns seconds per stage."""
+    root = Path(root)
+    prepare_checkpoint(root, config_name, dataset, split)
+    timings: dict[str, float] = {}
+
+    def run(name, fn, *args, **kw):
+        start = time.time()
+        try:
+            fn(root, xm.load_config(root), dataset, *args, split=split, progress=progress, **kw)
+        except StageExists:
+            return
+        timings[name] = round(time.time() - start, 1)
+        log(f"trained {name} in {timings[name]:.1f} s")
+
+    run("clip", train_clip)
+    run("image-vae", train_image_vae)
+    run("text-vae", train_text_vae)
+    for variant in variants:
+        for m in MODALITIES:
+            run(f"ldm {xm.CODES[m]} ({variant})", train_ldm, m, multi_prompt=xm.VARIANTS[variant])
+        run(f"align ({variant})", train_align, variant=variant)
+    return timings
