@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from xgem_bench.data.study import PAPER_PATHOLOGIES
 
 PAPER_VALUES = Path(__file__).resolve().parent.parent / "results" / "paper" / "xgem_paper_tables.json"
@@ -68,8 +70,9 @@ def _task_columns(tasks, spec: Sequence[tuple[str, str, str]]) -> tuple[Column, 
 
 
 def _class_columns(metric: str, score: str, labels: Sequence[str]) -> tuple[Column, ...]:
+    """Per class `<score>/<label>`, then the averages `<score>_micro|macro|weighted`."""
     per_class = [Column(_SHORT[name], metric, f"{score}/{name}") for name in labels]
-    return tuple(per_class + [Column(label, metric, f"{score}/{avg}") for label, avg in _AVERAGES])
+    return tuple(per_class + [Column(label, metric, f"{score}_{avg}") for label, avg in _AVERAGES])
 
 
 _BLEU = tuple((f"BLEU-{n}", "bleu", f"bleu{n}") for n in range(1, 5))
@@ -89,10 +92,12 @@ LAYOUTS: dict[str, Layout] = {
     "6": Layout("6", "RadGraph-F1 and RaTEScore of generated reports (higher is better).",
                 (Panel("", _task_columns(_REPORT_TASKS, [("RadGraph-F1", "radgraph-f1", "radgraph_f1"),
                                                          ("RaTE", "ratescore", "ratescore")])),)),
-    "A2": Layout("A2", "Intra-study BLEU: reports generated from different scans of one study scored against each "
-                       "other (higher is better).", (Panel("", tuple(Column(l, "bleu-intra-study", k) for l, _, k
-                                                                    in _BLEU)),)),
+    "A2": Layout("A2", "Intra-study BLEU: the reports generated for one study from its frontal (F->T) and from its "
+                       "lateral (L->T) X-ray scored against each other (higher is better).",
+                 (Panel("", tuple(Column(label, metric, key) for label, metric, key in _BLEU)),)),
 }
+#: Table A2 pairs the reports a model generated for the same study in these runs (read from the generation cache)
+INTRA_STUDY_TASKS = ("F->T", "L->T")
 # Table 7 turns the other way (rows = joint tasks, one column per model); its metric:
 COHERENCE_METRIC, COHERENCE_KEY, COHERENCE_REAL_KEY = "coherence-cosine", "cosine", "cosine_real"
 
@@ -214,8 +219,12 @@ def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, st
 
 
 # ---- building ----------------------------------------------------------------------------------------------------
-def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None) -> BuiltTable:
-    """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals."""
+def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
+                cache_root: Path | None = None) -> BuiltTable:
+    """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals.
+
+    `cache_root`: the generation cache the runs used (Table A2 reads generated reports there; default: the
+    xgem-bench cache)."""
     number = str(number).upper()
     if number not in TABLES:
         raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join(TABLES)}")
@@ -223,6 +232,8 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     paper = load_paper_values() if with_paper else {}
     if number == "7":
         table = _build_coherence(measured, paper, ci)
+    elif number == "A2":
+        table = _build_intra_study(measured, paper, cache_root)
     else:
         layout = LAYOUTS[number]
         panels = [_build_panel(layout, panel, measured, paper, ci) for panel in layout.panels]
@@ -318,6 +329,61 @@ def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> Bu
                "study; columns are models (joint or independent generation); 'Real pairs' is the level of the real "
                "study's own modalities.")
     return BuiltTable("7", caption, [built])
+
+
+def generated_reports(run: dict, model: str, cache_root: Path) -> dict[str, str]:
+    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache."""
+    import csv as csv_module
+
+    from xgem_bench.cache import _safe_name as file_name  # the cache's own file naming
+    entry = run["models"][model]
+    folder = Path(cache_root) / "generations" / file_name(model) / entry["cache_key"]
+    if not folder.is_dir():
+        raise FileNotFoundError(f"generation cache of {model} ({run['task']}) not found at {folder}; "
+                                "pass the cache folder the run used")
+    reports = {}
+    with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
+        for row in csv_module.DictReader(handle):
+            if row["model"] != model or row["status"] != "ok":
+                continue
+            with np.load(folder / f"{file_name(row['study_id'])}-{row['seed']}.npz") as data:
+                reports[row["study_id"]] = str(data["T"])
+    return reports
+
+
+def _build_intra_study(measured: Measurements, paper: dict, cache_root: Path | None) -> BuiltTable:
+    """Table A2: per model, intra-study BLEU of its F->T and L->T reports of the same studies."""
+    from xgem_bench.metrics.bleu import BLEU, intra_study_bleu
+    from xgem_bench.text import TextNormalization
+    from xgem_bench.weights import cache_root as default_cache
+
+    layout = LAYOUTS["A2"]
+    (panel,) = layout.panels
+    rows = []
+    for model in measured.models():
+        runs = [measured.entries.get((task, model)) for task in INTRA_STUDY_TASKS]
+        if not all(found and found[1].get("status") == "ok" for found in runs):
+            rows.append(Row(model, model, "", "xgem-bench", [Cell(mark="-") for _ in panel.columns]))
+            continue
+        bleu_record = measured.record(INTRA_STUDY_TASKS[0], model, "bleu")
+        settings = {**BLEU.default_settings(), **(bleu_record[1].get("settings", {}) if bleu_record else {})}
+        try:
+            generated = [generated_reports(run, model, cache_root or default_cache()) for run, _ in runs]
+        except (FileNotFoundError, KeyError) as error:
+            measured._note(f"{model}: no intra-study BLEU: {error}")
+            rows.append(Row(model, model, "", "xgem-bench", [Cell(mark="n/a") for _ in panel.columns]))
+            continue
+        shared = [sid for sid in generated[0] if all(sid in g for g in generated[1:])]
+        values = intra_study_bleu({sid: [g[sid] for g in generated] for sid in shared}, settings["convention"],
+                                  settings["smoothing"], settings["max_n"], TextNormalization.from_settings(settings))
+        measured._note(f"{model}: intra-study BLEU over {values['n_studies']} studies "
+                       f"({values['n_skipped_studies']} without two non-empty reports), {settings['convention']}")
+        rows.append(Row(model, model, "", "xgem-bench", [Cell(value=values.get(c.key)) for c in panel.columns]))
+    if paper:
+        rows += _paper_rows("A2", panel, "", paper)
+    built = BuiltPanel("", [(c.group, c.label) for c in panel.columns], rows, [True] * len(panel.columns), ["Model"])
+    _mark_best(built)
+    return BuiltTable("A2", layout.caption, [built])
 
 
 def _displayed(value: float, digits: int = 2) -> float:

@@ -85,7 +85,7 @@ def test_intervals_come_from_per_study_rows(report_runs):
 def test_rows_grouped_by_task_and_real_data_row_with_paper_values(tmp_path):
     from xgem_bench.data.study import PAPER_PATHOLOGIES
     values = {f"auc/{p}": 0.5 + 0.01 * i for i, p in enumerate(PAPER_PATHOLOGIES)}
-    values.update({"auc/micro": 0.7, "auc/macro": 0.6, "auc/weighted": 0.65})
+    values.update({"auc_micro": 0.7, "auc_macro": 0.6, "auc_weighted": 0.65})
     runs = [make_run(tmp_path, "t3", "T->F", {m: {"metrics": {"xrv-classification/F": (values, None, True)}}
                                               for m in ("xgem", "oracle")})]
     table = build_table("3", runs, with_paper=True)
@@ -173,3 +173,41 @@ def test_cli_writes_tables_and_refuses_bad_input(report_runs, tmp_path):
     assert done.exit_code == 2 and "appears in two runs" in done.output
     done = runner.invoke(app, ["tables", *dirs, "--table", "6", "--format", "html"])
     assert done.exit_code == 2 and "unknown format" in done.output
+
+
+def _dataset(n=12):
+    from xgem_bench.data import InMemoryDataset, Study
+    rng = np.random.default_rng(0)
+    reports = ["no acute cardiopulmonary process", "large right pleural effusion", "mild cardiomegaly",
+               "small left pneumothorax", "clear lungs no effusion"]
+    studies = [Study(f"s{i:02d}", f"p{i}", frontal=rng.random((32, 32), dtype=np.float32),
+                     lateral=rng.random((32, 32), dtype=np.float32), report=reports[i % 5],
+                     split="test" if i % 2 else "train")
+               for i in range(n)]
+    return InMemoryDataset(studies, name="reporting-test")
+
+
+def test_tables_from_real_runner_runs_bleu_and_intra_study(tmp_path):
+    """Runs written by the real runner: Table 4 equals results.json, Table A2 reads the generation cache."""
+    from xgem_bench.runner import Runner
+    dataset, cache = _dataset(), tmp_path / "cache"
+    runs = []
+    for task in ("F->T", "L->T"):
+        result = Runner(task, models=["oracle", "shuffled"], dataset=dataset, metrics=["bleu"], out=tmp_path / "out",
+                        cache_dir=cache, progress=False, run_id=f"run-{task[0]}").run()
+        runs.append(store.load_run(result.run_dir))
+    rows = _cells(render(build_table("4", runs), "csv"))
+    for row in (r for r in rows if r["value"]):
+        run = next(r for r in runs if r["task"] == row["group"])
+        key = "bleu" + row["column"][-1]
+        assert float(row["value"]) == run["models"][row["model"]]["metrics"]["bleu/T"]["values"][key]
+    oracle_t4 = [float(r["value"]) for r in rows if r["model"] == "oracle" and r["group"] == "F->T"]
+    assert oracle_t4[:2] == [1.0, 1.0]  # NLTK counts a report shorter than n as one unmatched n-gram
+    a2 = build_table("A2", runs, cache_root=cache)
+    oracle = next(r for r in a2.panels[0].rows if r.model == "oracle")
+    # the real report on both sides, in both directions: the same n-gram ratios as the oracle's own BLEU
+    assert [c.value for c in oracle.cells] == pytest.approx(oracle_t4, abs=1e-12)
+    assert "oracle: intra-study BLEU over 6 studies" in render(a2, "md")
+    missing = build_table("A2", runs, cache_root=tmp_path / "elsewhere")
+    assert all(c.mark == "n/a" for r in missing.panels[0].rows for c in r.cells)
+    assert "generation cache of oracle (F->T) not found" in render(missing, "md")

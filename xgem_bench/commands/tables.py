@@ -20,6 +20,8 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task ea
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
            level: float = typer.Option(0.95, help="Confidence level for --ci."),
            seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
+           cache_dir: Optional[Path] = typer.Option(None, help="Generation cache the runs used (Table A2 reads the "
+                                                               "generated reports there); default: the xgem-bench cache."),
            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")) -> None:
     """Build one of the paper's tables from finished runs."""
     from xgem_bench.commands._common import user_errors
@@ -29,7 +31,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task ea
     with user_errors(FileNotFoundError, ValueError, KeyError):
         loaded = [load_run(run) for run in runs]
         settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
-        text = render(build_table(table, loaded, with_paper=with_paper, ci=settings), fmt, digits=digits)
+        text = render(build_table(table, loaded, with_paper=with_paper, ci=settings, cache_root=cache_dir), fmt, digits=digits)
     if out is None:
         typer.echo(text, nl=False)
         return
