@@ -1,0 +1,28 @@
+"""`xgem-bench plots RUN... --out DIR`: Figure 5 (Hamming distributions), per-pathology bars, metric-vs-task lines."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plots")(plots)
+
+
+def plots(runs: List[Path] = typer.Argument(..., help="Run folders; they are combined."),
+          out: Path = typer.Option(Path("figures"), "--out", "-o", help="Folder for the figures."),
+          formats: str = typer.Option("png,pdf", "--formats", help="Comma-separated: png, pdf.")) -> None:
+    """Draw the figures the runs support (PNG and PDF)."""
+    from xgem_bench.commands._common import fail, user_errors
+    from xgem_bench.plots import all_plots
+    from xgem_bench.results import load_run
+
+    with user_errors(FileNotFoundError, ValueError, OSError):
+        loaded = [load_run(run) for run in runs]
+        written = all_plots(loaded, out, [f.strip().lower() for f in formats.split(",") if f.strip()])
+    if not written:
+        fail("the runs hold no successful metric values to plot")
+    for path in written:
+        typer.echo(str(path))

@@ -1,0 +1,147 @@
+"""Figures from finished runs (matplotlib, Agg backend; every figure as PNG and PDF).
+
+- `hamming_distributions`: paper Figure 5, the distribution of Hamming distances between the labels of the generated
+  frontal X-ray and of the generated report, one curve per model (e.g. joint vs independent generation), with the
+  mean and the share at distance 0 in the legend.
+- `per_pathology_bars`: per-class AUC / F1 (xrv-classification, chexpert-f1), grouped bars, one figure per task and score.
+- `metric_summaries`: each metric's primary value across the tasks of the runs, one line per model.
+Figures read the results store only, as tables do.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from xgem_bench.data.study import PAPER_PATHOLOGIES
+from xgem_bench.tables import Measurements
+from xgem_bench.tasks import PAPER_TASKS
+
+FORMATS = ("png", "pdf")
+_CLASS_METRICS = {"xrv-classification": ("auc", "f1"), "chexpert-f1": ("f1",)}
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9._+-]", "_", stem.replace("->", "-to-"))
+    paths = []
+    for fmt in formats:
+        path = out / f"{stem}.{fmt}"
+        figure.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    _pyplot().close(figure)
+    return paths
+
+
+def _ok_records(measured: Measurements, metric: str | None = None):
+    """(task, model, record) of every successful record (of `metric`, or of every metric)."""
+    for (task, model), (_, entry) in measured.entries.items():
+        if entry.get("status") != "ok":
+            continue
+        for record in entry.get("metrics", {}).values():
+            if metric in (None, record["metric"]) and record.get("status") == "ok":
+                yield task, model, record
+
+
+def hamming_distributions(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Figure 5: frequency of each Hamming distance per model, one figure per task."""
+    measured = Measurements(runs)
+    by_task: dict[str, list[tuple[str, dict]]] = {}
+    for task, model, record in _ok_records(measured, "hamming"):
+        by_task.setdefault(task, []).append((model, record["values"]))
+    paths = []
+    for task, curves in by_task.items():
+        plt = _pyplot()
+        figure, axis = plt.subplots(figsize=(5.5, 3.5))
+        top = 0
+        for model, values in curves:
+            counts = np.array([values.get(f"count/{d}", 0.0) for d in range(len(PAPER_PATHOLOGIES) + 1)])
+            top = max(top, int(np.flatnonzero(counts).max()) if counts.any() else 0)
+            axis.plot(np.arange(len(counts)), counts, marker="o",
+                      label=f"{model} (mean {values['hamming_mean']:.2f}, at 0: {values['share_zero']:.0%})")
+        axis.set_xlim(-0.3, max(top, 3) + 0.3)
+        axis.set_xlabel("Hamming distance (labels that differ between generated X-ray and report)")
+        axis.set_ylabel("studies")
+        axis.set_title(f"Clinical coherence, {task}")
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+        paths += _save(figure, out, f"hamming-{task}", formats)
+    return paths
+
+
+def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Grouped bars of per-class scores, one figure per (metric, score, task)."""
+    measured = Measurements(runs)
+    paths = []
+    for metric, scores in _CLASS_METRICS.items():
+        by_task: dict[str, list[tuple[str, dict]]] = {}
+        for task, model, record in _ok_records(measured, metric):
+            by_task.setdefault(task, []).append((model, record["values"]))
+        for task, bars in by_task.items():
+            for score in scores:
+                labels = [label for label in PAPER_PATHOLOGIES + ("No Finding",)
+                          if any(f"{score}/{label}" in values for _, values in bars)]
+                if not labels:
+                    continue
+                plt = _pyplot()
+                figure, axis = plt.subplots(figsize=(max(6.0, 0.7 * len(labels) * max(1, len(bars)) ** 0.5), 3.8))
+                width = 0.8 / len(bars)
+                x = np.arange(len(labels))
+                for i, (model, values) in enumerate(bars):
+                    heights = [values.get(f"{score}/{label}", np.nan) for label in labels]
+                    axis.bar(x + (i - (len(bars) - 1) / 2) * width, np.nan_to_num(heights, nan=0.0), width,
+                             label=model)
+                axis.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
+                axis.set_ylim(0, 1)
+                axis.set_ylabel(score.upper())
+                axis.set_title(f"{metric} {score.upper()} per finding, {task}")
+                axis.legend(fontsize=8)
+                axis.grid(axis="y", alpha=0.3)
+                paths += _save(figure, out, f"{metric}-{score}-{task}", formats)
+    return paths
+
+
+def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Each metric's primary value per task (paper task order), one line per model; one figure per metric/modality."""
+    measured = Measurements(runs)
+    order = {t.name: i for i, t in enumerate(PAPER_TASKS)}
+    series: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    for task, model, record in _ok_records(measured):
+        primary = record.get("primary")
+        value = record["values"].get(primary) if primary else None
+        if value is None or not np.isfinite(value):
+            continue
+        key = (record["metric"], primary)
+        series.setdefault(key, {}).setdefault(model, {})[task] = float(value)
+    paths = []
+    for (metric, primary), models in series.items():
+        tasks = sorted({t for values in models.values() for t in values}, key=lambda t: (order.get(t, 99), t))
+        plt = _pyplot()
+        figure, axis = plt.subplots(figsize=(max(4.5, 0.9 * len(tasks) + 2), 3.5))
+        for model, values in models.items():
+            axis.plot([tasks.index(t) for t in tasks if t in values], [values[t] for t in tasks if t in values],
+                      marker="o", label=model)
+        axis.set_xticks(range(len(tasks)), tasks)
+        axis.set_ylabel(primary)
+        axis.set_title(f"{metric} by task")
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+        paths += _save(figure, out, f"summary-{metric}", formats)
+    return paths
+
+
+def all_plots(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown figure format(s) {unknown}; choose from {', '.join(FORMATS)}")
+    return (hamming_distributions(runs, out, formats) + per_pathology_bars(runs, out, formats)
+            + metric_summaries(runs, out, formats))
