@@ -85,8 +85,7 @@ class ManifestDataset(Dataset):
     def content_digest(self) -> str:
         h = hashlib.sha256()
         label_columns = [c for c in CHEXPERT_LABELS if c in self._table.columns]
-        for row in self._table.itertuples(index=False):
-            record = row._asdict()
+        for record in self._table.to_dict("records"):
             h.update("|".join(str(record[c]) for c in ("study_id", "subject_id", "split", "report")).encode())
             h.update(str([record[c] for c in label_columns]).encode())
             for modality in (Modality.FRONTAL, Modality.LATERAL):
