@@ -30,6 +30,14 @@ def _pyplot():
     return plt
 
 
+def _finish(figure, axis, title: str, ylabel: str, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+    axis.set_title(title)
+    axis.set_ylabel(ylabel)
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    return _save(figure, out, stem, formats)
+
+
 def _save(figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9._+-]", "_", stem.replace("->", "-to-"))
@@ -68,13 +76,9 @@ def hamming_distributions(runs: Sequence[dict], out: Path, formats: Sequence[str
             top = max(top, int(np.flatnonzero(counts).max()) if counts.any() else 0)
             axis.plot(np.arange(len(counts)), counts, marker="o",
                       label=f"{model} (mean {values['hamming_mean']:.2f}, at 0: {values['share_zero']:.0%})")
-        axis.set_xlim(-0.3, max(top, 3) + 0.3)
+        axis.set_xlim(-0.3, max(top + 1, 3) + 0.3)
         axis.set_xlabel("Hamming distance (labels that differ between generated X-ray and report)")
-        axis.set_ylabel("studies")
-        axis.set_title(f"Clinical coherence, {task}")
-        axis.legend(fontsize=8)
-        axis.grid(alpha=0.3)
-        paths += _save(figure, out, f"hamming-{task}", formats)
+        paths += _finish(figure, axis, f"Clinical coherence, {task}", "studies", out, f"hamming-{task}", formats)
     return paths
 
 
@@ -102,11 +106,8 @@ def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] =
                              label=model)
                 axis.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
                 axis.set_ylim(0, 1)
-                axis.set_ylabel(score.upper())
-                axis.set_title(f"{metric} {score.upper()} per finding, {task}")
-                axis.legend(fontsize=8)
-                axis.grid(axis="y", alpha=0.3)
-                paths += _save(figure, out, f"{metric}-{score}-{task}", formats)
+                paths += _finish(figure, axis, f"{metric} {score.upper()} per finding, {task}", score.upper(), out,
+                                 f"{metric}-{score}-{task}", formats)
     return paths
 
 
@@ -131,11 +132,7 @@ def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = F
             axis.plot([tasks.index(t) for t in tasks if t in values], [values[t] for t in tasks if t in values],
                       marker="o", label=model)
         axis.set_xticks(range(len(tasks)), tasks)
-        axis.set_ylabel(primary)
-        axis.set_title(f"{metric} by task")
-        axis.legend(fontsize=8)
-        axis.grid(alpha=0.3)
-        paths += _save(figure, out, f"summary-{metric}", formats)
+        paths += _finish(figure, axis, f"{metric} by task", primary, out, f"summary-{metric}", formats)
     return paths
 
 

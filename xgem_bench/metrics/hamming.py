@@ -21,7 +21,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from xgem_bench import weights
 from xgem_bench.data.study import CHEXPERT_LABELS, PAPER_PATHOLOGIES
 from xgem_bench.metrics.base import Metric, MetricContext, Sample
 from xgem_bench.tasks import Modality
@@ -75,8 +74,8 @@ class HammingCoherence(Metric):
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
-        variant = (settings or {}).get("variant", "all")
-        return weights.missing_reason(f"xrv-densenet121-res224-{variant}")
+        from xgem_bench.metrics.xrv_classification import XRVClassification
+        return XRVClassification.unavailable_reason(settings)  # the same XRV weights
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
