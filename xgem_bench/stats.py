@@ -298,3 +298,23 @@ def _builder(metric: str):
     if metric.startswith("fid-"):
         return _fid_from_features
     return {"bleu": _corpus_bleu}.get(metric, _mean_of_per_sample)
+
+
+def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model_a: str, model_b: str,
+                   test: str = "bootstrap", n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                   level: float = DEFAULT_LEVEL) -> dict:
+    """Paired test of value `key` of `metric` between two models on the studies both scored for `task`."""
+    from xgem_bench.tables import Measurements
+    if test not in PAIRED_TESTS:
+        raise ValueError(f"unknown test {test!r}; choose {' or '.join(PAIRED_TESTS)}")
+    measured = Measurements(runs)
+    sides = []
+    for model in (model_a, model_b):
+        found = measured.record(task, model, metric)
+        if found is None:
+            raise ValueError(f"no successful {metric} result for model {model!r} on task {task} in these runs")
+        sides.append(run_resampleable(found[0], model, found[1], key))
+    options = {"n_resamples": n_resamples, "seed": seed} | ({"level": level} if test == "bootstrap" else {})
+    result = PAIRED_TESTS[test](*sides, **options)
+    return {"task": task, "metric": metric, "key": key, "a": model_a, "b": model_b,
+            "statistic": sides[0].description, **result.to_dict()}

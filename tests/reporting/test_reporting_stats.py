@@ -157,3 +157,29 @@ def test_corpus_bleu_interval_resamples_ngram_counts(tmp_path):
     assert data.value() != pytest.approx(np.mean([r["bleu2"] for r in rows.values()]))  # corpus, not a mean
     ci = stats.bootstrap_ci(data, n_resamples=100)
     assert ci.low <= values["bleu2"] <= ci.high
+
+
+def test_compare_command_reports_p_value_seed_and_resamples(tmp_path):
+    import json
+
+    from conftest import make_run, mean_metric
+    from typer.testing import CliRunner
+
+    from xgem_bench.cli import app
+    rng = np.random.default_rng(0)
+    joint = mean_metric(rng, 40, 0.65, "cosine")
+    independent = ({"cosine": 0.0}, {s: {"cosine": v["cosine"] - 0.05 + rng.normal(0, 0.01)}
+                                     for s, v in joint[1].items()}, True)
+    independent[0]["cosine"] = float(np.mean([v["cosine"] for v in independent[1].values()]))
+    run = make_run(tmp_path, "j", "T->F+L", {"xgem": {"metrics": {"coherence-cosine/joint": joint}},
+                                             "xgem-independent": {"metrics": {"coherence-cosine/joint": independent}}})
+    done = CliRunner().invoke(app, ["compare", run["run_dir"], "--task", "T->F+L", "--metric", "coherence-cosine",
+                                    "--a", "xgem", "--b", "xgem-independent", "--test", "randomisation",
+                                    "--resamples", "300", "--seed", "4"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.output)
+    assert result["key"] == "cosine" and result["n_resamples"] == 300 and result["seed"] == 4
+    assert result["difference"] == pytest.approx(0.05, abs=0.01) and result["p_value"] < 0.01
+    done = CliRunner().invoke(app, ["compare", run["run_dir"], "--task", "T->F+L", "--metric", "coherence-cosine",
+                                    "--a", "xgem", "--b", "nobody"])
+    assert done.exit_code == 2 and "no successful coherence-cosine result for model 'nobody'" in done.output
