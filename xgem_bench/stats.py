@@ -294,10 +294,30 @@ def _fid_from_features(run: dict, model: str, record: dict, key: str) -> Resampl
     return _check_reproduces(data, record, key, rel_tol=1e-4)
 
 
+def _chexpert_f1(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    """Label F1 of resampled studies from the per-study labels of generated and reference reports."""
+    from xgem_bench.data.study import CHEXPERT_LABELS
+    from xgem_bench.metrics.chexpert_f1 import f1_scores
+    settings = record["settings"]
+    table = per_sample_table(run, model, record)
+    columns = [f"{side}/{name}" for side in ("gen", "ref") for name in CHEXPERT_LABELS]
+    if key == "example_f1" or any(c not in table for c in columns):
+        return _mean_of_per_sample(run, model, record, "example_f1" if key == "example_f1" else key)
+    k = len(CHEXPERT_LABELS)
+
+    def statistic(rows: np.ndarray) -> float:
+        return f1_scores(rows[:, :k], rows[:, k:], settings["uncertain"], settings["blank"],
+                         settings["average_over"])[key]
+
+    data = Resampleable(table.index, table[columns].to_numpy(dtype=np.float64), statistic,
+                        "CheXpert-label F1 from per-study generated and reference labels")
+    return _check_reproduces(data, record, key)
+
+
 def _builder(metric: str):
     if metric.startswith("fid-"):
         return _fid_from_features
-    return {"bleu": _corpus_bleu}.get(metric, _mean_of_per_sample)
+    return {"bleu": _corpus_bleu, "chexpert-f1": _chexpert_f1}.get(metric, _mean_of_per_sample)
 
 
 def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model_a: str, model_b: str,

@@ -183,3 +183,24 @@ def test_compare_command_reports_p_value_seed_and_resamples(tmp_path):
     done = CliRunner().invoke(app, ["compare", run["run_dir"], "--task", "T->F+L", "--metric", "coherence-cosine",
                                     "--a", "xgem", "--b", "nobody"])
     assert done.exit_code == 2 and "no successful coherence-cosine result for model 'nobody'" in done.output
+
+
+def test_chexpert_f1_interval_recomputes_from_per_study_labels(tmp_path):
+    from conftest import make_run
+    from xgem_bench.data.study import CHEXPERT_LABELS
+    from xgem_bench.metrics.chexpert_f1 import CheXpertF1, f1_scores
+    rng = np.random.default_rng(0)
+    ref = rng.choice([1.0, 0.0, -1.0, np.nan], size=(60, 14), p=[0.3, 0.2, 0.1, 0.4])
+    gen = np.where(rng.random((60, 14)) < 0.7, ref, rng.choice([1.0, 0.0, np.nan], size=(60, 14)))
+    settings = CheXpertF1.default_settings()
+    values = f1_scores(gen, ref, settings["uncertain"], settings["blank"], settings["average_over"])
+    rows = {f"s{i}": {**{f"gen/{n}": g for n, g in zip(CHEXPERT_LABELS, gen[i])},
+                      **{f"ref/{n}": r for n, r in zip(CHEXPERT_LABELS, ref[i])}} for i in range(60)}
+    run = make_run(tmp_path, "c", "F->T", {"m": {"metrics": {"chexpert-f1/T": (values, rows, True)},
+                                                  "settings": {"chexpert-f1": settings}}})
+    record = run["models"]["m"]["metrics"]["chexpert-f1/T"]
+    for key in ("f1_micro", "f1_macro", "f1/Edema"):
+        data = stats.run_resampleable(run, "m", record, key)
+        assert data.value() == pytest.approx(values[key])
+        ci = stats.bootstrap_ci(data, n_resamples=100)
+        assert ci.low <= values[key] <= ci.high
