@@ -17,6 +17,10 @@ METRICS: dict[str, str] = {
     "radgraph-f1": "xgem_bench.metrics.radgraph_f1:RadGraphF1",
     "ratescore": "xgem_bench.metrics.ratescore:RaTEScore",
     "token-f1": "xgem_bench.metrics.token_f1:TokenF1",
+    "fid-inception": "xgem_bench.metrics.fid_inception:FIDInception",
+    "fid-xrv": "xgem_bench.metrics.fid_xrv:FIDXRV",
+    "fid-xrv-mimic": "xgem_bench.metrics.fid_xrv_mimic:FIDXRVMimic",
+    "xrv-classification": "xgem_bench.metrics.xrv_classification:XRVClassification",
 }
 
 

@@ -1,0 +1,320 @@
+"""Fréchet distance between Gaussians fitted to image features, streamed, per output view (F or L).
+
+**Distance.** `frechet_distance(mu1, sigma1, mu2, sigma2)` = |mu1-mu2|² + tr Σ1 + tr Σ2 - 2 tr √(Σ1Σ2), in float64.
+The trace term avoids `scipy.linalg.sqrtm` (complex results, scipy 1.11.2 regression, removed `disp`): the eigenvalues
+of Σ1Σ2 equal those of the symmetric matrix AᵀΣ2A for any A with AAᵀ = Σ1 (Cholesky factor when Σ1 is positive
+definite, else V·√max(w, 0) from `eigh`), so tr √(Σ1Σ2) = Σ √max(λᵢ, 0) with λ from `eigvalsh`. If that fails,
+pytorch-fid's fallback applies: eps·I is added to both covariances.
+
+**Streaming.** Features are accumulated as float64 sums (n, Σx, Σxxᵀ); memory is O(d²) whatever the number of images,
+and ranks merge by adding the sums. The covariance is the unbiased one (`np.cov(rowvar=False)`), as in pytorch-fid.
+
+**Reference statistics** (the real images of the evaluated studies, `context.reference_studies()`, for the view being
+scored) are cached under `<cache_dir>/fid-reference/` keyed by dataset fingerprint + split + modality + backbone
+signature (preprocessing, layer, weights) + weight checksum + the set of reference study ids:
+`<key>.npz` (n, sum, outer, ids, meta) and `<key>.features.npy` (float32 (M, d), memory-mappable).
+
+**Per-study features artefact** (for bootstrap intervals without re-extraction): when `context.artifact_dir` is set,
+`compute()` writes `<artifact_dir>/<metric>-<modality>.npz` with
+  - `generated_ids` (str, N), `generated` (float32, N×d): features of the generated image of each study, in the
+    order the studies were scored (all ranks);
+  - `reference_ids` (str, M), `reference` (float32, M×d): features of the real images of the reference set;
+  - `meta` (0-d str): JSON with metric, modality, signature, backbone, dim.
+FID of a bootstrap resample = `frechet_distance` of the mean/`np.cov(rowvar=False)` of the resampled rows.
+While scoring, each metric instance appends its rows to a hidden `.part` file in artifact_dir (so memory stays flat);
+with several ranks the folder must be shared, as the runner's results folder is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+
+from xgem_bench import weights
+from xgem_bench.metrics.base import Metric, MetricContext, Sample
+
+logger = logging.getLogger(__name__)
+
+
+# ---- the distance -----------------------------------------------------------------------------------------------
+def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    try:
+        factor = np.linalg.cholesky(sigma1)
+    except np.linalg.LinAlgError:  # singular (e.g. fewer samples than dimensions): eigen-decomposition instead
+        w, v = np.linalg.eigh(sigma1)
+        factor = v * np.sqrt(np.clip(w, 0.0, None))
+    inner = factor.T @ sigma2 @ factor
+    eigenvalues = np.linalg.eigvalsh((inner + inner.T) / 2)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), float64, never complex."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
+        raise ValueError(f"shape mismatch: mu {mu1.shape} / {mu2.shape}, sigma {sigma1.shape} / {sigma2.shape}")
+    if not all(np.isfinite(a).all() for a in (mu1, mu2, sigma1, sigma2)):
+        raise ValueError("statistics contain NaN or infinite values")
+    sigma1, sigma2 = (sigma1 + sigma1.T) / 2, (sigma2 + sigma2.T) / 2
+    try:
+        tr_covmean = _trace_sqrt_product(sigma1, sigma2)
+    except np.linalg.LinAlgError:
+        offset = np.eye(len(mu1)) * eps
+        logger.warning("Fréchet distance: eigen-decomposition failed; adding %g to the covariance diagonals", eps)
+        tr_covmean = _trace_sqrt_product(sigma1 + offset, sigma2 + offset)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+# ---- streamed statistics ----------------------------------------------------------------------------------------
+def accumulate(holder, features: np.ndarray) -> None:
+    """Add a batch of features to the float64 sums `n`, `total`, `outer` of `holder`."""
+    x = np.asarray(features, np.float64)
+    holder.n += len(x)
+    holder.total += x.sum(axis=0)
+    holder.outer += x.T @ x
+
+
+class GaussianSums:
+    """Running float64 sums of features: n, Σx, Σxxᵀ."""
+
+    def __init__(self, dim: int):
+        self.n = 0
+        self.total = np.zeros(dim, np.float64)
+        self.outer = np.zeros((dim, dim), np.float64)
+
+    def update(self, features: np.ndarray) -> None:
+        accumulate(self, features)
+
+    @staticmethod
+    def mean_cov(n: int, total: np.ndarray, outer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if n < 2:
+            raise ValueError(f"FID needs at least 2 images per set, got {n}")
+        mu = total / n
+        cov = (outer - n * np.outer(mu, mu)) / (n - 1)
+        return mu, (cov + cov.T) / 2
+
+    def mean_cov_of(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.mean_cov(self.n, self.total, self.outer)
+
+
+def warn_if_rank_deficient(n: int, dim: int, what: str) -> bool:
+    """Loud warning when a covariance estimate cannot have full rank; True if so."""
+    if n > dim:
+        return False
+    message = (f"FID {what}: only {n} images for {dim}-dimensional features (N <= d): the covariance is singular "
+               f"and the FID is biased and unstable; use more than {dim} images (>= 5,000 is the usual advice)")
+    # logging, not warnings: importing torchxrayvision switches every Python warning off
+    logger.warning(message)
+    return True
+
+
+# ---- files ------------------------------------------------------------------------------------------------------
+def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """Write an .npz whose entries may be lists of row blocks (e.g. memory maps), without concatenating them."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                if not isinstance(value, list):
+                    np.lib.format.write_array(handle, np.asarray(value))
+                    continue
+                shape = (sum(len(b) for b in value),) + value[0].shape[1:]
+                np.lib.format.write_array_header_2_0(handle, {"descr": np.lib.format.dtype_to_descr(value[0].dtype),
+                                                              "fortran_order": False, "shape": shape})
+                for block in value:
+                    for start in range(0, len(block), 4096):
+                        handle.write(np.ascontiguousarray(block[start:start + 4096]).tobytes())
+    os.replace(tmp, path)
+
+
+def _read_part(path: str, dim: int) -> np.ndarray:
+    if os.path.getsize(path) == 0:
+        return np.zeros((0, dim), np.float32)
+    return np.memmap(path, dtype=np.float32, mode="r").reshape(-1, dim)
+
+
+# ---- the metric -------------------------------------------------------------------------------------------------
+class FrechetDistance(Metric):
+    """FID on one backbone for one image view; subclasses name the backbone (fid_inception, fid_xrv, fid_xrv_mimic)."""
+
+    kind = "image"
+    higher_is_better = False
+    primary = "fid"
+    backbone_name: ClassVar[str]
+
+    def __init__(self, context: MetricContext, **settings: Any):
+        super().__init__(context, **settings)
+        from xgem_bench.metrics.backbones import make_backbone
+        self.backbone = make_backbone(self.backbone_name, device=context.device, **self.settings)
+        self.settings.update(self.backbone.settings)  # resolved values (e.g. which Inception file) go on record
+        dim = self.backbone.dim
+        self.add_state("n", 0, "sum")
+        self.add_state("total", np.zeros(dim, np.float64), "sum")
+        self.add_state("outer", np.zeros((dim, dim), np.float64), "sum")
+        self.add_state("generated_ids", [], "extend")
+        self.add_state("feature_parts", [], "extend")
+        self._part: str | None = None
+        self._artifact_written = False
+
+    @classmethod
+    def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
+        from xgem_bench.metrics.backbones import make_backbone
+        try:
+            backbone = make_backbone(cls.backbone_name, **(settings or cls.default_settings()))
+        except ValueError as error:
+            return str(error)
+        return weights.missing_reason(backbone.weight)
+
+    @property
+    def _label(self) -> str:
+        modality = self.context.modality.value if self.context.modality else "joint"
+        return f"{self.name}-{modality}"
+
+    # ---- scoring ------------------------------------------------------------------------------------------------
+    def _batches(self, images: Iterable[tuple[str, np.ndarray]]) -> Iterable[tuple[list[str], np.ndarray]]:
+        size = max(1, int(self.context.batch_size))
+        ids, batch = [], []
+        for study_id, image in images:
+            ids.append(study_id)
+            batch.append(image)
+            if len(batch) == size:
+                yield ids, self.backbone.features(batch)
+                ids, batch = [], []
+        if batch:
+            yield ids, self.backbone.features(batch)
+
+    def update(self, samples: Sequence[Sample]) -> None:
+        pairs = ((s.study.study_id, self.generated_of(s)) for s in samples)
+        for ids, features in self._batches(pairs):
+            accumulate(self, features)
+            self.generated_ids.extend(ids)
+            self._keep_features(features)
+
+    def _keep_features(self, features: np.ndarray) -> None:
+        if self.context.artifact_dir is None:
+            return
+        if self._part is None:
+            folder = Path(self.context.artifact_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._part = str(folder / f".{self._label}-{uuid.uuid4().hex}.part")
+            self.feature_parts.append(self._part)
+        with open(self._part, "ab") as handle:
+            handle.write(np.ascontiguousarray(features, np.float32).tobytes())
+
+    # ---- reference ----------------------------------------------------------------------------------------------
+    def reference_ids(self) -> list[str]:
+        ctx = self.context
+        if ctx.dataset is None:
+            raise ValueError("FID needs the real images: the metric context has no dataset")
+        available = ctx.dataset.available(ctx.modality)
+        ids = ctx.dataset.study_ids
+        return [ids[int(i)] for i in ctx.reference_indices if available[int(i)]]
+
+    def reference_key(self, ids: list[str]) -> str:
+        ctx = self.context
+        description = {"dataset": ctx.dataset.fingerprint(), "split": ctx.split, "modality": ctx.modality.value,
+                       "backbone": self.backbone.signature, "weights": weights.checksum(self.backbone.weight),
+                       "ids": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()}
+        return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
+
+    def reference(self) -> tuple[GaussianSums, list[str], Path]:
+        """Sums, study ids and the features file of the real images, from the cache or extracted now."""
+        ids = self.reference_ids()
+        folder = Path(self.context.cache_dir) / "fid-reference"
+        stem = folder / f"{self._label}-{self.reference_key(ids)}"
+        stats_path, features_path = stem.with_suffix(".npz"), stem.with_suffix(".features.npy")
+        if not (stats_path.exists() and features_path.exists()):
+            self._extract_reference(ids, stats_path, features_path)
+        with np.load(stats_path) as cached:
+            sums = GaussianSums(self.backbone.dim)
+            sums.n, sums.total, sums.outer = int(cached["n"]), cached["total"], cached["outer"]
+            cached_ids = [str(i) for i in cached["ids"]]
+        return sums, cached_ids, features_path
+
+    def _extract_reference(self, ids: list[str], stats_path: Path, features_path: Path) -> None:
+        ctx = self.context
+        if not ids:
+            raise ValueError(f"the reference set has no real {ctx.modality.value} image to compare with")
+        stats_path.parent.mkdir(parents=True, exist_ok=True)
+        wanted = set(ids)
+        studies = (s for s in ctx.reference_studies() if s.study_id in wanted and s.has(ctx.modality))
+        tmp_features = features_path.with_name(f".{features_path.name}.{uuid.uuid4().hex}.tmp")
+        rows = np.lib.format.open_memmap(tmp_features, mode="w+", dtype=np.float32,
+                                         shape=(len(ids), self.backbone.dim))
+        sums, seen, row = GaussianSums(self.backbone.dim), [], 0
+        for batch_ids, features in self._batches((s.study_id, s.get(ctx.modality)) for s in studies):
+            sums.update(features)
+            rows[row:row + len(features)] = features
+            row += len(features)
+            seen.extend(batch_ids)
+        rows.flush()
+        del rows
+        if seen != ids:
+            tmp_features.unlink(missing_ok=True)
+            raise ValueError(f"the reference set yielded {len(seen)} {ctx.modality.value} images, expected {len(ids)}")
+        os.replace(tmp_features, features_path)
+        meta = json.dumps({"backbone": self.backbone.signature, "modality": ctx.modality.value, "split": ctx.split,
+                           "dataset": ctx.dataset.fingerprint()})
+        tmp_stats = stats_path.with_name(f".{stats_path.name}.{uuid.uuid4().hex}.tmp.npz")
+        np.savez(tmp_stats, n=sums.n, total=sums.total, outer=sums.outer, ids=np.array(ids, dtype=str), meta=meta)
+        os.replace(tmp_stats, stats_path)
+
+    # ---- result -------------------------------------------------------------------------------------------------
+    def compute(self) -> dict[str, float]:
+        dim = self.backbone.dim
+        reference, reference_ids, reference_features = self.reference()
+        deficient = warn_if_rank_deficient(self.n, dim, f"{self._label} generated set")
+        deficient |= warn_if_rank_deficient(reference.n, dim, f"{self._label} reference set")
+        mu1, sigma1 = GaussianSums.mean_cov(self.n, self.total, self.outer)
+        mu2, sigma2 = reference.mean_cov_of()
+        value = frechet_distance(mu1, sigma1, mu2, sigma2)
+        if self.context.artifact_dir is not None and not self._artifact_written:
+            self._write_artifact(reference_ids, reference_features)
+        return {"fid": value, "n_generated": float(self.n), "n_reference": float(reference.n), "dim": float(dim),
+                "rank_deficient": float(deficient)}
+
+    def _write_artifact(self, reference_ids: list[str], reference_features: Path) -> None:
+        dim = self.backbone.dim
+        parts = [_read_part(p, dim) for p in self.feature_parts] or [np.zeros((0, dim), np.float32)]
+        meta = json.dumps({"metric": self.name, "modality": self.context.modality.value, "dim": dim,
+                           "signature": self.signature, "backbone": self.backbone.signature})
+        write_npz(Path(self.context.artifact_dir) / f"{self._label}.npz", {
+            "generated_ids": np.array(self.generated_ids, dtype=str), "generated": parts,
+            "reference_ids": np.array(reference_ids, dtype=str),
+            "reference": [np.load(reference_features, mmap_mode="r")], "meta": np.array(meta)})
+        del parts
+        for part in self.feature_parts:
+            Path(part).unlink(missing_ok=True)
+        self._artifact_written = True
+
+
+def fid_between(images_a: Iterable[np.ndarray], images_b: Iterable[np.ndarray], backbone: str = "inception",
+                device: str | None = "auto", batch_size: int = 32, **settings: Any) -> dict[str, Any]:
+    """FID between two streams of X-rays (float32 [0, 1], (H, W)); the Python API of `xgem-bench fid`."""
+    from xgem_bench.metrics.backbones import make_backbone
+    net = make_backbone(backbone, device=device, **settings)
+    stats = []
+    for images, what in ((images_a, "set A"), (images_b, "set B")):
+        sums, batch = GaussianSums(net.dim), []
+        for image in images:
+            batch.append(image)
+            if len(batch) == batch_size:
+                sums.update(net.features(batch))
+                batch = []
+        if batch:
+            sums.update(net.features(batch))
+        warn_if_rank_deficient(sums.n, net.dim, what)
+        stats.append(sums)
+    (mu1, s1), (mu2, s2) = (s.mean_cov_of() for s in stats)
+    return {"fid": frechet_distance(mu1, s1, mu2, s2), "n_a": stats[0].n, "n_b": stats[1].n,
+            "backbone": net.signature, "weights": net.weight, "weights_sha256": weights.checksum(net.weight)}
