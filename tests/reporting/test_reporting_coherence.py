@@ -71,7 +71,8 @@ def test_cosine_equals_the_encoder_embeddings(checkpoint):
     assert [metric.per_sample()[f"s{i}"]["cosine"] for i in range(5)] == pytest.approx(expected, abs=1e-5)
     assert values["cosine"] == pytest.approx(expected.mean(), abs=1e-5)
     assert values["cosine_real"] == pytest.approx((real_i * real_t).sum(1).mean(), abs=1e-5)
-    assert metric.settings["encoder"] == str(root.resolve()) and len(metric.settings["encoder_fingerprint"]) == 16
+    assert metric.settings["encoder"] == str(root) and metric.settings["encoder_checkpoint"] == str(root.resolve())
+    assert len(metric.settings["encoder_fingerprint"]) == 16
 
 
 def test_real_outputs_score_the_real_pair_level_and_images_pairs_work(checkpoint):
@@ -89,14 +90,16 @@ def test_real_outputs_score_the_real_pair_level_and_images_pairs_work(checkpoint
 
 
 def test_unavailable_without_a_trained_encoder_names_the_fix(tmp_path, checkpoint):
+    from xgem_bench.reference_model.model import default_checkpoint
     reason = CosineCoherence.unavailable_reason({"encoder": str(tmp_path / "none")})
-    assert "no trained XGeM prompt encoder" in reason and "xgem-bench train clip" in reason
-    assert "default" == CosineCoherence.default_settings()["encoder"]
-    assert CosineCoherence.unavailable_reason({}) is not None  # the test cache holds no checkpoint
+    assert "no trained XGeM prompt encoder" in reason and "xgem-bench train clip --config tiny|paper" in reason
+    assert CosineCoherence.default_settings()["encoder"] == "tiny"
+    reason = CosineCoherence.unavailable_reason({})  # the test cache holds no checkpoint
+    assert f"xgem-bench train clip --config tiny --checkpoint {default_checkpoint('tiny')}" in reason
     root, _ = checkpoint
-    assert encoder_problem(root) is None
+    assert encoder_problem(str(root)) is None
     (root / "clip" / "stage.json").unlink()  # an untrained stage is not an encoder
-    assert encoder_problem(root) is not None
+    assert encoder_problem(str(root)) is not None
     with pytest.raises(FileNotFoundError, match="no trained XGeM prompt encoder"):
         _metric("T->F+L", root)
 

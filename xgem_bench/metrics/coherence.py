@@ -7,9 +7,11 @@ embedded with the same encoder, so joint generation, independent generation (a m
 two single-output calls with the same inputs and seeds) and competitors are comparable. The same statistic on the real
 study's own modalities (`cosine_real`) is the reference level.
 
-The encoder is a setting: `encoder` is an XGeM checkpoint folder (`xgem_config.json`, `clip/`, the tokenizer), and
-the resolved folder plus a fingerprint of its CLIP stage go on record. Without a trained CLIP stage the metric is
-unavailable (never random weights); the reason names the command that trains or imports one.
+The encoder is a setting: `encoder` names an XGeM configuration whose checkpoint sits where `xgem-bench train` puts
+it (`tiny`, the default, trained on the demo data; `paper`, the full-size model) or is a checkpoint folder
+(`xgem_config.json`, `clip/`, the tokenizer). The resolved folder and a fingerprint of its CLIP stage go on record:
+numbers made with different encoders are not comparable. Without a trained CLIP stage the metric is unavailable
+(never random weights); the reason names the command that trains one.
 """
 from __future__ import annotations
 
@@ -33,21 +35,24 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("nd,nd->n", a, b) / norms
 
 
-def default_encoder() -> Path:
-    """The checkpoint folder `xgem-bench train` writes for the `tiny` configuration."""
-    from xgem_bench.weights import cache_root
-    return cache_root() / "xgem" / "tiny"
+def encoder_root(encoder: str) -> Path:
+    """A configuration name (`tiny`, `paper`: the folder `xgem-bench train` uses) or a checkpoint folder."""
+    from xgem_bench.reference_model.config import PRESETS
+    from xgem_bench.reference_model.model import default_checkpoint
+    return default_checkpoint(encoder) if encoder in PRESETS else Path(encoder).expanduser()
 
 
-def encoder_problem(root: Path) -> str | None:
-    """None when `root` holds a trained XGeM prompt encoder, else why not and how to get one (file checks only)."""
+def encoder_problem(encoder: str) -> str | None:
+    """None when `encoder` resolves to a trained XGeM prompt encoder, else why not and the fix (file checks only)."""
+    from xgem_bench.reference_model.config import PRESETS
     from xgem_bench.reference_model.model import component_dir, is_trained
-    root = Path(root)
+    root = encoder_root(encoder)
     if (root / "xgem_config.json").is_file() and is_trained(component_dir(root, "clip")):
         return None
+    config = encoder if encoder in PRESETS else "tiny|paper"
     return (f"no trained XGeM prompt encoder at {root} (needs xgem_config.json and a trained clip/ stage); run "
-            f"`xgem-bench train clip --config tiny --out {root}`, or pass coherence-cosine.encoder=FOLDER naming a "
-            "trained or converted XGeM checkpoint")
+            f"`xgem-bench train clip --config {config} --checkpoint {root}`, or set coherence-cosine.encoder to "
+            "another configuration (tiny, paper) or checkpoint folder")
 
 
 def encoder_fingerprint(root: Path) -> str:
@@ -67,24 +72,19 @@ class CosineCoherence(Metric):
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
-        return {"encoder": "default", "real_pairs": True}
-
-    @classmethod
-    def encoder_root(cls, settings: dict[str, Any] | None) -> Path:
-        value = (settings or {}).get("encoder", "default")
-        return default_encoder() if value == "default" else Path(str(value)).expanduser()
+        return {"encoder": "tiny", "real_pairs": True}
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
-        return encoder_problem(cls.encoder_root(settings))
+        return encoder_problem(str({**cls.default_settings(), **(settings or {})}["encoder"]))
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        root = self.encoder_root(self.settings)
-        problem = encoder_problem(root)
+        problem = encoder_problem(str(self.settings["encoder"]))
         if problem:
             raise FileNotFoundError(problem)
-        self.settings.update(encoder=str(root.resolve()), encoder_fingerprint=encoder_fingerprint(root))
+        root = encoder_root(str(self.settings["encoder"]))
+        self.settings.update(encoder_checkpoint=str(root.resolve()), encoder_fingerprint=encoder_fingerprint(root))
         self.pairs = list(combinations(context.task.outputs, 2))
         self.encoder = self._load(root, context.device)
         self.add_state("generated_total", 0.0, "sum")
