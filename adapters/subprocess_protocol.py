@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from xgem_bench.adapters.base import Adapter, StudyFailure
+from xgem_bench.adapters.base import Adapter, AdapterContext, StudyFailure
 from xgem_bench.adapters.convert import to_canonical_image
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
@@ -60,7 +60,8 @@ class SubprocessAdapter(Adapter):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {"repo": None, "python": None, "timeout_s": 3600.0, "device": "cuda", "keep_workdir": False}
+        # device None: the run's device (--device); set it to pin the driver elsewhere
+        return {"repo": None, "python": None, "timeout_s": 3600.0, "device": None, "keep_workdir": False}
 
     def stages(self, task: Task) -> list[Stage]:
         return [Stage("generate")]
@@ -101,11 +102,14 @@ class SubprocessAdapter(Adapter):
         settings["upstream_commit"] = git_commit(self.options["repo"])
         return settings
 
+    def setup(self, context: AdapterContext) -> None:
+        self._device = self.options["device"] or context.device
+
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict | StudyFailure]:
         work = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-"))
         try:
             manifest = write_batch(work, self.name, studies, task, seeds, self.driver_options(task),
-                                   repo=str(self._repo()), device=self.options["device"])
+                                   repo=str(self._repo()), device=getattr(self, "_device", None) or "cpu")
             stage_errors = [error for stage in self.stages(task)
                             if (error := self._run_stage(stage, work))]
             return read_outputs(work, manifest, task, "; ".join(stage_errors) or None)
