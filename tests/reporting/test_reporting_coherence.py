@@ -109,3 +109,25 @@ def test_registered_for_joint_tasks_only():
     cls = get_metric_class("coherence-cosine")
     assert applies_to(cls, parse_task("T->F+L")) == [None]
     assert applies_to(cls, parse_task("L->F")) == []
+
+
+def test_runner_run_feeds_table7_and_hamming_is_not_applied_without_a_report(checkpoint, tmp_path):
+    from xgem_bench.data import InMemoryDataset
+    from xgem_bench.results import load_run
+    from xgem_bench.runner import Runner
+    from xgem_bench.tables import build_table, render
+    root, _ = checkpoint
+    studies = _studies(6)
+    for i, s in enumerate(studies):
+        s.split = "test" if i % 2 else "train"
+    runner = Runner("T->F+L", models=["oracle", "shuffled"], dataset=InMemoryDataset(studies, name="coh"),
+                    out=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False,
+                    metric_options={"coherence-cosine": {"encoder": str(root)}})
+    assert "coherence-cosine" in runner.metric_names and "hamming" not in runner.metric_names
+    run = load_run(runner.run().run_dir)
+    oracle = run["models"]["oracle"]["metrics"]["coherence-cosine/joint"]
+    assert oracle["status"] == "ok" and oracle["settings"]["encoder_checkpoint"] == str(root.resolve())
+    assert oracle["values"]["cosine"] == pytest.approx(oracle["values"]["cosine_real"], abs=1e-6)
+    md = render(build_table("7", [run]), "md")
+    line = next(l for l in md.splitlines() if l.startswith("| T->F+L"))
+    assert f"{oracle['values']['cosine']:.2f}" in line and line.count("| - ") == 0
