@@ -3,7 +3,7 @@
 Every study pairs a procedurally drawn frontal + lateral phantom (xgem_bench/data/phantom.py) with a REAL IU X-ray
 impression (read from torchxrayvision's bundled XMLs) whose findings agree with the study's label vector
 (xgem_bench/data/demo_reports.py explains how agreement is ensured). Built offline in seconds, deterministic by seed,
-and cached under `<xgem-bench cache>/datasets/demo-v<BUILDER_VERSION>-seed<S>-n<N>/` as a manifest + 16-bit PNGs.
+and cached under `<xgem-bench cache>/datasets/demo-v<BUILDER_VERSION>-seed<S>-n<N>/` as a manifest + 8-bit PNGs.
 
 How a study is made (all random choices come from streams keyed by the seed, so a study does not depend on the
 others): pick a target finding (no finding 30 %; the drawn findings share the rest in proportion to the square root
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from xgem_bench.data.demo_reports import DRAWN, Unusable, agreed_labels, finding_sites
-from xgem_bench.data.images import save_png16
+from xgem_bench.data.images import save_png
 from xgem_bench.data.iuxray import IU_LICENCE, IUReport, read_iu_reports
 from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manifest
 from xgem_bench.data.phantom import Findings, Site, render_frontal, render_lateral, sample_anatomy
@@ -37,6 +37,9 @@ BUILDER_VERSION = 1
 DEFAULT_SEED = 0
 DEFAULT_STUDIES = 300
 DEMO_NAME = "demo (synthetic phantoms)"
+#: 8-bit PNGs (like MIMIC-CXR-JPG's 8-bit images): the phantoms' own noise (sd 0.008) exceeds the 1/255 step, and
+#: 16-bit encoding would double the build time
+DEMO_PNG_BITS = 8
 NORMAL_SHARE = 0.3
 SUBJECT_SPLITS = (("train", 0.6), ("validate", 0.1), ("test", 0.3))
 _DEFAULT_ZONE = {"Pleural Effusion": "lower", "Atelectasis": "lower", "Edema": "mid"}
@@ -142,7 +145,7 @@ def build_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED, n_studies: i
         for view, image, paths, hashes in (("frontal", images[0], frontal, frontal_hash),
                                            ("lateral", images[1], lateral, lateral_hash)):
             relative = f"images/{row['study_id']}_{view}.png"
-            save_png16(folder / relative, image)
+            save_png(folder / relative, image, bits=DEMO_PNG_BITS)
             paths.append(relative)
             hashes.append(hashlib.sha256((folder / relative).read_bytes()).hexdigest())
     plan["frontal"], plan["lateral"] = frontal, lateral

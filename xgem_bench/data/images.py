@@ -230,9 +230,12 @@ def load_image(path: str | os.PathLike, size: int = IMAGE_SIZE) -> np.ndarray:
     return to_model_input(read_image(path).pixels, size)
 
 
-def save_png16(path: str | os.PathLike, pixels: np.ndarray) -> None:
-    """Store a [0, 1] image as a 16-bit grey PNG (step 1/65535, finer than the 12-bit sources)."""
+def save_png(path: str | os.PathLike, pixels: np.ndarray, bits: int = 16) -> None:
+    """Store a [0, 1] image as an 8- or 16-bit grey PNG (16 bit: step 1/65535, finer than 12-bit sources)."""
     from PIL import Image
 
-    values = np.round(np.clip(pixels, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    if bits not in (8, 16):
+        raise ValueError(f"PNG bit depth must be 8 or 16, not {bits}")
+    dtype = np.uint8 if bits == 8 else np.uint16
+    values = np.round(np.clip(pixels, 0.0, 1.0) * float(2 ** bits - 1)).astype(dtype)
     Image.fromarray(values).save(path, format="PNG", compress_level=1)

@@ -200,11 +200,11 @@ def render_frontal(anatomy: Anatomy, findings: Findings, seed) -> np.ndarray:
     mediastinum = _soft(0.055 - np.abs(_X - a.cx), 0.01) * _soft(_Y - 0.06, 0.01) * _soft(a.heart_cy - _Y, 0.03)
     trachea = _soft(0.014 - np.abs(_X - a.cx), 0.004) * _soft(_Y - 0.02, 0.01) * _soft(0.3 - _Y, 0.02)
     spine = _soft(0.032 - np.abs(_X - a.cx), 0.004) * (0.8 + 0.2 * np.cos(2 * np.pi * _Y / 0.047) ** 2)
-    ribs = np.zeros((SIZE, SIZE), np.float32)
     dx = np.abs(_X - a.cx)
-    for i in range(10):
-        y0 = a.lung_top - 0.03 + (i + 0.3 * a.rib_phase) * 0.058
-        ribs += _band(y0 + 0.55 * dx ** 2 + 0.12 * dx, 0.008)
+    # ten posterior ribs: bands every 0.058 along curves that fall away from the spine (one periodic expression)
+    rib_phase = (_Y - 0.55 * dx ** 2 - 0.12 * dx - a.lung_top + 0.03) / 0.058 - 0.3 * a.rib_phase
+    offset = (rib_phase - np.round(rib_phase)) * 0.058
+    ribs = np.exp(-(offset / 0.008) ** 2) * (rib_phase > -0.5) * (rib_phase < 9.5)
     ribs *= _soft(a.thorax_half_width + 0.03 - dx, 0.01) * _soft(dx - 0.03, 0.01)
     clavicles = _band(0.13 - 0.17 * (dx - 0.03), 0.01) * _soft(dx - 0.03, 0.01) * _soft(0.3 - dx, 0.01)
     markings = _markings(_stream(seed, "markings"), a.cx, 0.45)
