@@ -10,15 +10,13 @@ labeler (every mention positive) shows what negation/uncertainty handling adds.
 from __future__ import annotations
 
 import argparse
-import tarfile
 import time
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 
 from xgem_bench.data.study import CHEXPERT_LABELS
 from xgem_bench.labelers.chexpert import CheXpertLabeler, Mention
+from xgem_bench.labelers.iu_reports import load_iu_reports
 
 # first MeSH term -> CheXpert observation
 MESH = {
@@ -33,21 +31,12 @@ MESH = {
 
 
 def iu_reports() -> tuple[list[str], list[set[str]]]:
-    import torchxrayvision
-
-    archive = Path(torchxrayvision.__file__).parent / "data" / "NLMCXR_reports.tgz"
+    """Findings + impression of every IU report with text, and the CheXpert observations its MeSH tags name."""
     texts, tags = [], []
-    with tarfile.open(archive) as tar:
-        for member in sorted(tar.getmembers(), key=lambda m: m.name):
-            if not member.name.endswith(".xml"):
-                continue
-            root = ET.fromstring(tar.extractfile(member).read())
-            sections = {el.get("Label"): (el.text or "") for el in root.iter("AbstractText")}
-            text = " ".join(t for t in (sections.get("FINDINGS"), sections.get("IMPRESSION")) if t)
-            if not text.strip():
-                continue
-            texts.append(text)
-            tags.append({MESH[t] for t in (m.text.split("/")[0] for m in root.iter("major") if m.text) if t in MESH})
+    for report in load_iu_reports():
+        if report.text.strip():
+            texts.append(report.text)
+            tags.append({MESH[t] for t in (m.split("/")[0] for m in report.mesh_major) if t in MESH})
     return texts, tags
 
 

@@ -80,9 +80,6 @@ class _Phrase:
             yield start, start + n
             start = sentence.find(self.text, start + max(n, 1))
 
-    def may_occur_in(self, text: str) -> bool:
-        return self.regex is not None or self.text in text
-
 
 @dataclass(frozen=True)
 class Mention:
@@ -136,6 +133,7 @@ class CheXpertLabeler:
             raise ValueError(f"phrase files for unknown observations: {sorted(unknown)}")
         self.mention_phrases = {obs: [_Phrase(p) for p in ps] for obs, ps in mentions.items()}
         self.unmention_phrases = {obs: [_Phrase(p) for p in ps] for obs, ps in unmentions.items()}
+        self._all_mentions = [(obs, p) for obs, ps in self.mention_phrases.items() for p in ps]
         triggers = lex.build_triggers()
         self._by_first: dict[str, list[lex.Trigger]] = {}
         for trig in sorted(triggers, key=lambda t: -len(t.words)):
@@ -153,8 +151,10 @@ class CheXpertLabeler:
     def mentions(self, report: str | None) -> list[Mention]:
         """Every mention with its value and the deciding trigger (for debugging labels)."""
         text = clean(_as_text(report))
-        candidates = {obs: [p for p in ps if p.may_occur_in(text)] for obs, ps in self.mention_phrases.items()}
-        candidates = {obs: ps for obs, ps in candidates.items() if ps}
+        candidates: dict[str, list[_Phrase]] = {}
+        for obs, phrase in self._all_mentions:  # a plain substring test first: most phrases never occur
+            if phrase.regex is not None or phrase.text in text:
+                candidates.setdefault(obs, []).append(phrase)
         found: list[Mention] = []
         if not candidates:
             return found
@@ -172,8 +172,8 @@ class CheXpertLabeler:
             for phrase in phrases:
                 for start, end in phrase.spans(sentence):
                     if blocked is None:
-                        blocked = [s for p in self.unmention_phrases.get(obs, ()) if p.may_occur_in(sentence)
-                                   for s in p.spans(sentence)]
+                        blocked = [s for p in self.unmention_phrases.get(obs, ())
+                                   if p.regex is not None or p.text in sentence for s in p.spans(sentence)]
                     if any(start < u_end and end > u_start for u_start, u_end in blocked):
                         continue
                     spans.append((obs, start, end))
