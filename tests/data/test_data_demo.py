@@ -104,8 +104,8 @@ def test_labels_agree_with_the_report_and_its_mesh_tags(demo):
             assert report.mesh_terms & MESH_FAMILIES["Lung Opacity"]
         if labels["No Finding"] == 1:
             assert not (mesh - {"Support Devices"}), (report.uid, report.mesh_major)
-            assert "normal" in report.mesh_terms or not report.mesh_terms & set().union(*MESH_FAMILIES.values()) \
-                or mesh <= {"Support Devices"}
+            if labels["Support Devices"] == 0:
+                assert report.mesh_terms == {"normal"}, (report.uid, report.mesh_major)
 
 
 def test_every_drawn_finding_occurs(demo):
@@ -130,7 +130,9 @@ def test_impression_rules(text, expected):
 
 
 @pytest.mark.parametrize("text", ["Possible left lower lobe pneumonia.", "Calcified granuloma in the right apex.",
-                                  "Atelectasis versus infiltrate.", "Is there an effusion?"])
+                                  "Atelectasis versus infiltrate.", "Is there an effusion?",
+                                  "Cardiomegaly and findings of prior asbestos exposure.",
+                                  "Chronic lung disease, with no acute cardiopulmonary findings."])
 def test_uncertain_or_undrawn_reports_are_refused(text):
     with pytest.raises(Unusable):
         read_impression(text)

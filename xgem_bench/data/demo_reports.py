@@ -12,8 +12,8 @@ labels have no phantom); a non-negated mention of a finding we do not draw (atel
 granulomas, scarring, emphysema, hernias, widened mediastinum, ...) makes it unusable too. Then every observation the
 text calls present must be confirmed by a MeSH tag of its family, and every MeSH family present must be stated in the
 text (except Support Devices, which the IU curators tag from the findings section: a device that the impression does
-not mention is simply not drawn, and its label is 0). Impressions that state nothing get labels "No Finding" only if
-their MeSH tags name no drawn observation either.
+not mention is simply not drawn, and its label is 0). An impression that states nothing is used (as "No Finding")
+only if the report's only MeSH tag is `normal`.
 
 Labels follow the text, with the CheXpert ontology's parent: Consolidation or Pneumonia imply Lung Opacity. "No
 Finding" is 1 exactly when no observation other than Support Devices is present. Every other CheXpert column is 0:
@@ -54,7 +54,8 @@ UNDRAWN_PATTERN = (
     r"surgical|postop|post-op|status post|s/p|deformit|blunt|adenopathy|lymph|\bcabg\b|cancer|metasta|tumor|"
     r"neoplas|\bcyst|bulla|cavit|hematoma|contusion|spondyl|arthr|obstructive|lucenc|\bvalves?\b|\bstents?\b|"
     r"collapse|hyperlucen|volume loss|low lung volume|pericardial|aneurysm|dilat|malignan|hilar|emboli|"
-    r"\bmetal|foreign body|dislocat|subluxat|\bmastectomy|resect|lobectomy|pneumonectomy|thoracotomy|pleural plaque"
+    r"\bmetal|foreign body|dislocat|subluxat|\bmastectomy|resect|lobectomy|pneumonectomy|thoracotomy|pleural plaque|"
+    r"asbestos|chronic|lung disease|fissur|\bfat\b|free air|pneumoperitoneum|pneumomediastinum"
 )
 NEGATION_BEFORE = (r"\b(?:no|not|without|negative for|free of|clear of|resolved|resolution of|removed|removal of|"
                    r"absence of|absent|rather than|none|nor|rule out|ruled out|neither|interval removal)\b")
@@ -124,6 +125,8 @@ def agreed_labels(report: IUReport) -> dict[str, float]:
         raise Unusable("empty impression")
     text = read_impression(report.impression)
     mesh = mesh_observations(report)
+    if not text and not report.is_normal:
+        raise Unusable(f"impression states no finding but the MeSH tags are {sorted(report.mesh_terms)}, not 'normal'")
     for name in text:
         if _CONFIRMED_BY.get(name, name) not in mesh:
             raise Unusable(f"impression states {name} but the MeSH tags {sorted(report.mesh_terms)} do not")
