@@ -66,10 +66,13 @@ class TextNormalization:
         text = unicodedata.normalize("NFKC", text)
         if self.lowercase:
             text = text.lower()
-        words = self._treebank.tokenize(text) if self.tokenizer == "treebank" else text.split()
-        if self.punctuation == "keep":
-            return words
-        pieces = [piece for word in words for piece in _WORDPUNCT.findall(word)]
+        if self.tokenizer == "whitespace" and self.punctuation != "keep":
+            pieces = _WORDPUNCT.findall(text)  # no piece spans whitespace, so this equals splitting words first
+        else:
+            words = self._treebank.tokenize(text) if self.tokenizer == "treebank" else text.split()
+            if self.punctuation == "keep":
+                return words
+            pieces = [piece for word in words for piece in _WORDPUNCT.findall(word)]
         if self.punctuation == "strip":
             pieces = [piece for piece in pieces if _WORD.search(piece)]
         return pieces

@@ -61,7 +61,7 @@ def build_rate_ner(folder: Path, hidden: int = 32, layers: int = 2, favour: str 
     return folder
 
 
-def radgraph_config(bert_name: str, max_span_width: int = 8) -> dict:
+def radgraph_config(bert_name: str, max_span_width: int = 8, feature_size: int = 8, hidden_dims: int = 16) -> dict:
     """A DyGIE++ config in the layout of the released RadGraph `config.json` (AllenNLP's archived config)."""
     bert = {"type": "pretrained_transformer_mismatched", "max_length": 512, "model_name": bert_name}
     return {
@@ -69,8 +69,8 @@ def radgraph_config(bert_name: str, max_span_width: int = 8) -> dict:
         "model": {
             "type": "dygie",
             "embedder": {"token_embedders": {"bert": dict(bert)}},
-            "feature_size": 8,
-            "feedforward_params": {"dropout": 0.4, "hidden_dims": 16, "num_layers": 2},
+            "feature_size": feature_size,
+            "feedforward_params": {"dropout": 0.4, "hidden_dims": hidden_dims, "num_layers": 2},
             "initializer": {"regexes": [["_span_width_embedding.weight", {"type": "xavier_normal"}]]},
             "loss_weights": {"coref": 0, "events": 0, "ner": 1, "relation": 1},
             "max_span_width": max_span_width,
@@ -87,7 +87,7 @@ def radgraph_config(bert_name: str, max_span_width: int = 8) -> dict:
 
 def build_radgraph_archive(archive: Path, bert_folder: Path, model_type: str = "radgraph",
                            bert_name: str = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext",
-                           seed: int = 0) -> Path:
+                           seed: int = 0, **sizes) -> Path:
     """`<model_type>.tar.gz` with config.json (naming `bert_name`), vocabulary/ and weights.th, as on the hub.
 
     The weights are those of a DyGIE model built from `bert_folder`, exactly as radgraph builds it before loading.
@@ -102,7 +102,7 @@ def build_radgraph_archive(archive: Path, bert_folder: Path, model_type: str = "
     (vocab_dir / "non_padded_namespaces.txt").write_text("*tags\n*labels\n")
     (vocab_dir / f"{model_type}__ner_labels.txt").write_text("\n".join(RADGRAPH_NER_LABELS) + "\n")
     (vocab_dir / f"{model_type}__relation_labels.txt").write_text("\n".join(RADGRAPH_RELATION_LABELS) + "\n")
-    config = radgraph_config(bert_name)
+    config = radgraph_config(bert_name, **sizes)
     (work / "config.json").write_text(json.dumps(config, indent=2))
 
     torch.manual_seed(seed)

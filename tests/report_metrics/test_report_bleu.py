@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu, sentence_bleu
 
-from xgem_bench.data.study import Study
-from xgem_bench.metrics import MetricContext, Sample, get_metric_class
 from xgem_bench.metrics.bleu import (bleu, bleu_from_rows, corpus_scores, intra_study_bleu, pair_stats,
                                      sentence_scores)
-from xgem_bench.tasks import Modality, parse_task
 from xgem_bench.text import TextNormalization
+
+from report_samples import make_metric, samples
 
 # nltk/translate/bleu_score.py doctest fixtures
 HYP1 = "It is a guide to action which ensures that the military always obeys the commands of the party".split()
@@ -172,13 +171,6 @@ def test_empty_hypothesis_and_reference_are_scored_like_upstream():
         [([], [["no", "effusion"]]), (["no", "effusion"], [[]])])[1]]), rel=1e-9)
 
 
-def make_metric(**settings):
-    context = MetricContext(task=parse_task("F->T"), modality=Modality.REPORT)
-    return get_metric_class("bleu")(context, **settings)
-
-
-def samples(pairs):
-    return [Sample(Study(f"s{i}", report=ref), {Modality.REPORT: hyp}) for i, (hyp, ref) in enumerate(pairs)]
 
 
 PAIRS = [("No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality."),
@@ -190,7 +182,7 @@ PAIRS = [("No acute cardiopulmonary process.", "No acute cardiopulmonary abnorma
 
 @pytest.mark.parametrize("convention", ["nltk-corpus", "nltk-mean", "coco-corpus", "coco-mean"])
 def test_metric_equals_function_counts_empties_and_records_rows(convention):
-    metric = make_metric(convention=convention)
+    metric = make_metric("bleu", convention=convention)
     metric.update(samples(PAIRS[:2]))
     metric.update(samples(PAIRS)[2:])
     values = metric.compute()
@@ -206,7 +198,7 @@ def test_metric_equals_function_counts_empties_and_records_rows(convention):
 
 
 def test_metric_state_merges_across_ranks():
-    whole, left, right = make_metric(), make_metric(), make_metric()
+    whole, left, right = make_metric("bleu"), make_metric("bleu"), make_metric("bleu")
     whole.update(samples(PAIRS))
     left.update(samples(PAIRS)[:3])
     right.update(samples(PAIRS)[3:])
@@ -215,14 +207,14 @@ def test_metric_state_merges_across_ranks():
 
 
 def test_metric_settings_and_signature():
-    metric = make_metric(convention="coco-corpus", punctuation="strip")
+    metric = make_metric("bleu", convention="coco-corpus", punctuation="strip")
     assert metric.signature == ("bleu|convention:coco-corpus|lowercase:True|max_n:4|punctuation:strip|"
                                 "smoothing:none|tokenizer:whitespace")
     for bad in ({"convention": "sacrebleu"}, {"smoothing": "method9"}, {"convention": "coco-corpus",
                                                                          "smoothing": "method1"},
                 {"max_n": 0}, {"tokenizer": "punkt"}, {"weights": [1]}):
         with pytest.raises(ValueError):
-            make_metric(**bad)
+            make_metric("bleu", **bad)
 
 
 def test_very_long_report():

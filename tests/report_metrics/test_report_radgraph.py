@@ -4,9 +4,9 @@ import tarfile
 
 import pytest
 
-from xgem_bench.data.study import Study
-from xgem_bench.metrics import MetricContext, MetricUnavailable, Sample, get_metric_class
-from xgem_bench.tasks import Modality, parse_task
+from xgem_bench.metrics import MetricUnavailable, get_metric_class
+
+from report_samples import make_metric, samples
 
 
 def annotation(*entities):
@@ -35,13 +35,6 @@ def test_reward_levels_on_hand_made_annotations():
     assert compute_reward(annotation(), ref, "all") == (0.0, 0.0, 0.0)
 
 
-def make_metric(**settings):
-    context = MetricContext(task=parse_task("F->T"), modality=Modality.REPORT)
-    return get_metric_class("radgraph-f1")(context, **settings)
-
-
-def samples(pairs):
-    return [Sample(Study(f"s{i}", report=ref), {Modality.REPORT: hyp}) for i, (hyp, ref) in enumerate(pairs)]
 
 
 PAIRS = [("No acute cardiopulmonary process.", "No acute cardiopulmonary process."),
@@ -55,7 +48,7 @@ def test_missing_weights_name_the_fixing_command():
     assert "xgem-bench weights fetch radgraph-xl" in cls.unavailable_reason(cls.default_settings())
     assert "xgem-bench weights fetch radgraph" in cls.unavailable_reason({"model_type": "radgraph"})
     with pytest.raises(MetricUnavailable, match="weights fetch radgraph"):
-        make_metric(model_type="radgraph")
+        make_metric("radgraph-f1", model_type="radgraph")
 
 
 def test_whole_path_offline_matches_the_upstream_package(radgraph_weights, tmp_path):
@@ -64,7 +57,7 @@ def test_whole_path_offline_matches_the_upstream_package(radgraph_weights, tmp_p
     from xgem_bench import weights
     from xgem_bench.metrics.radgraph_f1 import prepare_model_dir
 
-    metric = make_metric(model_type="radgraph", reward_level="complete")
+    metric = make_metric("radgraph-f1", model_type="radgraph", reward_level="complete")
     assert metric.settings["package"] == "radgraph==0.1.18"
     assert metric.settings["model_sha256"] == weights.checksum("radgraph")
     metric.update(samples(PAIRS[:2]))
@@ -124,6 +117,6 @@ def test_archive_without_config_is_rejected(tmp_path, tiny_bert):
 
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="reward_level"):
-        make_metric(reward_level="all")
+        make_metric("radgraph-f1", reward_level="all")
     with pytest.raises(ValueError, match="model_type"):
-        make_metric(model_type="echograph")
+        make_metric("radgraph-f1", model_type="echograph")

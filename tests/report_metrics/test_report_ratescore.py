@@ -3,18 +3,11 @@ import json
 
 import pytest
 
-from xgem_bench.data.study import Study
-from xgem_bench.metrics import MetricContext, MetricUnavailable, Sample, get_metric_class
-from xgem_bench.tasks import Modality, parse_task
+from xgem_bench.metrics import MetricUnavailable, get_metric_class
+
+from report_samples import make_metric, samples
 
 
-def make_metric(**settings):
-    context = MetricContext(task=parse_task("F->T"), modality=Modality.REPORT, batch_size=2)
-    return get_metric_class("ratescore")(context, **settings)
-
-
-def samples(pairs):
-    return [Sample(Study(f"s{i}", report=ref), {Modality.REPORT: hyp}) for i, (hyp, ref) in enumerate(pairs)]
 
 
 PAIRS = [("No acute cardiopulmonary process.", "No acute cardiopulmonary process."),
@@ -28,7 +21,7 @@ def test_missing_weights_name_the_fixing_command():
     cls = get_metric_class("ratescore")
     assert "xgem-bench weights fetch ratescore-ner" in cls.unavailable_reason()
     with pytest.raises(MetricUnavailable, match="weights fetch ratescore-ner"):
-        make_metric()
+        make_metric("ratescore", batch_size=2)
 
 
 def test_whole_path_offline_matches_the_upstream_package(ratescore_weights):
@@ -36,7 +29,7 @@ def test_whole_path_offline_matches_the_upstream_package(ratescore_weights):
 
     from xgem_bench import weights
 
-    metric = make_metric(affinity_matrix="short")
+    metric = make_metric("ratescore", batch_size=2, affinity_matrix="short")
     assert metric.settings["package"] == "RaTEScore==0.6.0"
     assert metric.settings["ratescore-ner_sha256"] == weights.checksum("ratescore-ner")
     metric.update(samples(PAIRS[:3]))
@@ -72,11 +65,11 @@ def test_affinity_matrices_against_the_published_files(shared_data):
 
 
 def test_repository_short_matrix_reaches_the_package(ratescore_weights):
-    metric = make_metric(affinity_matrix="short-repo")
+    metric = make_metric("ratescore", batch_size=2, affinity_matrix="short-repo")
     metric.update(samples(PAIRS[:1]))
     assert metric._ratescore().affinity_matrix[("NEG", "WEIGHT")] == pytest.approx(0.786728804814)
 
 
 def test_unknown_affinity_matrix_is_rejected():
     with pytest.raises(ValueError, match="affinity_matrix"):
-        make_metric(affinity_matrix="medium")
+        make_metric("ratescore", batch_size=2, affinity_matrix="medium")

@@ -55,7 +55,8 @@ def pair_stats(hypothesis: Sequence[str], references: Sequence[Sequence[str]], m
             max_ref = Counter()
             for ref in references:
                 max_ref |= _ngram_counts(ref, n)
-        matches.append(sum(min(count, max_ref[gram]) for gram, count in hyp_counts.items()))
+        # only n-grams present on both sides can match; the key intersection runs in C
+        matches.append(sum(min(hyp_counts[gram], max_ref[gram]) for gram in hyp_counts.keys() & max_ref.keys()))
         totals.append(max(0, hyp_len - n + 1))
     return np.array([hyp_len, closest, *matches, *totals], dtype=np.int64)
 

@@ -17,18 +17,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import shutil
+import sys
 import tarfile
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from xgem_bench.metrics.base import Metric, MetricUnavailable, Sample
-from xgem_bench.text import TextNormalization
+from xgem_bench.metrics.base import Sample
+from xgem_bench.metrics.upstream_text import RAW_TEXT, UpstreamTextMetric
 
 MODEL_TYPES = ("radgraph", "radgraph-xl")
 REWARD_LEVELS = ("simple", "partial", "complete")
@@ -37,7 +36,6 @@ _BERT_WEIGHTS = {
     "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext": "radgraph-bert",
     "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext": "radgraph-bert",
 }
-_RAW = {"lowercase": False, "punctuation": "keep", "tokenizer": "whitespace"}
 
 
 def _bert_reference(config: dict) -> list[dict]:
@@ -87,43 +85,25 @@ def prepare_model_dir(model_type: str) -> Path:
     return root
 
 
-class RadGraphF1(Metric):
+class RadGraphF1(UpstreamTextMetric):
     name = "radgraph-f1"
-    kind = "text"
     primary = "radgraph_f1"
     weights = ("radgraph-bert",)
+    packages = ("radgraph",)
+    choices = {"model_type": MODEL_TYPES, "reward_level": REWARD_LEVELS}
 
     @classmethod
     def default_settings(cls):
-        return {"model_type": "radgraph-xl", "reward_level": "partial", **_RAW}
+        return {"model_type": "radgraph-xl", "reward_level": "partial", **RAW_TEXT}
 
     @classmethod
-    def unavailable_reason(cls, settings=None):
-        settings = {**cls.default_settings(), **(settings or {})}
-        try:
-            metadata.version("radgraph")
-        except metadata.PackageNotFoundError:
-            return "the radgraph package is not installed; run `pip install 'xgem-bench[report-metrics]'`"
-        from xgem_bench import weights
-        if settings["model_type"] not in MODEL_TYPES:
-            return f"unknown RadGraph model_type {settings['model_type']!r}; choose one of {', '.join(MODEL_TYPES)}"
-        return weights.missing_reason(settings["model_type"]) or super().unavailable_reason(settings)
+    def needed_weights(cls, settings):
+        return (settings["model_type"], *cls.weights)
 
     def __init__(self, context, **settings):
         super().__init__(context, **settings)
-        if self.settings["model_type"] not in MODEL_TYPES:
-            raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {self.settings['model_type']!r}")
-        if self.settings["reward_level"] not in REWARD_LEVELS:
-            raise ValueError(f"reward_level must be one of {', '.join(REWARD_LEVELS)}, "
-                             f"got {self.settings['reward_level']!r}")
-        self.normalization = TextNormalization.from_settings(self.settings)
-        reason = self.unavailable_reason(self.settings)
-        if reason:
-            raise MetricUnavailable(reason)
         from xgem_bench import weights
-        self.settings["package"] = f"radgraph=={metadata.version('radgraph')}"
         self.settings["model_sha256"] = weights.checksum(self.settings["model_type"])
-        self._scorer = None
         self.add_state("rewards", [], "extend")
         self.add_state("n_empty_hypothesis", 0, "sum")
         self.add_state("n_empty_reference", 0, "sum")

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from importlib import metadata, resources
+from importlib import resources
 from typing import Sequence
 
-from xgem_bench.metrics.base import Metric, MetricUnavailable, Sample
-from xgem_bench.text import TextNormalization
+from xgem_bench.metrics.base import Sample
+from xgem_bench.metrics.upstream_text import RAW_TEXT, UpstreamTextMetric
 
 AFFINITY_MATRICES = ("long", "short", "short-repo")
 NO_ENTITY_SCORE = 0.5  # RaTEScore.compute_score's value when either report has no entity
-_RAW = {"lowercase": False, "punctuation": "keep", "tokenizer": "whitespace"}
 
 
 def _affinity_argument(name: str) -> str:
@@ -33,39 +32,22 @@ def _affinity_argument(name: str) -> str:
     return name
 
 
-class RaTEScore(Metric):
+class RaTEScore(UpstreamTextMetric):
     name = "ratescore"
-    kind = "text"
     primary = "ratescore"
     weights = ("ratescore-ner", "ratescore-biolord")
+    packages = ("RaTEScore", "medspacy")  # RaTEScore imports medspacy without declaring it
+    choices = {"affinity_matrix": AFFINITY_MATRICES}
 
     @classmethod
     def default_settings(cls):
-        return {"affinity_matrix": "long", **_RAW}
-
-    @classmethod
-    def unavailable_reason(cls, settings=None):
-        for package in ("RaTEScore", "medspacy"):
-            try:
-                metadata.version(package)
-            except metadata.PackageNotFoundError:
-                return f"the {package} package is not installed; run `pip install 'xgem-bench[report-metrics]'`"
-        return super().unavailable_reason(settings)
+        return {"affinity_matrix": "long", **RAW_TEXT}
 
     def __init__(self, context, **settings):
         super().__init__(context, **settings)
-        if self.settings["affinity_matrix"] not in AFFINITY_MATRICES:
-            raise ValueError(f"affinity_matrix must be one of {', '.join(AFFINITY_MATRICES)}, "
-                             f"got {self.settings['affinity_matrix']!r}")
-        self.normalization = TextNormalization.from_settings(self.settings)
-        reason = self.unavailable_reason(self.settings)
-        if reason:
-            raise MetricUnavailable(reason)
         from xgem_bench import weights
-        self.settings["package"] = f"RaTEScore=={metadata.version('RaTEScore')}"
         for weight in self.weights:
             self.settings[f"{weight}_sha256"] = weights.checksum(weight)
-        self._scorer = None
         self.add_state("total", 0.0, "sum")
         self.add_state("count", 0, "sum")
         self.add_state("n_without_sentences", 0, "sum")
