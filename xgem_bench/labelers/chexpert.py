@@ -40,7 +40,6 @@ _COLUMN = {name: i for i, name in enumerate(CHEXPERT_LABELS)}
 
 _SLASH = re.compile(r"(?<=[a-zA-Z])/(?=[a-zA-Z])")
 _EMPTY_SENTENCE = re.compile(r"\.\s+\.")
-_PUNCT_SPACER = str.maketrans({".": ". ", ",": ", "})
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*|\S")
 _REGEX_META = set(".^$*+?{}[]\\|()")
@@ -50,7 +49,7 @@ def clean(report: str) -> str:
     """chexpert-labeler's report cleaning (loader/load.py), step for step."""
     text = report.lower().replace("and/or", "or")
     text = _SLASH.sub(" or ", text)
-    text = text.replace("..", ".").translate(_PUNCT_SPACER)
+    text = text.replace("..", ".").replace(".", ". ").replace(",", ", ")
     text = " ".join(text.split())
     return _EMPTY_SENTENCE.sub(".", text)
 
@@ -133,7 +132,9 @@ class CheXpertLabeler:
             raise ValueError(f"phrase files for unknown observations: {sorted(unknown)}")
         self.mention_phrases = {obs: [_Phrase(p) for p in ps] for obs, ps in mentions.items()}
         self.unmention_phrases = {obs: [_Phrase(p) for p in ps] for obs, ps in unmentions.items()}
-        self._all_mentions = [(obs, p) for obs, ps in self.mention_phrases.items() for p in ps]
+        # (substring that must occur, observation, phrase); "" (always true) for phrases with regex syntax
+        self._all_mentions = [("" if p.regex is not None else p.text, obs, p)
+                              for obs, ps in self.mention_phrases.items() for p in ps]
         triggers = lex.build_triggers()
         self._by_first: dict[str, list[lex.Trigger]] = {}
         for trig in sorted(triggers, key=lambda t: -len(t.words)):
@@ -152,8 +153,8 @@ class CheXpertLabeler:
         """Every mention with its value and the deciding trigger (for debugging labels)."""
         text = clean(_as_text(report))
         candidates: dict[str, list[_Phrase]] = {}
-        for obs, phrase in self._all_mentions:  # a plain substring test first: most phrases never occur
-            if phrase.regex is not None or phrase.text in text:
+        for key, obs, phrase in self._all_mentions:  # a plain substring test first: most phrases never occur
+            if key in text:
                 candidates.setdefault(obs, []).append(phrase)
         found: list[Mention] = []
         if not candidates:
