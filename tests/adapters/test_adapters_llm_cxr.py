@@ -1,0 +1,96 @@
+"""The LLM-CXR driver on stand-in upstream code (the real one needs torch 1.13, a 3B LLM and a taming VQ-GAN):
+two stages per task in their own interpreters, codes passed between them, retries, seeds, through the real protocol."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xgem_bench import weights
+from xgem_bench.adapters.base import AdapterContext, StudyFailure
+from xgem_bench.adapters.llm_cxr import LLMCXRAdapter, vqgan_files
+from xgem_bench.tasks import Modality, parse_task
+
+FAKE = Path(__file__).parent / "fake_llm_cxr"
+
+
+@pytest.fixture
+def adapter(tmp_path):
+    repo, taming = tmp_path / "llm-cxr", tmp_path / "taming"
+    shutil.copytree(FAKE / "llm-cxr", repo)
+    shutil.copytree(FAKE / "taming", taming)
+    model = tmp_path / "llm"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    vqgan = tmp_path / "vqgan"
+    (vqgan / "checkpoints").mkdir(parents=True)
+    (vqgan / "configs").mkdir()
+    (vqgan / "configs" / "2023-05-11T23-37-27-project.yaml").write_text("model:\n  params: {embed_dim: 4}\n")
+    torch.save({"state_dict": {}}, vqgan / "checkpoints" / "last.ckpt")
+    weights.import_file("llm-cxr", model)
+    weights.import_file("llm-cxr-vqgan", vqgan)
+    made = LLMCXRAdapter(repo=str(repo), python=sys.executable, vq_python=sys.executable, taming_repo=str(taming),
+                         timeout_s=120)
+    made.setup(AdapterContext(device="cpu"))
+    return made
+
+
+def _calls(adapter):
+    path = Path(adapter.options["repo"]) / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_report_from_frontal(adapter, studies):
+    task = parse_task("F->T")
+    assert [s.name for s in adapter.stages(task)] == ["vq_encode", "llm_generate"]
+    out = adapter.generate([s.only(task.inputs) for s in studies[:2]], task, [5, 6])
+    texts = [o[Modality.REPORT] for o in out]
+    assert all(t.startswith("impression: codes average") for t in texts)
+    calls = _calls(adapter)
+    assert [c["input"] for c in calls] == [256, 256]  # the image entered as 256 shifted VQ codes
+    assert all(c["max_new_tokens"] == 128 and c["top_p"] == 0.92 and c["top_k"] == 0 and c["do_sample"]
+               for c in calls)
+    again = adapter.generate([s.only(task.inputs) for s in studies[:2]], task, [5, 6])
+    assert [o[Modality.REPORT] for o in again] == texts  # seeded per study
+
+
+def test_frontal_from_report_with_retry(adapter, studies):
+    task = parse_task("T->F")
+    assert [s.name for s in adapter.stages(task)] == ["llm_generate", "vq_decode"]
+    inputs = [s.only(task.inputs) for s in studies[:2]]
+    inputs[0].report = "please retry this one"
+    out = adapter.generate(inputs, task, [1, 2])
+    for o in out:
+        image = o[Modality.FRONTAL]
+        assert image.shape == (256, 256) and image.dtype == np.float32 and 0 <= image.min() <= image.max() <= 1
+    calls = _calls(adapter)
+    assert [c["input"] for c in calls] == [inputs[0].report] * 2 + [inputs[1].report]  # one retry
+    assert all(c["max_new_tokens"] == 300 for c in calls)
+
+
+def test_image_attempts_exhausted_is_a_study_failure(adapter, studies):
+    adapter.options["image_attempts"] = 1
+    inputs = [s.only([Modality.REPORT]) for s in studies[:2]]
+    inputs[0].report = "retry"
+    out = adapter.generate(inputs, parse_task("T->F"), [1, 2])
+    assert isinstance(out[0], StudyFailure) and "after 1 attempts" in str(out[0])
+    assert isinstance(out[1], dict)
+
+
+def test_vqgan_files_found_or_named(tmp_path):
+    (tmp_path / "a.yaml").write_text("")
+    (tmp_path / "b.yaml").write_text("")
+    (tmp_path / "last.ckpt").write_text("")
+    (tmp_path / "epoch3.ckpt").write_text("")
+    with pytest.raises(FileNotFoundError, match="vqgan_config"):
+        vqgan_files(tmp_path, None, None)
+    assert vqgan_files(tmp_path, "b.yaml", None) == (tmp_path / "b.yaml", tmp_path / "last.ckpt")
+
+
+def test_runtime_paths_stay_out_of_settings(adapter):
+    settings = adapter.settings()
+    assert not {"repo", "python", "vq_python", "taming_repo", "timeout_s"} & set(settings)
+    assert settings["max_new_tokens_image"] == 300 and settings["image_attempts"] == 10
