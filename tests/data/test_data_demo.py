@@ -228,3 +228,22 @@ def test_support_device_is_a_thin_bright_object(device):
     bright = (after - before) > 0.2
     assert 30 < bright.sum() < 0.03 * bright.size
     assert ((lat_after - lat_before) > 0.2).sum() > 30
+
+
+def test_labels_agree_with_the_projects_chexpert_labeler():
+    """An independent reading: xgem-bench's CheXpert labeler (xgem_bench.labelers) on every usable impression."""
+    from xgem_bench.labelers.chexpert import CheXpertLabeler
+
+    pool = usable_reports()
+    theirs = CheXpertLabeler().label_many([report.impression for report, _ in pool]) == 1
+    ours = np.array([[labels[name] for name in CHEXPERT_LABELS] for _, labels in pool]) == 1
+    column = {name: j for j, name in enumerate(CHEXPERT_LABELS)}
+    for name, j in column.items():
+        if name == "Lung Opacity":
+            # the demo applies CheXpert's ontology (consolidation and pneumonia are opacities); the labeler does not
+            assert not (theirs[:, j] & ~ours[:, j]).any()
+            extra = ours[:, j] & ~theirs[:, j]
+            assert (ours[extra, column["Consolidation"]] | ours[extra, column["Pneumonia"]]).all()
+        else:
+            # known labeler quirks: "posterior to the heart" (Cardiomegaly), "platelike" contains "plate" (devices)
+            assert (ours[:, j] != theirs[:, j]).sum() <= 2, (name, (ours[:, j] != theirs[:, j]).sum())
