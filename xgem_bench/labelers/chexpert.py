@@ -1,4 +1,4 @@
-"""A fast, offline re-implementation of the CheXpert labeler (Irvin et al., AAAI 2019; stanfordmlgroup/chexpert-labeler).
+"""A fast, offline re-implementation of the CheXpert labeler (Irvin et al., AAAI 2019; chexpert-labeler).
 
 Stages, as in the original:
 
@@ -21,7 +21,7 @@ Steps 1, 2 and 4 are exact; step 3 is the parser-free approximation measured in 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -43,6 +43,9 @@ _EMPTY_SENTENCE = re.compile(r"\.\s+\.")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*|\S")
 _REGEX_META = set(".^$*+?{}[]\\|()")
+# scope limits in tokens: modal verbs reach this far forward, noun-phrase triggers (no, normal, ...) less far;
+# a backward trigger must follow its subject within this many tokens
+_FORWARD_WINDOW, _PHRASE_WINDOW, _BACKWARD_WINDOW = 20, 16, 12
 
 
 def clean(report: str) -> str:
@@ -173,11 +176,11 @@ class CheXpertLabeler:
             for phrase in phrases:
                 for start, end in phrase.spans(sentence):
                     if blocked is None:
-                        blocked = [s for p in self.unmention_phrases.get(obs, ())
-                                   if p.regex is not None or p.text in sentence for s in p.spans(sentence)]
-                    if any(start < u_end and end > u_start for u_start, u_end in blocked):
-                        continue
-                    spans.append((obs, start, end))
+                        blocked = sorted(s for p in self.unmention_phrases.get(obs, ())
+                                         if p.regex is not None or p.text in sentence for s in p.spans(sentence))
+                        longest = max((b - a for a, b in blocked), default=0)
+                    if not _overlaps(blocked, longest, start, end):
+                        spans.append((obs, start, end))
         return spans
 
     # ---- stage 3: negation and uncertainty ----------------------------------------------------------------------
@@ -187,6 +190,7 @@ class CheXpertLabeler:
         ends = [b for _, b in tokens]
         triggers = self._find_triggers(words)
         trigger_tokens = {i for s, e, _ in triggers for i in range(s, e)}
+        bounds = ([s for s, _, _ in triggers], [e for _, e, _ in triggers])  # both increasing: matches do not overlap
         out = []
         for obs, start, end in spans:
             first = bisect_left(ends, start + 1)  # first token ending after the mention starts
@@ -194,7 +198,7 @@ class CheXpertLabeler:
             while last < len(tokens) and tokens[last][0] < end:
                 last += 1
             text = sentence[start:end]
-            value, reason = self._decide(words, triggers, trigger_tokens, first, last, text)
+            value, reason = self._decide(words, triggers, bounds, trigger_tokens, first, last, text)
             out.append(Mention(obs, index, start, end, text, value, reason))
         return out
 
@@ -212,11 +216,12 @@ class CheXpertLabeler:
                 i += 1
         return found
 
-    def _decide(self, words, triggers, trigger_tokens, first, last, text) -> tuple[float, str]:
+    def _decide(self, words, triggers, bounds, trigger_tokens, first, last, text) -> tuple[float, str]:
         mention_words = words[first:last]
         cardiac = any(w in lex.CARDIAC_WORDS for w in mention_words)
         silhouette = "silhouette" in mention_words
-        hits = self._forward_hits(words, triggers, first) + self._backward_hits(words, triggers, last)
+        hits = self._forward_hits(words, triggers, bounds[1], first) + \
+            self._backward_hits(words, triggers, bounds[0], last)
         families = []
         for trig in hits:
             family = trig.family
@@ -241,11 +246,12 @@ class CheXpertLabeler:
         """Two triggers act together when only coordination separates them ("normal and stable", "no new or")."""
         return all(w in (",", "and", "or") for w in words[gap_start:gap_end])
 
-    def _forward_hits(self, words, triggers, first) -> list[lex.Trigger]:
+    def _forward_hits(self, words, triggers, trigger_ends, first) -> list[lex.Trigger]:
         hits, boundary = [], first
-        for start, end, trig in reversed(triggers):
-            if end > first:
-                continue
+        for k in range(bisect_right(trigger_ends, first) - 1, -1, -1):  # nearest first
+            start, end, trig = triggers[k]
+            if first - end > _FORWARD_WINDOW:
+                break  # out of every scope: keeps long unpunctuated reports linear
             if hits and not self._stacked(words, end, boundary):
                 break
             if not trig.forward or not self._forward_reaches(words, trig, start, end, first):
@@ -259,8 +265,9 @@ class CheXpertLabeler:
     def _forward_reaches(self, words, trig, start, end, first) -> bool:
         gap = words[end:first]
         if trig.scope == "clause":
-            return len(gap) <= 20 and not any(w in lex.CLAUSE_BREAKS for w in gap)
-        if len(gap) > 16 or any(w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w in lex.COPULAS for w in gap):
+            return len(gap) <= _FORWARD_WINDOW and not any(w in lex.CLAUSE_BREAKS for w in gap)
+        if len(gap) > _PHRASE_WINDOW or any(w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w in lex.COPULAS
+                                            for w in gap):
             return False
         if trig.adjective:
             # "heart size is normal, atelectasis" : a predicative adjective does not modify what follows
@@ -270,11 +277,10 @@ class CheXpertLabeler:
             return k < 0 or words[k] not in lex.COPULAS
         return True
 
-    def _backward_hits(self, words, triggers, last) -> list[lex.Trigger]:
+    def _backward_hits(self, words, triggers, trigger_starts, last) -> list[lex.Trigger]:
         hits, boundary = [], last
-        for start, end, trig in triggers:
-            if start < last:
-                continue
+        for k in range(bisect_left(trigger_starts, last), len(triggers)):
+            start, end, trig = triggers[k]
             if hits:
                 if not self._stacked(words, boundary, start):
                     break
@@ -291,9 +297,9 @@ class CheXpertLabeler:
     @staticmethod
     def _backward_reaches(words, last, start) -> bool:
         """The words between a mention and a following trigger must read as "[more subjects] [copula] [fillers]"."""
-        gap = words[last:start]
-        if len(gap) > 12:
+        if start - last > _BACKWARD_WINDOW:
             return False
+        gap = words[last:start]
         after_copula = False
         for w in gap:
             if w in lex.COPULAS:
@@ -347,6 +353,17 @@ class CheXpertLabeler:
         for column, values in per_column.items():
             row[column] = _resolve(values)
         return row
+
+
+def _overlaps(spans: list[tuple[int, int]], longest: int, start: int, end: int) -> bool:
+    """Does [start, end) overlap one of the sorted `spans` (none longer than `longest`)? Bisection keeps a long
+    sentence with many unmention matches linear."""
+    for u_start, u_end in spans[bisect_left(spans, (start - longest, -1)):]:
+        if u_start >= end:
+            return False
+        if u_end > start:
+            return True
+    return False
 
 
 def _resolve(values: list[float]) -> float:

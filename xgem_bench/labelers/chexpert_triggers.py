@@ -14,8 +14,8 @@ pattern family it stands for. Families, checked in the original's order:
 
 Direction: ``fwd`` triggers precede the mention ("no effusion"), ``bwd`` triggers follow it ("effusion has resolved").
 Scope of a forward trigger: ``np`` reaches over a noun-phrase list and stops at verbs and clause words; ``clause`` (the
-modal verbs) reaches to the end of the clause. ``adjective`` triggers can stand before a noun ("normal heart size"); used
-backwards they need a predicate position ("heart size is normal", "heart size normal.") so "cardiomegaly and normal
+modal verbs) reaches to the end of the clause. ``adjective`` triggers can stand before a noun ("normal heart size");
+used backwards they need a predicate position ("heart size is normal", "heart size normal.") so "cardiomegaly and normal
 vascularity" does not negate cardiomegaly.
 """
 from __future__ import annotations
@@ -77,7 +77,8 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
     # "XXX has resolved", "XXX removed", "XXX cleared", "XXX is no longer seen", "XXX is not enlarged",
     # "XXX is previously demonstrated", "XXX with interval resolution"
     ("removed;cleared;resolved", "neg", "both", "np", False),
-    ("no longer;not {|significantly |particularly |substantially |markedly }enlarged;previously {demonstrated|visualized};with interval resolution;excluded;ruled out",
+    ("no longer;not {|significantly |particularly |substantially |markedly }enlarged;"
+     "previously {demonstrated|visualized};with interval resolution;excluded;ruled out",
      "neg", "bwd", "np", False),
     # Not in the pattern files: "XXX is not seen|identified" negates in meaning, and the parse-based original does not
     # catch it; we choose the meaning (see docs/metrics/chexpert.md).
@@ -96,7 +97,8 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
     # "XXX could|may|might be present", "XXX could appear", "XXX is poorly|incompletely evaluated",
     # "XXX is not well visualized", "XXX is not clearly seen", "XXX was not appreciated", "XXX may have this appearance"
     ("{may|might|could|can} {|also |possibly }be present;{may|might|could|can} appear;"
-     "{may|might|could} {|also }have this appearance;{poorly|incompletely|not well} {evaluated|visualized|seen|assessed};"
+     "{may|might|could} {|also }have this appearance;"
+     "{poorly|incompletely|not well} {evaluated|visualized|seen|assessed};"
      "not clearly {seen|visualized};not {appreciated|well appreciated};favored;"
      "{may|might|could} not be {seen|demonstrated|visualized|visible|evident|apparent}", "unc", "bwd", "np", False),
     # --- cardiac/mediastinal words: "stable|unchanged silhouette", "silhouette is stable|unchanged|not changed",
