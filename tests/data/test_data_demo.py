@@ -76,7 +76,7 @@ def test_build_time(demo):
     assert seconds < 0.25 * N + 5, f"building {N} demo studies took {seconds:.1f} s"
 
 
-def test_load_demo_builds_once_into_the_cache(monkeypatch):
+def test_load_demo_builds_once_into_the_cache():
     first = load_dataset("demo:seed=5,n=6")
     manifest = first.root / "manifest.csv"
     stamp = manifest.stat().st_mtime_ns

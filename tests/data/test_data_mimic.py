@@ -126,6 +126,13 @@ def test_prepare_writes_preprocessed_manifest_once(mimic_tree, tmp_path):
     assert manifest.with_suffix(".json").is_file()
 
 
+def test_study_missing_from_the_split_csv_is_unassigned(mimic_tree):
+    split = pd.read_csv(mimic_tree / "mimic-cxr-2.0.0-split.csv", dtype=str)
+    split[~split["dicom_id"].isin(["d1a", "d1b"])].to_csv(mimic_tree / "mimic-cxr-2.0.0-split.csv", index=False)
+    plan = plan_mimic(mimic_tree).set_index("study_id")
+    assert plan.loc["50000001", "split"] == "unassigned" and plan.loc["50000005", "split"] == "test"
+
+
 def test_holdout_split_is_subject_disjoint(mimic_tree):
     plan = plan_mimic(mimic_tree, split="holdout", holdout_fraction=0.5)
     assert set(plan["split"]) <= {"train", "test"}
@@ -145,7 +152,7 @@ def test_cli_prepare_and_info(mimic_tree, tmp_path):
     from xgem_bench.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["data", "prepare-mimic", str(mimic_tree), str(tmp_path / "cli")])
+    result = runner.invoke(app, ["data", "prepare-mimic", str(mimic_tree), str(tmp_path / "cli"), "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert "studies: 3" in result.output
     result = runner.invoke(app, ["data", "info", f"mimic-cxr:{tmp_path / 'cli'}", "--check-files"])

@@ -12,7 +12,7 @@ Report = the IMPRESSION section (the paper uses the impression only); where a re
 FINDINGS section, then to the last paragraph, and record which one in the `report_section` column. Studies need a
 report and both views, as in the paper (154,721 images / 78,584 studies), unless `require_both=False`.
 
-Splits: "official" (the split CSV) or "holdout" (subject-disjoint hash holdout, `holdout_fraction` of subjects to
+Splits: "official" (the split CSV; a study missing from it is "unassigned") or "holdout" (subject-disjoint hash holdout, `holdout_fraction` of subjects to
 test, the rest train; the paper held out 33,588 of 154,721 images, about 22 %).
 
 Preprocessing (xgem_bench.data.images): DICOM -> resample to 0.139 mm -> invert MONOCHROME1 -> divide by
@@ -35,6 +35,7 @@ from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manif
 from xgem_bench.data.splits import hash_split
 from xgem_bench.data.study import CHEXPERT_LABELS
 
+UNASSIGNED = "unassigned"  # split of a study whose images are absent from the split CSV
 FRONTAL_VIEWS = ("PA", "AP")
 LATERAL_VIEWS = ("LATERAL", "LL")
 MIMIC_LICENCE = ("MIMIC-CXR: PhysioNet Credentialed Health Data License 1.5.0; derived data must not be shared "
@@ -112,7 +113,7 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
         if require_both and not (report and files["frontal"] and files["lateral"]):
             continue
         if split == "official":
-            study_split = split_of.get(frontal or lateral, "train")
+            study_split = split_of.get(frontal or lateral, UNASSIGNED)  # never guess: a missing row is visible
         else:
             study_split = hash_split(subject, {"train": 1 - holdout_fraction, "test": holdout_fraction}, "mimic")
         label_row = labels_of.get(study, {})
