@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, ClassVar
 
 from xgem_bench import weights
 
@@ -45,3 +46,32 @@ def checkpoint_fingerprint(option: str | None, weight: str) -> str:
         if size < 1 << 20:
             h.update(file.read_bytes())
     return f"{option}={h.hexdigest()}"
+
+
+class CheckpointOption:
+    """Mixin for adapters whose `checkpoint` option (a folder or a cached hub id) may replace their catalog weight.
+
+    Put it before Adapter in the bases: `class MyAdapter(CheckpointOption, Adapter)`.
+    """
+
+    checkpoint_weight: ClassVar[str]
+    options: dict[str, Any]
+
+    def checkpoint_folder(self) -> Path:
+        return resolve_checkpoint(self.options["checkpoint"], self.checkpoint_weight)
+
+    def unavailable_reason(self) -> str | None:
+        if self.options["checkpoint"] is None:
+            return super().unavailable_reason()
+        try:
+            self.checkpoint_folder()
+        except FileNotFoundError as error:
+            return str(error)
+        return None
+
+    def settings(self) -> dict[str, Any]:
+        # the checkpoint is identified by checkpoint_id(); a path says nothing about the weights in it
+        return {k: v for k, v in self.options.items() if k != "checkpoint"}
+
+    def checkpoint_id(self) -> str:
+        return checkpoint_fingerprint(self.options["checkpoint"], self.checkpoint_weight)

@@ -17,19 +17,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench.adapters.base import Adapter, AdapterContext, StudyFailure
-from xgem_bench.adapters.checkpoints import checkpoint_fingerprint, resolve_checkpoint
+from xgem_bench.adapters.checkpoints import CheckpointOption
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
 
 log = logging.getLogger(__name__)
 
 
-class CXRMateAdapter(Adapter):
+class CXRMateAdapter(CheckpointOption, Adapter):
     name = "cxrmate"
     version = "1"
     description = "CXRMate report generator (impression section; custom code from a local folder)"
     tasks = ("F->T", "L->T", "F+L->T")
     weights = ("cxrmate",)
+    checkpoint_weight = "cxrmate"
     packages = ("transformers", "peft")
 
     @classmethod
@@ -43,26 +44,11 @@ class CXRMateAdapter(Adapter):
         self.empty_impressions = 0
         self._model = None
 
-    def unavailable_reason(self) -> str | None:
-        if self.options["checkpoint"] is None:
-            return super().unavailable_reason()
-        try:
-            resolve_checkpoint(self.options["checkpoint"], "cxrmate")
-        except FileNotFoundError as error:
-            return str(error)
-        return None
-
-    def settings(self) -> dict[str, Any]:
-        return {k: v for k, v in self.options.items() if k != "checkpoint"}
-
-    def checkpoint_id(self) -> str:
-        return checkpoint_fingerprint(self.options["checkpoint"], "cxrmate")
-
     def setup(self, context: AdapterContext) -> None:
         import transformers
         from torchvision import transforms
 
-        folder = resolve_checkpoint(self.options["checkpoint"], "cxrmate")
+        folder = self.checkpoint_folder()
         # custom code comes from the folder itself; local_files_only keeps the hub out of it
         model = transformers.AutoModel.from_pretrained(folder, trust_remote_code=True, local_files_only=True)
         self._model = model.to(context.device).eval()

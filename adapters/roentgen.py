@@ -12,7 +12,7 @@ import logging
 from typing import Any, Sequence
 
 from xgem_bench.adapters.base import Adapter, AdapterContext
-from xgem_bench.adapters.checkpoints import checkpoint_fingerprint, resolve_checkpoint
+from xgem_bench.adapters.checkpoints import CheckpointOption
 from xgem_bench.adapters.convert import to_canonical_image
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
@@ -20,12 +20,13 @@ from xgem_bench.tasks import Modality, Task
 log = logging.getLogger(__name__)
 
 
-class RoentGenAdapter(Adapter):
+class RoentGenAdapter(CheckpointOption, Adapter):
     name = "roentgen"
     version = "1"
     description = "RoentGen report-to-frontal Stable Diffusion (gated weights, local folder or cached hub id)"
     tasks = ("T->F",)
     weights = ("roentgen",)
+    checkpoint_weight = "roentgen"
     packages = ("diffusers", "transformers")
 
     @classmethod
@@ -39,30 +40,13 @@ class RoentGenAdapter(Adapter):
         self.truncated_prompts = 0
         self._pipe = None
 
-    def unavailable_reason(self) -> str | None:
-        if self.options["checkpoint"] is None:
-            return super().unavailable_reason()
-        try:
-            resolve_checkpoint(self.options["checkpoint"], "roentgen")
-        except FileNotFoundError as error:
-            return str(error)
-        return None
-
-    def settings(self) -> dict[str, Any]:
-        settings = dict(self.options)
-        settings.pop("checkpoint")  # identified by checkpoint_id instead (a path says nothing about the weights)
-        return settings
-
-    def checkpoint_id(self) -> str:
-        return checkpoint_fingerprint(self.options["checkpoint"], "roentgen")
-
     def setup(self, context: AdapterContext) -> None:
         import torch
         from diffusers import StableDiffusionPipeline
 
         if context.device == "cpu" and self.options["dtype"] == "float16":
             raise ValueError("roentgen: float16 needs a GPU; use dtype=float32 on the CPU")
-        folder = resolve_checkpoint(self.options["checkpoint"], "roentgen")
+        folder = self.checkpoint_folder()
         pipe = StableDiffusionPipeline.from_pretrained(
             folder, torch_dtype=getattr(torch, self.options["dtype"]), local_files_only=True,
             safety_checker=None, requires_safety_checker=False)  # the NSFW filter would black out radiographs
