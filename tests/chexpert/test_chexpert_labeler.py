@@ -96,6 +96,13 @@ def test_very_long_report_is_linear_and_correct():
     assert labels[CHEXPERT_LABELS.index("Pleural Effusion")] == 0
     assert labels[CHEXPERT_LABELS.index("Cardiomegaly")] == 1
     assert labels[CHEXPERT_LABELS.index("Pneumothorax")] == 1
+    # one 180,000-character "sentence" (no full stop) with 12,000 mentions: must not go quadratic
+    run_on = "no effusion, mild edema, possible pneumonia over the heart size, " * 3000
+    start = time.perf_counter()
+    labels = label_reports([run_on])[0]
+    assert time.perf_counter() - start < 10
+    assert labels[CHEXPERT_LABELS.index("Pleural Effusion")] == 0
+    assert labels[CHEXPERT_LABELS.index("Pneumonia")] == -1
 
 
 def test_custom_rules_dir(tmp_path):
