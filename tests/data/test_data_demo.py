@@ -178,10 +178,8 @@ def test_cardiomegaly_is_measurable_across_the_demo(demo):
     ds, _ = demo
     ratios = np.array([cardiothoracic_ratio(ds.load(i).frontal) for i in range(len(ds))])
     positive = np.array([ds.labels(i)["Cardiomegaly"] == 1 for i in range(len(ds))])
-    assert positive.sum() >= 5 and (~positive).sum() >= 5
-    # AUC of the pixel-measured ratio for the label (Mann-Whitney)
-    auc = (ratios[positive][:, None] > ratios[~positive][None, :]).mean()
-    assert auc > 0.95, auc
+    assert positive.sum() >= 5
+    assert _auc(ratios, positive) > 0.95
 
 
 def test_effusion_whitens_the_base_of_the_stated_side_only():
@@ -247,3 +245,24 @@ def test_labels_agree_with_the_projects_chexpert_labeler():
         else:
             # known labeler quirks: "posterior to the heart" (Cardiomegaly), "platelike" contains "plate" (devices)
             assert (ours[:, j] != theirs[:, j]).sum() <= 2, (name, (ours[:, j] != theirs[:, j]).sum())
+
+
+def _auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """Mann-Whitney AUC of a pixel measurement for a label."""
+    assert positive.sum() >= 3 and (~positive).sum() >= 3
+    return float((score[positive][:, None] > score[~positive][None, :]).mean())
+
+
+@pytest.mark.parametrize("name,rows,columns,minimum", [
+    # basal lateral lung (both sides): fluid in the costophrenic angles
+    ("Pleural Effusion", (0.60, 0.70), ((0.12, 0.30), (0.70, 0.88)), 0.75),
+    # perihilar lung (both sides): the edema haze
+    ("Edema", (0.38, 0.55), ((0.27, 0.42), (0.58, 0.73)), 0.9),
+])
+def test_findings_are_measurable_across_the_demo(demo, name, rows, columns, minimum):
+    ds, _ = demo
+    r0, r1 = (int(f * 256) for f in rows)
+    cols = np.r_[tuple(slice(int(a * 256), int(b * 256)) for a, b in columns)]
+    score = np.array([ds.load(i).frontal[r0:r1][:, cols].mean() for i in range(len(ds))])
+    positive = np.array([ds.labels(i)[name] == 1 for i in range(len(ds))])
+    assert _auc(score, positive) > minimum
