@@ -239,3 +239,8 @@ def save_png(path: str | os.PathLike, pixels: np.ndarray, bits: int = 16) -> Non
     dtype = np.uint8 if bits == 8 else np.uint16
     values = np.round(np.clip(pixels, 0.0, 1.0) * float(2 ** bits - 1)).astype(dtype)
     Image.fromarray(values).save(path, format="PNG", compress_level=1)
+
+
+def save_png16(path: str | os.PathLike, pixels: np.ndarray) -> None:
+    """A [0, 1] image as a 16-bit grey PNG (what MIMIC-CXR preprocessing writes)."""
+    save_png(path, pixels, bits=16)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xgem_bench.data.images import ImageReadError, load_image, save_png
+from xgem_bench.data.images import ImageReadError, load_image, save_png16
 from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manifest
 from xgem_bench.data.splits import hash_split
 from xgem_bench.data.study import CHEXPERT_LABELS
@@ -134,7 +134,7 @@ def _convert(job: tuple[str, str]) -> tuple[str, str | None]:
         return target, str(error)
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     temporary = f"{target}.tmp.png"
-    save_png(temporary, pixels)
+    save_png16(temporary, pixels)
     os.replace(temporary, target)  # atomic: an interrupted run never leaves a half-written image
     return target, None
 
