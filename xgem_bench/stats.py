@@ -326,7 +326,7 @@ def _builder(metric: str):
 def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model_a: str, model_b: str,
                    test: str = "bootstrap", n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
                    level: float = DEFAULT_LEVEL) -> dict:
-    """Paired test of value `key` of `metric` between two models on the studies both scored for `task`."""
+    """Paired test of value `key` of `metric` between two models (table row labels) on the studies both scored."""
     from xgem_bench.tables import Measurements
     if test not in PAIRED_TESTS:
         raise ValueError(f"unknown test {test!r}; choose {' or '.join(PAIRED_TESTS)}")
@@ -336,7 +336,7 @@ def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model
         found = measured.record(task, model, metric)
         if found is None:
             raise ValueError(f"no successful {metric} result for model {model!r} on task {task} in these runs")
-        sides.append(run_resampleable(found[0], model, found[1], key))
+        sides.append(run_resampleable(found[0], measured.names[(task, model)], found[1], key))
     options = {"n_resamples": n_resamples, "seed": seed} | ({"level": level} if test == "bootstrap" else {})
     result = PAIRED_TESTS[test](*sides, **options)
     return {"task": task, "metric": metric, "key": key, "a": model_a, "b": model_b,

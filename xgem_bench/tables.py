@@ -144,20 +144,30 @@ class BuiltTable:
 
 
 class Measurements:
-    """The runs of a table, indexed by (task, model)."""
+    """The runs of a table, indexed by (task, row label).
+
+    The row label is the model name; when one model ran with different adapter settings in different runs (e.g. joint
+    vs independent generation for Table 7), each label adds the settings that differ: `xgem (joint=independent)`.
+    """
 
     def __init__(self, runs: Sequence[dict]):
         self.runs = list(runs)
         self.entries: dict[tuple[str, str], tuple[dict, dict]] = {}
+        self.names: dict[tuple[str, str], str] = {}  # (task, label) -> model name in the run
+        seen_settings: dict[str, list[dict]] = {}
         for run in self.runs:
             for model, entry in run["models"].items():
-                key = (run["task"], model)
+                seen_settings.setdefault(model, []).append(entry.get("settings") or {})
+        for run in self.runs:
+            for model, entry in run["models"].items():
+                key = (run["task"], _label(model, entry.get("settings") or {}, seen_settings[model]))
                 if key in self.entries:
                     other = self.entries[key][0]
-                    raise ValueError(f"model {model!r} on task {run['task']} appears in two runs "
-                                     f"({other.get('run_dir', other['run_id'])} and "
+                    raise ValueError(f"model {model!r} on task {run['task']} appears in two runs with the same "
+                                     f"settings ({other.get('run_dir', other['run_id'])} and "
                                      f"{run.get('run_dir', run['run_id'])}); pass only one of them")
                 self.entries[key] = (run, entry)
+                self.names[key] = model
         self.notes: list[str] = []
 
     def models(self) -> list[str]:
@@ -208,6 +218,12 @@ class Measurements:
     def _note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+
+def _label(model: str, settings: dict, all_settings: list[dict]) -> str:
+    varying = sorted({k for other in all_settings for k in set(other) | set(settings)
+                      if any(o.get(k) != settings.get(k) for o in all_settings)})
+    return f"{model} ({', '.join(f'{k}={settings.get(k)}' for k in varying)})" if varying else model
 
 
 def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, str, str], float]:
@@ -294,7 +310,7 @@ def _with_interval(cell: Cell, measured: Measurements, task: str, model: str, co
     from xgem_bench import stats
     run, record = measured.record(task, model, column.metric)
     try:
-        data = stats.run_resampleable(run, model, record, column.key)
+        data = stats.run_resampleable(run, measured.names[(task, model)], record, column.key)
         interval = stats.bootstrap_ci(data, n_resamples=ci["n_resamples"], level=ci["level"], seed=ci["seed"])
     except stats.StatsUnavailable as error:
         measured._note(f"no interval for {model} on {task}, {column.metric} {column.key}: {error}")
@@ -368,7 +384,8 @@ def _build_intra_study(measured: Measurements, paper: dict, cache_root: Path | N
         bleu_record = measured.record(INTRA_STUDY_TASKS[0], model, "bleu")
         settings = {**BLEU.default_settings(), **(bleu_record[1].get("settings", {}) if bleu_record else {})}
         try:
-            generated = [generated_reports(run, model, cache_root or default_cache()) for run, _ in runs]
+            generated = [generated_reports(run, measured.names[(task, model)], cache_root or default_cache())
+                         for task, (run, _) in zip(INTRA_STUDY_TASKS, runs)]
         except (FileNotFoundError, KeyError) as error:
             measured._note(f"{model}: no intra-study BLEU: {error}")
             rows.append(Row(model, model, "", "xgem-bench", [Cell(mark="n/a") for _ in panel.columns]))

@@ -211,3 +211,15 @@ def test_tables_from_real_runner_runs_bleu_and_intra_study(tmp_path):
     missing = build_table("A2", runs, cache_root=tmp_path / "elsewhere")
     assert all(c.mark == "n/a" for r in missing.panels[0].rows for c in r.cells)
     assert "generation cache of oracle (F->T) not found" in render(missing, "md")
+
+
+def test_one_model_with_different_settings_in_two_runs_gets_two_rows(tmp_path):
+    runs = []
+    for mode, value in [("aligned", 0.65), ("independent", 0.61)]:
+        run = make_run(tmp_path, f"x-{mode}", "T->F+L", {
+            "xgem": {"metrics": {"coherence-cosine/joint": ({"cosine": value, "cosine_real": 0.9}, None, True)}}})
+        run["models"]["xgem"]["settings"] = {"joint": mode, "steps": 50}
+        runs.append(run)
+    md = render(build_table("7", runs), "md")
+    assert "Cosine similarity xgem (joint=aligned) | Cosine similarity xgem (joint=independent)" in md
+    assert "| T->F+L | **0.65** | 0.61 | 0.90 |" in md
