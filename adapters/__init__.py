@@ -17,6 +17,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "xgem": "xgem_bench.adapters.xgem:XGeMAdapter",
     "codi-xr": "xgem_bench.adapters.codi_xr:CoDiXRAdapter",
     "roentgen": "xgem_bench.adapters.roentgen:RoentGenAdapter",
+    "codi": "xgem_bench.adapters.codi:CoDiAdapter",
     "cxrmate": "xgem_bench.adapters.cxrmate:CXRMateAdapter",
     "unixgen": "xgem_bench.adapters.unixgen:UniXGenAdapter",
     "llm-cxr": "xgem_bench.adapters.llm_cxr:LLMCXRAdapter",

@@ -1,0 +1,113 @@
+"""`codi`: CoDi (Tang et al., 2023; microsoft/i-Code, i-Code-V3), the general-purpose any-to-any model XGeM was forked
+from, as a non-medical baseline, run through the reference-model classes (CoDi and XGeM share module names and
+checkpoint layout).
+
+**View mapping.** CoDi has a single image modality. Both F and L map onto it: generating F or L uses CoDi's one
+vision UNet, and a frontal or lateral condition goes through CoDi's one CLIP image tower. So T->F and T->L are the
+same computation (same output for the same seed), and F->L / L->F are "image -> image". `settings()` records this as
+`view_mapping`, so results say what the numbers mean. Joint tasks are not declared: CoDi would have to produce two
+different views from one image modality.
+
+**Loading.** CoDi's three released files (`CoDi_encoders.pth`: CLIP + AutoKL + Optimus; `CoDi_video_diffuser_8frames.pth`:
+the vision UNet under `model.diffusion_model.unet_image`; `CoDi_text_diffuser.pth`: `model.diffusion_model.unet_text`)
+are merged into the key layout of XGeM's official checkpoint, the vision UNet serving as both `unet_frontal` and
+`unet_lateral`, and handed to the reference model's official-checkpoint converter (`CONVERTER` below), which drops
+the video layers and maps the keys onto our modules. Sampling is XGeM's (DDIM 50 steps, guidance 7.5, eta 0), as
+CoDi's own `inference()` defaults.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping
+
+from xgem_bench import weights
+from xgem_bench.adapters.xgem import XGeMAdapter
+from xgem_bench.reference_model.tokenizer import PRETRAINED_WEIGHTS as TOKENIZER_WEIGHTS
+from xgem_bench.tasks import SINGLE_OUTPUT_TASKS, Task
+
+#: CoDi file role -> weights-catalog name
+CODI_WEIGHTS = {"encoders": "codi-encoders", "vision": "codi-vision-diffuser", "text": "codi-text-diffuser"}
+#: the reference model's converter from a state dict in the official XGeM layout to a loaded model (issue 5)
+CONVERTER = "xgem_bench.reference_model.convert:model_from_official_state"
+VISION_PREFIX = "model.diffusion_model.unet_image."
+VIEW_PREFIXES = ("model.diffusion_model.unet_frontal.", "model.diffusion_model.unet_lateral.")
+TEXT_PREFIX = "model.diffusion_model.unet_text."
+
+
+def official_layout(encoders: Mapping[str, Any], vision: Mapping[str, Any], text: Mapping[str, Any]) -> dict[str, Any]:
+    """CoDi's three state dicts as one state dict in XGeM's MedCoDi-M.pt layout (tensors shared, not copied)."""
+    state = {k: v for k, v in encoders.items() if k.split(".")[0] in ("clip", "autokl", "optimus")}
+    unknown = sorted({k.split(".")[0] for k in encoders} - {"clip", "autokl", "optimus"})
+    if unknown or not state:
+        raise ValueError(f"not CoDi_encoders.pth: expected keys under clip., autokl., optimus.; "
+                         f"found {unknown or 'none of them'}")
+    for name, part, prefix in (("vision", vision, VISION_PREFIX), ("text", text, TEXT_PREFIX)):
+        inside = [k for k in part if k.startswith(prefix)]
+        if not inside:
+            raise ValueError(f"not CoDi's {name} diffuser: no keys under {prefix}")
+        for key in inside:
+            rest = key[len(prefix):]
+            for target in (VIEW_PREFIXES if name == "vision" else (TEXT_PREFIX,)):
+                state[target + rest] = part[key]
+    return state
+
+
+def _converter() -> Callable | None:
+    module, function = CONVERTER.split(":")
+    try:
+        return getattr(importlib.import_module(module), function, None)
+    except ImportError:
+        return None
+
+
+class CoDiAdapter(XGeMAdapter):
+    name = "codi"
+    version = "1"
+    description = "CoDi any-to-any (general-domain; F and L both map to its one image modality)"
+    tasks = tuple(t.name for t in SINGLE_OUTPUT_TASKS)
+    weights = tuple(CODI_WEIGHTS.values()) + tuple(TOKENIZER_WEIGHTS.values())  # CoDi uses the standard tokenizers
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        # connector_context stays None: it only matters for joint tasks, which CoDi does not declare here
+        return {"steps": 50, "guidance": 7.5, "eta": 0.0, "decoding": "sample", "mix_weights": None,
+                "connector_context": None}
+
+    @classmethod
+    def supports(cls, task: Task) -> bool:
+        return task in cls.supported_tasks()
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.options, "view_mapping": "F and L -> CoDi's single image modality (one vision UNet, one CLIP "
+                                                "image tower): T->F equals T->L", "image_output": "channel 0"}
+
+    def unavailable_reason(self) -> str | None:
+        for name in self.weights:  # the tokenizer entries belong to the reference model's catalog (issue 5)
+            if name not in weights.catalog():
+                return f"weight {name!r} is not in the weights catalog of this installation"
+        reason = super(XGeMAdapter, self).unavailable_reason()  # packages and weights
+        if reason:
+            return reason
+        if _converter() is None:
+            return (f"CoDi loads through the reference model's official-checkpoint converter ({CONVERTER}), "
+                    "which this installation does not have")
+        return None
+
+    def checkpoint_id(self) -> str:
+        return super(XGeMAdapter, self).checkpoint_id()  # the recorded checksums of the CoDi files
+
+    def setup(self, context) -> None:
+        import torch
+
+        reason = self.unavailable_reason()
+        if reason:
+            raise RuntimeError(reason)
+        parts = {role: torch.load(weights.require(name), map_location="cpu", weights_only=True)
+                 for role, name in CODI_WEIGHTS.items()}
+        self.model = _converter()(official_layout(parts["encoders"], parts["vision"], parts["text"]),
+                                  device=context.device)
+
+    def generate(self, studies, task: Task, seeds):
+        if not self.supports(task):
+            raise ValueError(f"codi does not support {task}")
+        return super().generate(studies, task, seeds)
