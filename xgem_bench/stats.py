@@ -317,10 +317,31 @@ def _chexpert_f1(run: dict, model: str, record: dict, key: str) -> Resampleable:
     return _check_reproduces(data, record, key)
 
 
+def _xrv_classification(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    """AUC/F1 of resampled studies from per-study XRV outputs `p/<label>` and ground truth `y/<label>` (1/0/NaN)."""
+    from xgem_bench.data.study import PAPER_PATHOLOGIES
+    from xgem_bench.metrics.xrv_classification import classification_scores
+    table = per_sample_table(run, model, record)
+    columns = [f"{side}/{label}" for side in ("y", "p") for label in PAPER_PATHOLOGIES]
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise StatsUnavailable(f"xrv-classification recorded no per-study {missing[0]!r}: AUC and F1 need each "
+                               "study's ground truth and score")
+    k = len(PAPER_PATHOLOGIES)
+
+    def statistic(rows: np.ndarray) -> float:
+        return classification_scores(rows[:, :k], rows[:, k:])[key]
+
+    data = Resampleable(table.index, table[columns].to_numpy(dtype=np.float64), statistic,
+                        "XRV AUC/F1 from per-study scores and labels")
+    return _check_reproduces(data, record, key)
+
+
 def _builder(metric: str):
     if metric.startswith("fid-"):
         return _fid_from_features
-    return {"bleu": _corpus_bleu, "chexpert-f1": _chexpert_f1}.get(metric, _mean_of_per_sample)
+    return {"bleu": _corpus_bleu, "chexpert-f1": _chexpert_f1,
+            "xrv-classification": _xrv_classification}.get(metric, _mean_of_per_sample)
 
 
 def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model_a: str, model_b: str,

@@ -230,3 +230,26 @@ def test_fid_interval_from_a_real_fid_run(tmp_path, monkeypatch):
         assert data.rows.shape == (8, 2048)  # generated and real features of each test study
         interval = stats.bootstrap_ci(data, n_resamples=3)
         assert np.isfinite([interval.low, interval.high]).all()
+
+
+def test_xrv_classification_intervals_need_per_study_truth(tmp_path):
+    from conftest import make_run
+    from xgem_bench.data.study import PAPER_PATHOLOGIES
+    from xgem_bench.metrics.xrv_classification import classification_scores
+    rng = np.random.default_rng(0)
+    y = rng.choice([1.0, 0.0, np.nan], size=(80, 10), p=[0.3, 0.5, 0.2])
+    p = np.clip(0.5 * np.nan_to_num(y) + rng.random((80, 10)) * 0.6, 0, 1)
+    values = classification_scores(y, p)
+    rows = {f"s{i}": {**{f"p/{l}": p[i, j] for j, l in enumerate(PAPER_PATHOLOGIES)},
+                      **{f"y/{l}": y[i, j] for j, l in enumerate(PAPER_PATHOLOGIES)}} for i in range(80)}
+    run = make_run(tmp_path, "x", "T->F", {"m": {"metrics": {"xrv-classification/F": (values, rows, True)}}})
+    record = run["models"]["m"]["metrics"]["xrv-classification/F"]
+    for key in ("auc_macro", "f1_micro", "auc/Edema"):
+        data = stats.run_resampleable(run, "m", record, key)
+        assert data.value() == pytest.approx(values[key])
+        ci = stats.bootstrap_ci(data, n_resamples=50)
+        assert ci.low <= values[key] <= ci.high
+    scores_only = {s: {k: v for k, v in r.items() if k.startswith("p/")} for s, r in rows.items()}
+    run = make_run(tmp_path, "x2", "T->F", {"m": {"metrics": {"xrv-classification/F": (values, scores_only, True)}}})
+    with pytest.raises(stats.StatsUnavailable, match="ground truth"):
+        stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["xrv-classification/F"], "auc_macro")
