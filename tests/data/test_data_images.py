@@ -133,3 +133,31 @@ def test_real_shared_images(shared_images):
     tiff = read_image(shared_images / "xgem_synthetic" / "Frontal.tiff").pixels
     png = read_image(shared_images / "xgem_synthetic" / "Frontal.png").pixels
     assert np.abs(tiff - png).max() <= 0.5 / 255 + 1e-6  # the PNG is clip(tiff)*255 quantised
+
+
+def _jpeg2000_dicom(path, stored, dicom_writer, codestream: bytes | None = None):
+    import io
+
+    import pydicom
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000Lossless
+
+    if codestream is None:
+        buffer = io.BytesIO()
+        Image.fromarray(stored).save(buffer, format="JPEG2000", irreversible=False, no_jp2=True)
+        codestream = buffer.getvalue()
+    ds = pydicom.dcmread(dicom_writer(path, stored))
+    ds.PixelData = encapsulate([codestream])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_jpeg2000_compressed_dicom(tmp_path, dicom_writer):
+    stored = (np.arange(64 * 48).reshape(64, 48) % 4096).astype(np.uint16)
+    path = _jpeg2000_dicom(tmp_path / "j2k.dcm", stored, dicom_writer)
+    assert np.allclose(read_image(path).pixels, stored / 4095.0, atol=1e-6)  # lossless, 12-bit
+    broken = _jpeg2000_dicom(tmp_path / "broken.dcm", stored, dicom_writer, codestream=b"\xff\x4f\xff\x51junk")
+    with pytest.raises(ImageReadError, match="broken.dcm.*cannot be decoded"):
+        read_image(broken)

@@ -121,3 +121,9 @@ def test_sidecar_sets_name_and_synthetic(folder):
     path.with_suffix(".json").write_text('{"name": "phantoms", "synthetic": true}')
     ds = read_manifest(path)
     assert ds.name == "phantoms" and ds.synthetic is True
+
+
+def test_csv_with_byte_order_mark(folder):
+    path = write(folder, ROWS)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as spreadsheet programs save "CSV UTF-8"
+    assert read_manifest(path).study_ids == ["001", "002"]

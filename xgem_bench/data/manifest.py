@@ -188,7 +188,7 @@ def read_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")  # Excel adds a BOM
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as error:
         raise ManifestError(f"manifest {path} cannot be read: {error}") from error
     meta = read_sidecar(path)
