@@ -71,6 +71,7 @@ def test_frontal_from_report_with_retry(adapter, studies):
     assert all(c["max_new_tokens"] == 300 for c in calls)
 
 
+@pytest.mark.slow
 def test_image_attempts_exhausted_is_a_study_failure(adapter, studies):
     adapter.options["image_attempts"] = 1
     inputs = [s.only([Modality.REPORT]) for s in studies[:2]]

@@ -74,6 +74,7 @@ def test_driver_builds_upstream_batches(adapter, checkout, studies, task, modes,
         assert all(c["txt_tokens"] == txt_tokens for c in calls)
 
 
+@pytest.mark.slow
 def test_conformance_through_the_driver(adapter, dataset):
     report = check_adapter(adapter, dataset, tasks=["T->L"], n_studies=2)
     assert report.ok, report.render()
