@@ -124,6 +124,7 @@ def test_every_drawn_finding_occurs(demo):
     ("The effusion has resolved. Heart size is normal.", set()),
     ("1. Left PICC tip at cavoatrial junction. 2. No acute cardiopulmonary abnormality.", {"Support Devices"}),
     ("Heart size is mildly enlarged. Interstitial edema.", {"Cardiomegaly", "Edema"}),
+    ("No pneumothorax, but there is a small right pleural effusion.", {"Pleural Effusion"}),
 ])
 def test_impression_rules(text, expected):
     assert read_impression(text) == expected

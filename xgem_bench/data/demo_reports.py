@@ -29,7 +29,6 @@ the phantom does not show it and the impression does not state it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from xgem_bench.data.iuxray import IUReport
 from xgem_bench.data.study import CHEXPERT_LABELS
@@ -101,9 +100,11 @@ def sentences(text: str) -> list[str]:
 
 
 def _negated(sentence: str, start: int, end: int) -> bool:
-    # a negation cue earlier in the sentence, or one right after the mention ("effusion has resolved")
-    return bool(re.search(NEGATION_BEFORE, sentence[:start]) or re.match(r"\W*(?:\w+\W+){0,3}?" + NEGATION_AFTER,
-                                                                          sentence[end:]))
+    # a negation cue earlier in the same clause ("but" / "however" end its scope), or one right after the mention
+    # ("effusion has resolved")
+    before = re.split(r"\b(?:but|however|although|though|except)\b", sentence[:start])[-1]
+    return bool(re.search(NEGATION_BEFORE, before) or re.match(r"\W*(?:\w+\W+){0,3}?" + NEGATION_AFTER,
+                                                               sentence[end:]))
 
 
 def read_impression(text: str) -> set[str]:
