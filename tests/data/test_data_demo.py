@@ -267,3 +267,14 @@ def test_findings_are_measurable_across_the_demo(demo, name, rows, columns, mini
     score = np.array([ds.load(i).frontal[r0:r1][:, cols].mean() for i in range(len(ds))])
     positive = np.array([ds.labels(i)[name] == 1 for i in range(len(ds))])
     assert _auc(score, positive) > minimum
+
+
+def test_data_info_flags_the_demo_as_synthetic():
+    from typer.testing import CliRunner
+
+    from xgem_bench.cli import app
+
+    result = CliRunner().invoke(app, ["data", "info", "demo:n=6,seed=5", "--check-files"])
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in result.output and "studies: 6" in result.output and "CC BY-NC-ND" in result.output
+    assert "missing image files: 0" in result.output

@@ -70,10 +70,11 @@ def describe(ds) -> str:
              f"studies: {len(ds)}  fingerprint: {ds.fingerprint()}",
              "splits: " + ", ".join(f"{k}={v}" for k, v in sorted(Counter(ds.splits).items())),
              "present: " + ", ".join(f"{m.field}={int(ds.available(m).sum())}" for m in Modality)]
-    if hasattr(ds, "labels"):
-        positive = Counter(name for i in range(len(ds)) for name, v in ds.labels(i).items() if v == 1)
-        if positive:
-            lines.append("positive labels: " + ", ".join(f"{n}={positive[n]}" for n in CHEXPERT_LABELS if positive[n]))
+    if hasattr(ds, "label_table"):
+        positive = (ds.label_table() == 1).sum()
+        if positive.any():
+            lines.append("positive labels: " + ", ".join(f"{n}={positive[n]}" for n in CHEXPERT_LABELS
+                                                         if positive.get(n, 0)))
     licence = getattr(ds, "meta", {}).get("licence")
     if licence:
         lines.append(f"licence: {licence}")

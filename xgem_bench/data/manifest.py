@@ -82,6 +82,10 @@ class ManifestDataset(Dataset):
         return {name: float(row[name]) for name in CHEXPERT_LABELS
                 if name in self._table.columns and not pd.isna(row[name])}
 
+    def label_table(self) -> pd.DataFrame:
+        """All studies' CheXpert labels (NaN = blank), one column per label the manifest has."""
+        return self._table[[c for c in CHEXPERT_LABELS if c in self._table.columns]].copy()
+
     def content_digest(self) -> str:
         h = hashlib.sha256()
         label_columns = [c for c in CHEXPERT_LABELS if c in self._table.columns]
