@@ -5,12 +5,11 @@ impression (read from torchxrayvision's bundled XMLs) whose findings agree with 
 (xgem_bench/data/demo_reports.py explains how agreement is ensured). Built offline in seconds, deterministic by seed,
 and cached under `<xgem-bench cache>/datasets/demo-v<BUILDER_VERSION>-seed<S>-n<N>/` as a manifest + 8-bit PNGs.
 
-How a study is made (all random choices come from streams keyed by the seed, so a study does not depend on the
-others): pick a target finding (no finding 30 %; the drawn findings share the rest in proportion to the square root
+How a study is made (every random choice comes from a stream keyed by the seed and the study's index): pick a target finding (no finding 30 %; the drawn findings share the rest in proportion to the square root
 of the number of usable reports stating them, so rare ones still appear), pick a usable report stating it (unused
 reports first), take the labels from that report, draw the findings where the report puts them (side, zone,
-severity; at random where it does not say), on the anatomy of the study's subject. Subjects have one to three
-studies; whole subjects go to train / validate / test (60 / 10 / 30 % of subjects).
+severity; at random where it does not say), on the anatomy of the study's subject. Subjects have one or more
+studies (1.6 on average); whole subjects go to train / validate / test (60 / 10 / 30 % of subjects).
 
 `load_demo("seed=3,n=120")` builds other variants. Results on this dataset say nothing about real patients.
 """

@@ -12,8 +12,9 @@ Report = the IMPRESSION section (the paper uses the impression only); where a re
 FINDINGS section, then to the last paragraph, and record which one in the `report_section` column. Studies need a
 report and both views, as in the paper (154,721 images / 78,584 studies), unless `require_both=False`.
 
-Splits: "official" (the split CSV; a study missing from it is "unassigned") or "holdout" (subject-disjoint hash holdout, `holdout_fraction` of subjects to
-test, the rest train; the paper held out 33,588 of 154,721 images, about 22 %).
+Splits: "official" (the split CSV; a study missing from it is "unassigned") or "holdout" (subject-disjoint hash
+holdout, `holdout_fraction` of subjects to test, the rest train; the paper held out 33,588 of 154,721 images, about
+22 %).
 
 Preprocessing (xgem_bench.data.images): DICOM -> resample to 0.139 mm -> invert MONOCHROME1 -> divide by
 2**BitsStored - 1 -> zero-pad to square -> 256x256; JPG -> [0, 1] -> pad -> 256x256. Stored as 16-bit PNG under
