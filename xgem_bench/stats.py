@@ -263,6 +263,21 @@ def _corpus_bleu(run: dict, model: str, record: dict, key: str) -> Resampleable:
     return _check_reproduces(data, record, key)
 
 
+def fid_of_samples(generated: np.ndarray, reference: np.ndarray) -> float:
+    """FID between two feature samples (rows). Samples smaller than the feature dimension d go through their Gram
+    matrix: the non-zero eigenvalues of Σ1Σ2 = AᵀA·BᵀB (A, B the centred samples over √(n-1)) are the squared
+    singular values of A·Bᵀ, so tr √(Σ1Σ2) is its nuclear norm: O(n·m·d) instead of O(d³) per resample."""
+    from xgem_bench.metrics.fid import frechet_distance
+    if max(len(generated), len(reference)) >= generated.shape[1]:
+        return frechet_distance(generated.mean(0), np.cov(generated, rowvar=False), reference.mean(0),
+                                np.cov(reference, rowvar=False))
+    a = (generated - generated.mean(0)) / np.sqrt(len(generated) - 1)
+    b = (reference - reference.mean(0)) / np.sqrt(len(reference) - 1)
+    diff = generated.mean(0) - reference.mean(0)
+    nuclear = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    return float(diff @ diff + np.einsum("ij,ij->", a, a) + np.einsum("ij,ij->", b, b) - 2 * nuclear)
+
+
 def _fid_from_features(run: dict, model: str, record: dict, key: str) -> Resampleable:
     """FID of resampled studies from the per-study features the FID metric saved (nothing is re-extracted).
 
@@ -279,18 +294,17 @@ def _fid_from_features(run: dict, model: str, record: dict, key: str) -> Resampl
         ids, generated = archive["generated_ids"].astype(str), archive["generated"].astype(np.float64)
         reference_ids, reference = archive["reference_ids"].astype(str), archive["reference"].astype(np.float64)
     dim = generated.shape[1]
-
-    def fid(gen: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray) -> float:
-        return frechet_distance(gen.mean(0), np.cov(gen, rowvar=False), ref_mu, ref_sigma)
-
     if sorted(ids.tolist()) == sorted(reference_ids.tolist()):
         order = {sid: i for i, sid in enumerate(reference_ids.tolist())}
         rows = np.concatenate([generated, reference[[order[s] for s in ids]]], axis=1)
-        data = Resampleable(ids, rows, lambda r: fid(r[:, :dim], r[:, dim:].mean(0), np.cov(r[:, dim:], rowvar=False)),
+        data = Resampleable(ids, rows, lambda r: fid_of_samples(r[:, :dim], r[:, dim:]),
                             "FID of resampled studies (generated and real features redrawn together)")
+    elif len(reference) < dim:
+        data = Resampleable(ids, generated, lambda r: fid_of_samples(r, reference),
+                            "FID of resampled generated features against the fixed reference set")
     else:
         mu, sigma = reference.mean(0), np.cov(reference, rowvar=False)
-        data = Resampleable(ids, generated, lambda r: fid(r, mu, sigma),
+        data = Resampleable(ids, generated, lambda r: frechet_distance(r.mean(0), np.cov(r, rowvar=False), mu, sigma),
                             "FID of resampled generated features against the fixed reference set")
     # FID is a difference of traces: allow for float32 features and cancellation at the scale of those traces
     scale = float(np.trace(np.cov(generated, rowvar=False)) + np.trace(np.cov(reference, rowvar=False)))

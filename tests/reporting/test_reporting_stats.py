@@ -253,3 +253,14 @@ def test_xrv_classification_intervals_need_per_study_truth(tmp_path):
     run = make_run(tmp_path, "x2", "T->F", {"m": {"metrics": {"xrv-classification/F": (values, scores_only, True)}}})
     with pytest.raises(stats.StatsUnavailable, match="ground truth"):
         stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["xrv-classification/F"], "auc_macro")
+
+
+@pytest.mark.parametrize("n, m", [(20, 30), (40, 40), (200, 100)])
+def test_fid_of_small_samples_equals_the_fid_metric_distance(n, m):
+    from xgem_bench.metrics.fid import frechet_distance
+    rng = np.random.default_rng(n)
+    d = 64
+    gen = rng.normal(0.3, 1.0, size=(n, d)) @ rng.normal(size=(d, d)) * 0.2
+    ref = rng.normal(0.0, 1.0, size=(m, d))
+    expected = frechet_distance(gen.mean(0), np.cov(gen, rowvar=False), ref.mean(0), np.cov(ref, rowvar=False))
+    assert stats.fid_of_samples(gen, ref) == pytest.approx(expected, rel=1e-6)
