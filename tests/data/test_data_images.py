@@ -21,8 +21,11 @@ def test_png_8_and_16_bit_exact(tmp_path):
 @pytest.mark.parametrize("bits", [8, 16])
 def test_png_roundtrip_of_writer(tmp_path, bits):
     x = np.random.default_rng(0).random((30, 40), dtype=np.float32)
-    images.save_png(tmp_path / "x.png", x, bits=bits)
+    digest = images.save_png(tmp_path / "x.png", x, bits=bits)
     assert np.abs(read_image(tmp_path / "x.png").pixels - x).max() <= 0.5 / (2 ** bits - 1) + 1e-6
+    assert images.png_pixel_digest(tmp_path / "x.png") == digest
+    Image.open(tmp_path / "x.png").save(tmp_path / "y.png", compress_level=9)  # other bytes, same pixels
+    assert images.png_pixel_digest(tmp_path / "y.png") == digest
 
 
 def test_rgb_and_rgba_become_luma_and_alpha_is_dropped(tmp_path):

@@ -15,7 +15,6 @@ studies (1.6 on average); whole subjects go to train / validate / test (60 / 10 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -144,9 +143,8 @@ def build_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED, n_studies: i
         for view, image, paths, hashes in (("frontal", images[0], frontal, frontal_hash),
                                            ("lateral", images[1], lateral, lateral_hash)):
             relative = f"images/{row['study_id']}_{view}.png"
-            save_png(folder / relative, image, bits=DEMO_PNG_BITS)
+            hashes.append(save_png(folder / relative, image, bits=DEMO_PNG_BITS))
             paths.append(relative)
-            hashes.append(hashlib.sha256((folder / relative).read_bytes()).hexdigest())
     plan["frontal"], plan["lateral"] = frontal, lateral
     plan["frontal_sha256"], plan["lateral_sha256"] = frontal_hash, lateral_hash
     columns = ["study_id", "subject_id", "split", "frontal", "lateral", "report", *CHEXPERT_LABELS, "iu_report",

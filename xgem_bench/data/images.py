@@ -8,6 +8,7 @@ read PixelSpacing, else ImagerPixelSpacing (docs/research/xgem-model-spec.md sec
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,17 +231,35 @@ def load_image(path: str | os.PathLike, size: int = IMAGE_SIZE) -> np.ndarray:
     return to_model_input(read_image(path).pixels, size)
 
 
-def save_png(path: str | os.PathLike, pixels: np.ndarray, bits: int = 16) -> None:
-    """Store a [0, 1] image as an 8- or 16-bit grey PNG (16 bit: step 1/65535, finer than 12-bit sources)."""
+def save_png(path: str | os.PathLike, pixels: np.ndarray, bits: int = 16) -> str:
+    """Store a [0, 1] image as an 8- or 16-bit grey PNG (16 bit: step 1/65535, finer than 12-bit sources).
+
+    Returns the sha256 of the stored pixel values (not of the file, whose bytes depend on the zlib build), so that
+    manifests written on different machines get the same fingerprint."""
     from PIL import Image
 
     if bits not in (8, 16):
         raise ValueError(f"PNG bit depth must be 8 or 16, not {bits}")
-    dtype = np.uint8 if bits == 8 else np.uint16
+    dtype = np.uint8 if bits == 8 else np.dtype("<u2")
     values = np.round(np.clip(pixels, 0.0, 1.0) * float(2 ** bits - 1)).astype(dtype)
     Image.fromarray(values).save(path, format="PNG", compress_level=1)
+    return _pixel_digest(values, bits)
 
 
-def save_png16(path: str | os.PathLike, pixels: np.ndarray) -> None:
-    """A [0, 1] image as a 16-bit grey PNG (what MIMIC-CXR preprocessing writes)."""
-    save_png(path, pixels, bits=16)
+def png_pixel_digest(path: str | os.PathLike) -> str:
+    """The digest `save_png` returned for this file, recomputed from its decoded pixels."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        values = np.asarray(image)
+    bits = 8 if values.dtype == np.uint8 else 16
+    return _pixel_digest(values.astype(np.uint8 if bits == 8 else np.dtype("<u2")), bits)
+
+
+def _pixel_digest(values: np.ndarray, bits: int) -> str:
+    return hashlib.sha256(f"{values.shape}|{bits}|".encode() + values.tobytes()).hexdigest()
+
+
+def save_png16(path: str | os.PathLike, pixels: np.ndarray) -> str:
+    """A [0, 1] image as a 16-bit grey PNG (what MIMIC-CXR preprocessing writes); returns the pixel digest."""
+    return save_png(path, pixels, bits=16)

@@ -23,7 +23,6 @@ OUT/images/, once: a rerun skips images already written. Unreadable images are l
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xgem_bench.data.images import ImageReadError, load_image, save_png16
+from xgem_bench.data.images import ImageReadError, load_image, png_pixel_digest, save_png16
 from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manifest
 from xgem_bench.data.splits import hash_split
 from xgem_bench.data.study import CHEXPERT_LABELS
@@ -173,7 +172,7 @@ def prepare_mimic(source: str | os.PathLike, out: str | os.PathLike, split: str 
         failed = plan[view].map(lambda p: bool(p) and str(out / p) in errors)
         plan.loc[failed, view] = ""
         plan[f"{view}_sha256"] = plan[view].map(
-            lambda p: hashlib.sha256((out / p).read_bytes()).hexdigest() if p else "")
+            lambda p: png_pixel_digest(out / p) if p else "")
     if require_both:
         plan = plan[(plan["frontal"] != "") & (plan["lateral"] != "")]
     pd.DataFrame({"file": list(errors), "error": list(errors.values())}).to_csv(out / "errors.csv", index=False)
