@@ -75,7 +75,7 @@ def hamming_distributions(runs: Sequence[dict], out: Path, formats: Sequence[str
             counts = np.array([values.get(f"count/{d}", 0.0) for d in range(len(PAPER_PATHOLOGIES) + 1)])
             top = max(top, int(np.flatnonzero(counts).max()) if counts.any() else 0)
             axis.plot(np.arange(len(counts)), counts, marker="o",
-                      label=f"{model} (mean {values['hamming_mean']:.2f}, at 0: {values['share_zero']:.0%})")
+                      label=f"{model} (mean {values['hamming']:.2f}, at 0: {values['at_zero']:.0%})")
         axis.set_xlim(-0.3, max(top + 1, 3) + 0.3)
         axis.set_xlabel("Hamming distance (labels that differ between generated X-ray and report)")
         paths += _finish(figure, axis, f"Clinical coherence, {task}", "studies", out, f"hamming-{task}", formats)

@@ -84,8 +84,8 @@ def test_metric_end_to_end_matches_its_parts(tiny_xrv):
     text = ((raw == 1) | (raw == -1)).astype(int)
     expected = (image != text).sum(1)
     assert [metric.per_sample()[f"s{i}"]["hamming"] for i in range(5)] == expected.tolist()
-    assert values["hamming_mean"] == pytest.approx(expected.mean())
-    assert values["share_zero"] == pytest.approx(np.mean(expected == 0))
+    assert values["hamming"] == pytest.approx(expected.mean())
+    assert values["at_zero"] == pytest.approx(np.mean(expected == 0))
     assert sum(values[f"count/{d}"] for d in range(11)) == 5
     with pytest.raises(ValueError, match="does not output T"):
         HammingCoherence(MetricContext(task=parse_task("T->F+L"), modality=None))
@@ -95,3 +95,17 @@ def test_unavailable_without_xrv_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
     reason = HammingCoherence.unavailable_reason({})
     assert reason and "xrv-densenet121-res224-all" in reason and "xgem-bench weights" in reason
+
+
+def test_hamming_values_resample_from_per_study_rows(tmp_path):
+    from conftest import make_run
+
+    from xgem_bench import stats
+    distances = np.array([0, 0, 1, 2, 0, 3, 1, 0, 0, 1])
+    rows = {f"s{i}": {"hamming": float(d), "at_zero": float(d == 0)} for i, d in enumerate(distances)}
+    values = {"hamming": distances.mean(), "at_zero": np.mean(distances == 0)}
+    run = make_run(tmp_path, "h", "L->F+T", {"m": {"metrics": {"hamming/joint": (values, rows, False)}}})
+    record = run["models"]["m"]["metrics"]["hamming/joint"]
+    for key in ("hamming", "at_zero"):
+        ci = stats.bootstrap_ci(stats.run_resampleable(run, "m", record, key), n_resamples=200)
+        assert ci.low <= values[key] <= ci.high

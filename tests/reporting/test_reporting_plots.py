@@ -11,7 +11,7 @@ from xgem_bench.plots import all_plots, hamming_distributions
 
 def _hamming(counts):
     distances = np.repeat(np.arange(len(counts)), counts)
-    values = {"hamming_mean": float(distances.mean()), "share_zero": float(np.mean(distances == 0)),
+    values = {"hamming": float(distances.mean()), "at_zero": float(np.mean(distances == 0)),
               **{f"count/{d}": float(c) for d, c in enumerate(counts)}, "n": float(len(distances))}
     return values, None, False
 

@@ -12,8 +12,9 @@ name: CheXpert observation -> XRV output (`XRV_NAME`; only "Pleural Effusion" is
 "No Finding", "Pleural Other" and "Support Devices" are left out (the XRV models have no output for them), and so is
 "Fracture" (an XRV output, but neither Table 3 nor Table 5 scores it).
 
-Per study: `hamming` = number of the ten labels on which the two disagree (0..10) and `zero` (1 if they agree on all).
-Values: `hamming_mean`, `share_zero`, and the histogram `count/<d>` for d = 0..10 (Figure 5's curve).
+Per study: `hamming` = number of the ten labels on which the two disagree (0..10) and `at_zero` (1 if they agree on
+all). Values: their means over studies (`hamming`: the mean distance, `at_zero`: the share of studies at distance 0),
+so bootstrap intervals resample them directly, and the histogram `count/<d>` for d = 0..10 (Figure 5's curve).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class HammingCoherence(Metric):
     name = "hamming"
     kind = "joint"
     higher_is_better = False
-    primary = "hamming_mean"
+    primary = "hamming"
     #: joint tasks whose outputs include both of these (L->F+T in the paper)
     outputs_needed = (Modality.FRONTAL, Modality.REPORT)
 
@@ -114,7 +115,7 @@ class HammingCoherence(Metric):
             distances = hamming_distances(image_labels_binary(probabilities),
                                           report_labels_binary(reports, self.settings["uncertain"]))
             for sample, d in zip(batch, distances):
-                self.record(sample.study.study_id, hamming=float(d), zero=float(d == 0))
+                self.record(sample.study.study_id, hamming=float(d), at_zero=float(d == 0))
             self.distances.extend(int(d) for d in distances)
 
     def compute(self) -> dict[str, float]:
@@ -122,5 +123,5 @@ class HammingCoherence(Metric):
             raise ValueError("hamming: no study was scored")
         distances = np.array(self.distances)
         counts = histogram(distances)
-        return {"hamming_mean": float(distances.mean()), "share_zero": float(np.mean(distances == 0)),
+        return {"hamming": float(distances.mean()), "at_zero": float(np.mean(distances == 0)),
                 **{f"count/{d}": float(c) for d, c in enumerate(counts)}, "n": float(len(distances))}
