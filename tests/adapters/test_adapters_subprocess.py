@@ -117,3 +117,13 @@ def test_settings_record_upstream_commit_not_runtime_paths(make_adapter):
     settings = adapter.settings()
     assert settings["upstream_commit"] == "0123abcd" * 5
     assert not {"repo", "python", "timeout_s", "device"} & set(settings)
+
+
+def test_drivers_keep_python37_syntax():
+    """Drivers run under the models' own, old interpreters (UniXGen's environment is Python 3.7/3.8)."""
+    import ast
+
+    for path in sorted(DRIVERS_DIR.glob("*.py")):
+        ast.parse(path.read_text(), filename=str(path), feature_version=(3, 7))
+    with pytest.raises(SyntaxError):
+        ast.parse("if (n := 1): pass", feature_version=(3, 7))
