@@ -31,7 +31,7 @@ from xgem_bench.data.phantom import Findings, Site, render_frontal, render_later
 from xgem_bench.data.study import CHEXPERT_LABELS
 
 #: Bump whenever the images, the report choice or the layout change: it is part of the cache folder name.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 DEFAULT_SEED = 0
 DEFAULT_STUDIES = 300
 DEMO_NAME = "demo (synthetic phantoms)"
@@ -107,11 +107,15 @@ def plan_studies(seed: int, n_studies: int) -> pd.DataFrame:
 def findings_for(row: dict, rng: np.random.Generator) -> Findings:
     """The drawn findings of a planned study, placed where its report says (at random where it does not)."""
     sites = finding_sites(row["report"])
+    draw = [name for name in DRAWN if row[name] == 1]
+    if "Lung Opacity" in draw and "Lung Opacity" not in sites:  # implied by consolidation or pneumonia
+        if row["Consolidation"] == 1:
+            draw.remove("Lung Opacity")  # the consolidation is the opacity
+        else:
+            sites["Lung Opacity"] = sites.get("Pneumonia", {})  # drawn where the pneumonia is
     present = {}
     device = "line"
-    for name in DRAWN:
-        if row[name] != 1:
-            continue
+    for name in draw:
         stated = sites.get(name, {})
         sides = stated.get("sides")
         if sides is None:
