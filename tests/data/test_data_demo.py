@@ -277,3 +277,22 @@ def test_data_info_flags_the_demo_as_synthetic():
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output and "studies: 6" in result.output and "CC BY-NC-ND" in result.output
     assert "missing image files: 0" in result.output
+
+
+def test_findings_are_placed_where_the_report_says():
+    from xgem_bench.data.demo import findings_for
+
+    def row(report, **positive):
+        return {**{name: 0.0 for name in CHEXPERT_LABELS}, **{k.replace("_", " "): 1.0 for k in positive},
+                "report": report}
+
+    rng = np.random.default_rng(0)
+    effusion = findings_for(row("Small left pleural effusion.", Pleural_Effusion=1), rng).present["Pleural Effusion"]
+    assert effusion.sides == ("left",) and effusion.zone == "lower" and effusion.severity < 0.45
+    # the opacity that consolidation implies is the consolidation itself: no second, unplaced opacity
+    drawn = findings_for(row("Right upper lobe consolidation.", Consolidation=1, Lung_Opacity=1), rng).present
+    assert set(drawn) == {"Consolidation"} and drawn["Consolidation"].sides == ("right",)
+    drawn = findings_for(row("Left lower lobe pneumonia.", Pneumonia=1, Lung_Opacity=1), rng).present
+    assert drawn["Lung Opacity"].sides == ("left",) and drawn["Lung Opacity"].zone == "lower"
+    pacer = findings_for(row("Left-sided pacemaker in place.", Support_Devices=1), rng)
+    assert pacer.device == "pacemaker"
