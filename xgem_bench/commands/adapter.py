@@ -36,6 +36,7 @@ def check(name: str = typer.Argument(..., help="A name from `xgem-bench models`.
           n: int = typer.Option(3, min=1, help="Studies per task."),
           seed: int = typer.Option(0),
           device: str = typer.Option("cpu"),
+          atol: float = typer.Option(1e-5, help="Largest pixel difference still counted as the same output."),
           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
     """Run the adapter on a few studies per task and validate outputs (shape, range, dtype, text, determinism)."""
     from xgem_bench.adapters import get_adapter_class
@@ -48,7 +49,7 @@ def check(name: str = typer.Argument(..., help="A name from `xgem-bench models`.
         fail(f"options for {sorted(set(options) - {name})} given while checking {name!r}")
     with user_errors(KeyError, ValueError, TaskError):
         adapter = get_adapter_class(name)(**options.get(name, {}))
-        report = check_adapter(adapter, dataset, tasks=task, n_studies=n, seed=seed, device=device)
+        report = check_adapter(adapter, dataset, tasks=task, n_studies=n, seed=seed, device=device, atol=atol)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
     if not report.ok:
         raise typer.Exit(1)
