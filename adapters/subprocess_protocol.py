@@ -21,6 +21,7 @@ code of the stage that should have produced it (with the tail of its log), else 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -39,6 +40,7 @@ from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
 
 PROTOCOL_VERSION = 1
+log = logging.getLogger(__name__)
 DRIVERS_DIR = Path(__file__).parent / "drivers"
 
 
@@ -60,7 +62,7 @@ class SubprocessAdapter(Adapter):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        # device None: the run's device (--device); set it to pin the driver elsewhere
+        # device None: the run's device (--device); timeout_s: per stage and batch; keep_workdir: for debugging
         return {"repo": None, "python": None, "timeout_s": 3600.0, "device": None, "keep_workdir": False}
 
     def stages(self, task: Task) -> list[Stage]:
@@ -114,7 +116,9 @@ class SubprocessAdapter(Adapter):
                             if (error := self._run_stage(stage, work))]
             return read_outputs(work, manifest, task, "; ".join(stage_errors) or None)
         finally:
-            if not self.options["keep_workdir"]:
+            if self.options["keep_workdir"]:
+                log.warning("%s: kept the work folder of this batch at %s", self.name, work)
+            else:
                 shutil.rmtree(work, ignore_errors=True)
 
     def _repo(self) -> Path:
