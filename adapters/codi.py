@@ -13,7 +13,9 @@ the vision UNet under `model.diffusion_model.unet_image`; `CoDi_text_diffuser.pt
 are merged into the key layout of XGeM's official checkpoint, the vision UNet serving as both `unet_frontal` and
 `unet_lateral`, and handed to the reference model's official-checkpoint converter (`CONVERTER` below), which drops
 the video layers and maps the keys onto our modules. Sampling is XGeM's (DDIM 50 steps, guidance 7.5, eta 0), as
-CoDi's own `inference()` defaults.
+CoDi's own `inference()` defaults; generated text gets CoDi's repeated-word merge. One known difference: CoDi's
+`inference()` passes image conditions to CLIP as 2x-1, while the reference model's prompt encoder takes [0, 1]
+images (the XGeM demo's convention, spec section 2); `settings()` records it as `image_condition`.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any, Callable, Mapping
 from xgem_bench import weights
 from xgem_bench.adapters.xgem import XGeMAdapter
 from xgem_bench.reference_model.tokenizer import PRETRAINED_WEIGHTS as TOKENIZER_WEIGHTS
-from xgem_bench.tasks import SINGLE_OUTPUT_TASKS, Task
+from xgem_bench.tasks import SINGLE_OUTPUT_TASKS, Modality, Task
 
 #: CoDi file role -> weights-catalog name
 CODI_WEIGHTS = {"encoders": "codi-encoders", "vision": "codi-vision-diffuser", "text": "codi-text-diffuser"}
@@ -79,7 +81,9 @@ class CoDiAdapter(XGeMAdapter):
 
     def settings(self) -> dict[str, Any]:
         return {**self.options, "view_mapping": "F and L -> CoDi's single image modality (one vision UNet, one CLIP "
-                                                "image tower): T->F equals T->L", "image_output": "channel 0"}
+                                                "image tower): T->F equals T->L", "image_output": "channel 0",
+                "image_condition": "[0, 1] into CLIP (reference prompt encoder), not CoDi's 2x-1",
+                "text_postprocess": "merge repeated adjacent words"}
 
     def unavailable_reason(self) -> str | None:
         for name in self.weights:  # the tokenizer entries belong to the reference model's catalog (issue 5)
@@ -110,4 +114,15 @@ class CoDiAdapter(XGeMAdapter):
     def generate(self, studies, task: Task, seeds):
         if not self.supports(task):
             raise ValueError(f"codi does not support {task}")
-        return super().generate(studies, task, seeds)
+        outputs = super().generate(studies, task, seeds)
+        for output in outputs:
+            if Modality.REPORT in output:
+                output[Modality.REPORT] = merge_repeated_words(output[Modality.REPORT])
+        return outputs
+
+
+def merge_repeated_words(text: str) -> str:
+    """CoDi's text decoding post-processing (model_module_infer.decode, prompt_merge_same_adj_word=True): a word
+    equal to the one before it is dropped."""
+    words = text.split()
+    return " ".join(w for i, w in enumerate(words) if i == 0 or w != words[i - 1])

@@ -63,3 +63,7 @@ def test_unavailable_until_weights_then_converter(tmp_path, monkeypatch):
         weights.import_file(name, tmp_path / name)
     monkeypatch.setattr(codi, "CONVERTER", "xgem_bench.reference_model.no_such_module:convert")
     assert "official-checkpoint converter" in CoDiAdapter().unavailable_reason()
+
+
+def test_repeated_words_merged_as_codi_does():
+    assert codi.merge_repeated_words("the the lungs are are clear clear .") == "the lungs are clear ."
