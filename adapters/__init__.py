@@ -14,6 +14,7 @@ BUILTIN_ADAPTERS: dict[str, str] = {
     "oracle": "xgem_bench.adapters.oracle:OracleAdapter",
     "retrieval": "xgem_bench.adapters.retrieval:RetrievalAdapter",
     "shuffled": "xgem_bench.adapters.shuffled:ShuffledAdapter",
+    "independent": "xgem_bench.adapters.independent:IndependentAdapter",
     "xgem": "xgem_bench.adapters.xgem:XGeMAdapter",
     "codi-xr": "xgem_bench.adapters.codi_xr:CoDiXRAdapter",
     "roentgen": "xgem_bench.adapters.roentgen:RoentGenAdapter",
