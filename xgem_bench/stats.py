@@ -213,7 +213,10 @@ def run_resampleable(run: dict, model: str, record: dict, key: str) -> Resamplea
 
 def per_sample_table(run: dict, model: str, record: dict):
     """The run's per-study values of one metric record: a DataFrame indexed by study_id, one column per key."""
-    frame = _per_sample(run["run_dir"])
+    try:
+        frame = _per_sample(run["run_dir"])
+    except FileNotFoundError as error:
+        raise StatsUnavailable(f"{run['run_dir']} has no per_sample.csv") from error
     rows = frame[(frame["model"] == model) & (frame["metric"] == record["metric"])
                  & (frame["modality"].astype(str) == str(record["modality"]))]
     if rows.empty:

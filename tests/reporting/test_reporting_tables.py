@@ -223,3 +223,13 @@ def test_one_model_with_different_settings_in_two_runs_gets_two_rows(tmp_path):
     md = render(build_table("7", runs), "md")
     assert "Cosine similarity xgem (joint=aligned) | Cosine similarity xgem (joint=independent)" in md
     assert "| T->F+L | **0.65** | 0.61 | 0.90 |" in md
+
+
+def test_intervals_unavailable_are_noted_not_fatal(report_runs):
+    from pathlib import Path
+    (Path(report_runs[1]["run_dir"]) / "per_sample.csv").unlink()
+    table = build_table("6", report_runs, ci={"n_resamples": 20, "level": 0.95, "seed": 0})
+    md = render(table, "md")
+    assert "no interval for xgem on L->T, radgraph-f1 radgraph_f1:" in md and "has no per_sample.csv" in md
+    row = next(r for r in table.panels[0].rows if r.model == "xgem")
+    assert row.cells[0].low is not None and row.cells[2].low is None  # F->T has intervals, L->T not
