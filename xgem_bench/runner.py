@@ -225,6 +225,14 @@ class Runner:
             return RunResult(None, results)
 
         per_sample, generation = [], []
+        unreadable = {row[1] for rank in gathered for runs in rank for row in runs[0] if row[3] == "unreadable"}
+        if unreadable:  # reference statistics are computed over the readable studies only
+            position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
+            readable = np.setdiff1d(eligible, [position[sid] for sid in unreadable])
+            for model_run in model_runs:
+                for metric in model_run.metrics.values():
+                    metric.context.reference_indices = readable
+        results["dataset"]["n_unreadable"] = len(unreadable)
         for i, model_run in enumerate(model_runs):
             rows = [row for rank in gathered for row in rank[i][0]]
             generation += rows
@@ -283,7 +291,13 @@ class Runner:
         bar = tqdm(total=len(shard), desc=f"{name} {self.task}", unit="study",
                    disable=not self.progress or dist.rank != 0)
         for start in range(0, len(shard), self.batch_size):
-            studies = [self.dataset.load(int(i)) for i in shard[start: start + self.batch_size]]
+            studies = []
+            for i in shard[start: start + self.batch_size]:
+                try:
+                    studies.append(self.dataset.load(int(i)))
+                except (OSError, ValueError) as error:  # unreadable input: recorded, the run goes on
+                    model_run.generation_rows.append((name, self.dataset.study_ids[int(i)], "", "unreadable",
+                                                      str(error)))
             seeds = [study_seed(self.seed, s.study_id) for s in studies]
             t0 = time.time()
             outputs = {s.study_id: None if self.force else cache.load(s.study_id, seed)
@@ -381,7 +395,7 @@ class Runner:
                       per_sample: list[tuple]) -> None:
         entry = model_run.entry
         failures = [{"study_id": r[1], "error": r[4]} for r in generation_rows if r[3] == "failed"]
-        entry["n_generated"] = len(generation_rows) - len(failures)
+        entry["n_generated"] = sum(r[3] == "ok" for r in generation_rows)
         entry["n_failed"] = len(failures)
         entry["failures"] = failures
         if entry["status"] == "ok" and generation_rows and not entry["n_generated"]:

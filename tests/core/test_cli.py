@@ -31,7 +31,7 @@ def manifest(tmp_path):
 def test_run_prints_a_table_and_writes_results(manifest, tmp_path):
     out = tmp_path / "results"
     done = cli.invoke(app, ["run", "--task", "l + t -> f", "--dataset", str(manifest), "--out", str(out), "-q",
-                            "--run-id", "r1", "--model", "oracle", "--model", "shuffled"])
+                            "--run-id", "r1", "--model", "oracle", "--model", "shuffled", "--metrics", "pixel-mae"])
     assert done.exit_code == 0, done.output
     assert "oracle" in done.output and "pixel-mae/F" in done.output and "Results written to" in done.output
     results = json.loads((out / "r1" / "results.json").read_text())
@@ -45,7 +45,7 @@ def test_run_prints_a_table_and_writes_results(manifest, tmp_path):
 
 def test_model_and_metric_options_reach_their_targets(manifest, tmp_path):
     done = cli.invoke(app, ["run", "--task", "T->F", "--dataset", f"manifest:{manifest}", "--out", str(tmp_path),
-                            "-q", "--run-id", "opt", "--model", "retrieval", "-o", "retrieval.max_train=3"])
+                            "-q", "--run-id", "opt", "--model", "retrieval", "-o", "retrieval.max_train=3", "--metrics", "pixel-mae"])
     assert done.exit_code == 0, done.output
     results = json.loads((tmp_path / "opt" / "results.json").read_text())
     assert results["models"]["retrieval"]["settings"] == {"max_train": 3}
@@ -64,17 +64,20 @@ def test_bad_arguments_exit_2_with_one_clear_line(args, message, manifest, tmp_p
     assert message in done.output
 
 
-def test_unreadable_image_stops_with_the_file_named_and_keeps_generated_work(manifest, tmp_path):
+def test_unreadable_image_is_named_left_out_and_exits_nonzero(manifest, tmp_path):
     table = pd.read_csv(manifest)
     bad = table.loc[table.split == "test"].index[-1]
     (manifest.parent / table.loc[bad, "frontal"]).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    done = cli.invoke(app, ["run", "--task", "F->T", "--dataset", str(manifest), "--out", str(tmp_path / "o"), "-q",
-                            "--model", "oracle", "--batch-size", "2"])
-    assert done.exit_code == 2
-    assert table.loc[bad, "frontal"] in done.output
-    from xgem_bench.weights import cache_root
-    cached = list((cache_root() / "generations" / "oracle").glob("*/*.npz"))
-    assert len(cached) >= 2  # batches before the bad study stay cached for the next run
+    out = tmp_path / "o"
+    done = cli.invoke(app, ["run", "--task", "F->T", "--dataset", str(manifest), "--out", str(out), "-q",
+                            "--model", "oracle", "--metrics", "token-f1", "--run-id", "u", "--batch-size", "2"])
+    assert done.exit_code == 1
+    assert "1 studies have unreadable inputs" in done.output and table.loc[bad, "study_id"] in done.output
+    generation = pd.read_csv(out / "u" / "generation.csv", dtype={"study_id": str})
+    row = generation.set_index("study_id").loc[table.loc[bad, "study_id"]]
+    assert row.status == "unreadable" and table.loc[bad, "frontal"] in row.error
+    results = json.loads((out / "u" / "results.json").read_text())
+    assert results["models"]["oracle"]["metrics"]["token-f1/T"]["values"]["n"] == 8 - 1
 
 
 def test_listing_commands():

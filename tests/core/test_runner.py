@@ -30,7 +30,8 @@ def test_oracle_and_shuffled_bracket_paired_metrics(tmp_path):
 
 
 def test_results_store_is_complete(tmp_path):
-    result = run("F->L+T", models=["oracle"], dataset=tiny_dataset(), out=tmp_path, seed=3, progress=False)
+    result = run("F->L+T", models=["oracle"], dataset=tiny_dataset(), out=tmp_path, seed=3, progress=False,
+                 metrics=["pixel-mae", "token-f1"])
     stored = load_run(result.run_dir)
     assert stored["task"] == "F->L+T" and stored["seed"] == 3
     assert stored["dataset"]["fingerprint"] == tiny_dataset().fingerprint()

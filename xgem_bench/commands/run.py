@@ -61,3 +61,16 @@ def run(
             if metric["status"] != "ok":
                 typer.echo(f"  {name} {key}: {metric['status']} - {metric['reason']}")
     typer.echo(f"\nResults written to {result.run_dir}")
+    if data["n_unreadable"]:
+        unreadable = sorted({f"{r['study_id']}" for r in _unreadable_rows(result.run_dir)})
+        typer.secho(f"error: {data['n_unreadable']} studies have unreadable inputs and were left out: "
+                    f"{', '.join(unreadable[:5])}{' ...' if len(unreadable) > 5 else ''} "
+                    f"(messages in {result.run_dir / 'generation.csv'}); fix or remove them and run again: "
+                    "generated outputs are cached", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+
+
+def _unreadable_rows(run_dir: Path) -> list[dict]:
+    import csv
+    with open(run_dir / "generation.csv", newline="") as f:
+        return [row for row in csv.DictReader(f) if row["status"] == "unreadable"]
