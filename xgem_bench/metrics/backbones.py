@@ -310,14 +310,20 @@ class XRVBackbone(Backbone):
 BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone}
 
 
-def make_backbone(name: str, device: str | None = "cpu", **settings: Any) -> Backbone:
-    """`inception`, `xrv` (variant all) or `xrv-mimic` (variant mimic_ch unless `variant` says otherwise)."""
+def backbone_settings(name: str) -> dict[str, Any]:
+    """Default settings of a named backbone (`xrv-mimic` is the XRV backbone with variant mimic_ch)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; use one of {', '.join(BACKBONES)}")
-    if name == "xrv-mimic":
-        settings.setdefault("variant", "mimic_ch")
-        if settings["variant"] == "all":
-            raise ValueError("xrv-mimic needs a MIMIC variant: mimic_ch or mimic_nb")
-    elif name == "xrv" and settings.get("variant", "all") != "all":
+    defaults = BACKBONES[name].default_settings()
+    return {**defaults, "variant": "mimic_ch"} if name == "xrv-mimic" else defaults
+
+
+def make_backbone(name: str, device: str | None = "cpu", **settings: Any) -> Backbone:
+    """`inception`, `xrv` (variant all) or `xrv-mimic` (variant mimic_ch unless `variant` says otherwise)."""
+    settings = {**backbone_settings(name), **settings}
+    channels_last = settings.pop("channels_last", True)
+    if name == "xrv-mimic" and settings["variant"] == "all":
+        raise ValueError("xrv-mimic needs a MIMIC variant: mimic_ch or mimic_nb")
+    if name == "xrv" and settings["variant"] != "all":
         raise ValueError("backbone xrv is the `all` model; use xrv-mimic for the MIMIC variants")
-    return BACKBONES[name](device=device, **settings)
+    return BACKBONES[name](device=device, channels_last=channels_last, **settings)

@@ -167,6 +167,11 @@ class FrechetDistance(Metric):
         self._artifact_written = False
 
     @classmethod
+    def default_settings(cls) -> dict[str, Any]:
+        from xgem_bench.metrics.backbones import backbone_settings
+        return backbone_settings(cls.backbone_name)
+
+    @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         from xgem_bench.metrics.backbones import make_backbone
         try:

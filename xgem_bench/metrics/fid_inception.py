@@ -6,7 +6,6 @@ Preprocessing as pytorch-fid on 8-bit files: see `backbones.InceptionBackbone`. 
 """
 from __future__ import annotations
 
-from xgem_bench.metrics.backbones import InceptionBackbone
 from xgem_bench.metrics.fid import FrechetDistance
 
 
@@ -15,6 +14,3 @@ class FIDInception(FrechetDistance):
     backbone_name = "inception"
     weights = ("fid-inception", "fid-inception-fid-helper")
 
-    @classmethod
-    def default_settings(cls):
-        return InceptionBackbone.default_settings()

@@ -4,7 +4,6 @@ Preprocessing and feature layer are named settings (see `backbones.XRVBackbone` 
 """
 from __future__ import annotations
 
-from xgem_bench.metrics.backbones import XRVBackbone
 from xgem_bench.metrics.fid import FrechetDistance
 
 
@@ -13,6 +12,3 @@ class FIDXRV(FrechetDistance):
     backbone_name = "xrv"
     weights = ("xrv-densenet121-res224-all",)
 
-    @classmethod
-    def default_settings(cls):
-        return XRVBackbone.default_settings()

@@ -5,7 +5,6 @@ convention of the whole paper) is argued in docs/metrics/image.md; `variant=mimi
 """
 from __future__ import annotations
 
-from xgem_bench.metrics.backbones import XRVBackbone
 from xgem_bench.metrics.fid import FrechetDistance
 
 
@@ -14,6 +13,3 @@ class FIDXRVMimic(FrechetDistance):
     backbone_name = "xrv-mimic"
     weights = ("xrv-densenet121-res224-mimic_ch", "xrv-densenet121-res224-mimic_nb")
 
-    @classmethod
-    def default_settings(cls):
-        return {**XRVBackbone.default_settings(), "variant": "mimic_ch"}
