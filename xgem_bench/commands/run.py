@@ -52,6 +52,7 @@ def run(
         typer.secho("SYNTHETIC data: these numbers test the pipeline; they say nothing about real patients.",
                     fg=typer.colors.YELLOW)
     typer.echo(format_table(summary_rows(res)))
+    metric_notes: dict[tuple[str, str, str], list[str]] = {}
     for name, entry in res["models"].items():
         if entry["status"] != "ok":
             typer.echo(f"  {name}: {entry['status']} - {entry['reason']}")
@@ -59,7 +60,9 @@ def run(
             typer.echo(f"  {name}: {entry['n_failed']} studies failed (see generation.csv)")
         for key, metric in entry["metrics"].items():
             if metric["status"] != "ok":
-                typer.echo(f"  {name} {key}: {metric['status']} - {metric['reason']}")
+                metric_notes.setdefault((key, metric["status"], metric["reason"]), []).append(name)
+    for (key, status, reason), names in metric_notes.items():  # one line per metric problem, not per model
+        typer.echo(f"  {key}: {status} for {', '.join(names)} - {reason}")
     typer.echo(f"\nResults written to {result.run_dir}")
     if data["n_unreadable"]:
         unreadable = sorted({f"{r['study_id']}" for r in _unreadable_rows(result.run_dir)})
