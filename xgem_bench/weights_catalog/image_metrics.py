@@ -48,9 +48,10 @@ WEIGHTS = [
         licence="Apache-2.0 (pytorch-fid); weights from the TensorFlow Inception release",
         filename=FID_INCEPTION_FILE,
         directory=torch_hub_checkpoints,
-        # torch.hub names files <name>-<first 8 hex of sha256>; the full digest is the one recorded for the same
-        # file re-hosted by torch-fidelity (weights-inception-2015-12-05-6726825d.pth).
+        # torch.hub names files <name>-<first 8 hex of sha256>; full digest and size as recorded by independent
+        # users of this URL (and of torch-fidelity's re-hosted copy of the same file)
         sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+        size=95_628_359,
     ),
     WeightSpec(
         name="fid-inception-fid-helper",

@@ -1,0 +1,27 @@
+"""The image metrics inside `xgem-bench run`: per-view records, artefacts, and skipped-with-command when weights lack."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from xgem_bench.runner import run
+
+
+def test_run_with_oracle_scores_fid_and_classification(xrv_weights, tmp_path):
+    xrv_weights("all")
+    result = run("L+T->F", models=["oracle"], metrics=["fid-xrv", "xrv-classification", "fid-inception"], limit=3,
+                 out=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False, device="cpu")
+    run_dir = Path(result.run_dir)
+    metrics = json.loads((run_dir / "results.json").read_text())["models"]["oracle"]["metrics"]
+    fid = metrics["fid-xrv/F"]
+    assert fid["status"] == "ok" and "layer:features2" in fid["signature"]
+    assert fid["values"]["n_generated"] == 3 and fid["values"]["rank_deficient"] == 1.0
+    archive = np.load(run_dir / "artifacts" / "oracle" / "fid-xrv-F.npz")
+    # the oracle returns the real images: generated and reference features coincide study by study
+    order = [archive["reference_ids"].tolist().index(i) for i in archive["generated_ids"].tolist()]
+    np.testing.assert_allclose(archive["generated"], archive["reference"][order], rtol=1e-4,
+                               atol=1e-4 * np.abs(archive["reference"]).max())
+    classification = metrics["xrv-classification/F"]
+    assert classification["status"] == "ok" and classification["values"]["n_studies"] == 3
+    inception = metrics["fid-inception/F"]
+    assert inception["status"] == "skipped" and "xgem-bench weights fetch fid-inception" in inception["reason"]
