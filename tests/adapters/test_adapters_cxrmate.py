@@ -31,6 +31,16 @@ def _tokenizer():
                                    additional_special_tokens=["[PMT-SEP]", "[NPF]", "[NPI]"])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _modules_cache(tmp_path_factory):
+    """trust_remote_code copies the model code into transformers' modules cache: keep it out of the home folder."""
+    import transformers.dynamic_module_utils as dynamic
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dynamic, "HF_MODULES_CACHE", str(tmp_path_factory.mktemp("hf-modules")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def tiny_cxrmate(tmp_path_factory):
     from transformers import BertConfig, ConvNextImageProcessor, ViTConfig, VisionEncoderDecoderConfig
