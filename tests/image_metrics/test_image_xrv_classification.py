@@ -7,7 +7,8 @@ from sklearn.metrics import f1_score, roc_auc_score
 from xgem_bench.data.dataset import InMemoryDataset
 from xgem_bench.data.study import PAPER_PATHOLOGIES, Study
 from xgem_bench.metrics import MetricContext, MetricUnavailable, Sample, get_metric_class
-from xgem_bench.metrics.xrv_classification import XRV_NAME, classification_scores, ground_truth
+from xgem_bench.metrics.xrv_classification import (XRV_NAME, classification_scores, ground_truth,
+                                                     xrv_output_indices)
 from xgem_bench.tasks import Modality, parse_task
 
 
@@ -25,6 +26,11 @@ def test_ground_truth_policies():
 def test_label_mapping_is_by_name():
     assert XRV_NAME["Pleural Effusion"] == "Effusion"
     assert all(XRV_NAME[k] == k for k in PAPER_PATHOLOGIES if k != "Pleural Effusion")
+    mimic = ["Atelectasis", "Consolidation", "", "Pneumothorax", "Edema", "", "", "Effusion", "Pneumonia", "",
+             "Cardiomegaly", "", "", "", "Lung Lesion", "Fracture", "Lung Opacity", "Enlarged Cardiomediastinum"]
+    assert xrv_output_indices(mimic) == [0, 10, 1, 4, 17, 14, 16, 7, 8, 3]
+    with pytest.raises(ValueError, match="no output for"):
+        xrv_output_indices(mimic[:10])
 
 
 def test_scores_by_hand_and_against_sklearn():

@@ -34,6 +34,15 @@ XRV_NAME = {label: ("Effusion" if label == "Pleural Effusion" else label) for la
 LABEL_POLICIES = {"uncertain": ("exclude", "positive", "negative"), "blank": ("exclude", "negative")}
 
 
+def xrv_output_indices(pathologies: Sequence[str], labels: Sequence[str] = PAPER_PATHOLOGIES) -> list[int]:
+    """Positions of the XRV outputs for CheXpert `labels`, looked up by name in the model's `pathologies`."""
+    names = list(pathologies)
+    missing = [label for label in labels if XRV_NAME.get(label) not in names]
+    if missing:
+        raise ValueError(f"the XRV model has no output for {missing} (its outputs: {[n for n in names if n]})")
+    return [names.index(XRV_NAME[label]) for label in labels]
+
+
 def ground_truth(labels: dict[str, float], uncertain: str = "exclude", blank: str = "exclude") -> np.ndarray:
     """The 10 paper labels of a study as 1 / 0 / NaN (not defined) under the label policies."""
     out = np.full(len(PAPER_PATHOLOGIES), np.nan)
@@ -115,17 +124,10 @@ class XRVClassification(Metric):
         self.add_state("truth", [], "extend")
         self.add_state("raw_labels", [], "extend")
 
-    def output_indices(self) -> list[int]:
-        names = list(self.backbone.pathologies)
-        missing = [label for label, xrv in XRV_NAME.items() if xrv not in names]
-        if missing:
-            raise ValueError(f"XRV model {self.backbone.weight} has no output for {missing}")
-        return [names.index(XRV_NAME[label]) for label in PAPER_PATHOLOGIES]
-
     def update(self, samples: Sequence[Sample]) -> None:
         if not self.active:
             return
-        index = self.output_indices()
+        index = xrv_output_indices(self.backbone.pathologies)
         size = max(1, int(self.context.batch_size))
         for start in range(0, len(samples), size):
             batch = samples[start:start + size]
