@@ -1,11 +1,10 @@
 """Adapter registry: built-in adapters plus anything registered in the entry-point group `xgem_bench.adapters`."""
 from __future__ import annotations
 
-import difflib
-import importlib
 from importlib.metadata import entry_points
 
 from xgem_bench.adapters.base import Adapter, AdapterContext
+from xgem_bench.registry import load_object, unknown_name
 
 ENTRY_POINT_GROUP = "xgem_bench.adapters"
 
@@ -42,11 +41,8 @@ def adapter_names() -> list[str]:
 def get_adapter_class(name: str) -> type[Adapter]:
     known = registry()
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(known))}")
-    module, cls = known[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+        raise unknown_name("model", name, known, "Known models: " + ", ".join(sorted(known)))
+    return load_object(known[name])
 
 
 __all__ = ["Adapter", "AdapterContext", "BUILTIN_ADAPTERS", "ENTRY_POINT_GROUP", "adapter_names",

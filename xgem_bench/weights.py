@@ -18,6 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from xgem_bench.registry import unknown_name
+
 
 def cache_root() -> Path:
     """xgem-bench's own cache ($XGEM_BENCH_CACHE, default ~/.cache/xgem-bench)."""
@@ -82,10 +84,7 @@ def catalog() -> dict[str, WeightSpec]:
 def get(name: str) -> WeightSpec:
     entries = catalog()
     if name not in entries:
-        import difflib
-        close = difflib.get_close_matches(name, entries, n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown weight {name!r}.{hint} `xgem-bench weights list` shows them all")
+        raise unknown_name("weight", name, entries, "`xgem-bench weights list` shows them all")
     return entries[name]
 
 

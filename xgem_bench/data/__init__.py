@@ -1,11 +1,11 @@
 """Datasets: the Study record, the Dataset contract, and readers resolved by name (loaded lazily)."""
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from xgem_bench.data.dataset import Dataset, InMemoryDataset
 from xgem_bench.data.study import CHEXPERT_LABELS, PAPER_PATHOLOGIES, Study
+from xgem_bench.registry import load_object
 
 # name -> "module:function"; each function takes the text after "name:" (or None) and returns a Dataset.
 DATASET_READERS = {
@@ -26,8 +26,7 @@ def load_dataset(spec: str | Dataset) -> Dataset:
     if name not in DATASET_READERS:
         raise ValueError(f"unknown dataset {spec!r}; use one of {sorted(DATASET_READERS)} "
                          "(with ':PATH' where the reader needs files) or a manifest .csv/.parquet path")
-    module, function = DATASET_READERS[name].split(":")
-    return getattr(importlib.import_module(module), function)(argument or None)
+    return load_object(DATASET_READERS[name])(argument or None)
 
 
 __all__ = ["CHEXPERT_LABELS", "PAPER_PATHOLOGIES", "Dataset", "InMemoryDataset", "Study", "load_dataset"]

@@ -1,10 +1,9 @@
 """Metric registry: names resolve lazily to classes, so `import xgem_bench` pulls in no metric dependency."""
 from __future__ import annotations
 
-import difflib
-import importlib
 
 from xgem_bench.metrics.base import Metric, MetricContext, MetricUnavailable, Sample
+from xgem_bench.registry import load_object, unknown_name
 from xgem_bench.tasks import Task
 
 # name -> "module:Class". One metric per file.
@@ -30,11 +29,8 @@ def metric_names() -> list[str]:
 
 def get_metric_class(name: str) -> type[Metric]:
     if name not in METRICS:
-        close = difflib.get_close_matches(name, METRICS, n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown metric {name!r}.{hint} Known metrics: {', '.join(metric_names())}")
-    module, cls = METRICS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+        raise unknown_name("metric", name, METRICS, "Known metrics: " + ", ".join(metric_names()))
+    return load_object(METRICS[name])
 
 
 def applies_to(metric_cls: type[Metric], task: Task) -> list:

@@ -140,3 +140,25 @@ class Metric(ABC):
     @abstractmethod
     def compute(self) -> dict[str, float]:
         """Aggregate values; must include the key named by `primary`."""
+
+
+class PerSampleMean(Metric):
+    """A metric whose value is the mean over studies of a per-study score (subclasses define `score`)."""
+
+    def __init__(self, context: MetricContext, **settings: Any):
+        super().__init__(context, **settings)
+        self.add_state("total", 0.0, "sum")
+        self.add_state("count", 0, "sum")
+
+    @abstractmethod
+    def score(self, generated, reference) -> float: ...
+
+    def update(self, samples: Sequence[Sample]) -> None:
+        for sample in samples:
+            value = self.score(self.generated_of(sample), self.reference_of(sample))
+            self.total += value
+            self.count += 1
+            self.record(sample.study.study_id, **{self.primary: value})
+
+    def compute(self) -> dict[str, float]:
+        return {self.primary: self.total / self.count if self.count else float("nan"), "n": self.count}

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Sequence
 
-from xgem_bench.metrics.base import Metric, Sample
+from xgem_bench.metrics.base import PerSampleMean
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -25,22 +24,10 @@ def token_f1(hypothesis: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-class TokenF1(Metric):
+class TokenF1(PerSampleMean):
     name = "token-f1"
     kind = "text"
     primary = "token_f1"
 
-    def __init__(self, context, **settings):
-        super().__init__(context, **settings)
-        self.add_state("total", 0.0, "sum")
-        self.add_state("count", 0, "sum")
-
-    def update(self, samples: Sequence[Sample]) -> None:
-        for sample in samples:
-            value = token_f1(self.generated_of(sample) or "", self.reference_of(sample) or "")
-            self.total += value
-            self.count += 1
-            self.record(sample.study.study_id, token_f1=value)
-
-    def compute(self) -> dict[str, float]:
-        return {"token_f1": self.total / self.count if self.count else float("nan"), "n": self.count}
+    def score(self, generated, reference) -> float:
+        return token_f1(generated or "", reference or "")
