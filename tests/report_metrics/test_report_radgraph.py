@@ -120,3 +120,15 @@ def test_settings_are_validated():
         make_metric("radgraph-f1", reward_level="all")
     with pytest.raises(ValueError, match="model_type"):
         make_metric("radgraph-f1", model_type="echograph")
+
+
+def test_report_longer_than_the_transformer_window(radgraph_weights):
+    """Over 512 word pieces: the package folds the text into windows; it must score, not crash.
+
+    Few words with many pieces each (9 in the test vocabulary), because radgraph's post-processing is quadratic in the
+    number of entities and relations, which a random model predicts in large numbers on long text.
+    """
+    long = " ".join(["lymphangioleiomyomatosis"] * 70)  # 630 word pieces
+    metric = make_metric("radgraph-f1", model_type="radgraph")
+    metric.update(samples([(long, long)]))
+    assert metric.per_sample()["s0"]["simple"] == 1.0

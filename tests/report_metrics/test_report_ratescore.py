@@ -73,3 +73,11 @@ def test_repository_short_matrix_reaches_the_package(ratescore_weights):
 def test_unknown_affinity_matrix_is_rejected():
     with pytest.raises(ValueError, match="affinity_matrix"):
         make_metric("ratescore", batch_size=2, affinity_matrix="medium")
+
+
+def test_report_longer_than_the_transformer_window(ratescore_weights):
+    """A 600-word sentence: the package truncates it at 512 tokens; it must score, not crash."""
+    long = " ".join(["small left pleural effusion with adjacent atelectasis"] * 90) + "."
+    metric = make_metric("ratescore", batch_size=2)
+    metric.update(samples([(long, long), ("Mild edema.", long)]))
+    assert metric.per_sample()["s0"]["ratescore"] == pytest.approx(1.0, abs=1e-5)

@@ -19,23 +19,22 @@ from xgem_bench.weights import WeightSpec
 _RRG = "https://huggingface.co/StanfordAIMI/RRG_scorers/resolve/main/"
 RADGRAPH_BERT_HUB = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 
+
+
+def _radgraph_archive(model_type: str, model: str) -> WeightSpec:
+    return WeightSpec(
+        name=model_type,
+        description=f"{model} entity/relation extractor (DyGIE++), archive as downloaded by radgraph 0.1.18",
+        used_by=f"radgraph-f1 (model_type={model_type})",
+        source=f"{_RRG}{model_type}.tar.gz",
+        licence="MIT (radgraph package); model released by Stanford AIMI on the HF hub",
+        filename=f"{model_type}.tar.gz",
+    )
+
+
 WEIGHTS = [
-    WeightSpec(
-        name="radgraph",
-        description="RadGraph v1 entity/relation extractor (DyGIE++), archive as downloaded by radgraph 0.1.18",
-        used_by="radgraph-f1 (model_type=radgraph)",
-        source=_RRG + "radgraph.tar.gz",
-        licence="MIT (radgraph package); model released by Stanford AIMI on the HF hub",
-        filename="radgraph.tar.gz",
-    ),
-    WeightSpec(
-        name="radgraph-xl",
-        description="RadGraph-XL entity/relation extractor (DyGIE++), archive as downloaded by radgraph 0.1.18",
-        used_by="radgraph-f1 (model_type=radgraph-xl)",
-        source=_RRG + "radgraph-xl.tar.gz",
-        licence="MIT (radgraph package); model released by Stanford AIMI on the HF hub",
-        filename="radgraph-xl.tar.gz",
-    ),
+    _radgraph_archive("radgraph", "RadGraph v1"),
+    _radgraph_archive("radgraph-xl", "RadGraph-XL"),
     WeightSpec(
         name="radgraph-bert",
         description="BiomedBERT (PubMedBERT) config + uncased WordPiece vocabulary that RadGraph archives name",
