@@ -239,3 +239,12 @@ def test_intra_study_bleu():
     assert three["bleu4"] == pytest.approx(np.mean([sentence_bleu([tok(b), tok(a)], tok(a)),
                                                     sentence_bleu([tok(a), tok(a)], tok(b)),
                                                     sentence_bleu([tok(a), tok(b)], tok(a))]), rel=1e-12)
+
+
+def test_short_identical_reports_follow_nltk_denominator_floor():
+    """NLTK floors each report's n-gram denominator at 1, so an identical 3-token report lowers corpus BLEU-4 below 1
+    (COCO does not); the oracle of a run therefore scores just under 1 with the default convention."""
+    texts = ["no acute process", "small left pleural effusion again"]
+    nltk = bleu(texts, texts)["bleu4"]
+    assert nltk < 1 and nltk == pytest.approx(corpus_bleu([[t.split()] for t in texts], [t.split() for t in texts]))
+    assert bleu(texts, texts, convention="coco-corpus")["bleu4"] == pytest.approx(1.0)
