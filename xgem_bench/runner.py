@@ -24,7 +24,8 @@ from xgem_bench.adapters.base import StudyFailure
 from xgem_bench.cache import GenerationCache, study_seed
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
-from xgem_bench.metrics import Metric, MetricContext, applies_to, get_metric_class, metric_names
+from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
+                                metric_names)
 from xgem_bench.tasks import Modality, Task, parse_task
 
 
@@ -132,7 +133,8 @@ class _ModelRun:
     entry: dict[str, Any]
     metrics: dict[str, Metric] = field(default_factory=dict)
     generation_rows: list[tuple] = field(default_factory=list)
-    failed_metrics: dict[str, str] = field(default_factory=dict)
+    #: metric key -> (status "failed" or "skipped", reason), for metrics stopped while scoring
+    failed_metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class Runner:
@@ -387,11 +389,13 @@ class Runner:
                 continue
             try:
                 metric.update(samples)
+            except MetricUnavailable as error:  # discovered only on real data (e.g. a view the model lacks)
+                model_run.failed_metrics[key] = ("skipped", str(error))
             except Exception as error:  # noqa: BLE001 - a broken metric must not lose the other metrics' work
-                model_run.failed_metrics[key] = _describe(error)
+                model_run.failed_metrics[key] = ("failed", _describe(error))
 
     @staticmethod
-    def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, str],
+    def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, tuple[str, str]],
                       per_sample: list[tuple]) -> None:
         entry = model_run.entry
         failures = [{"study_id": r[1], "error": r[4]} for r in generation_rows if r[3] == "failed"]
@@ -404,10 +408,14 @@ class Runner:
         for key, metric in model_run.metrics.items():
             record = entry["metrics"][key]
             if key in failed_metrics:
-                record.update(status="failed", reason=failed_metrics[key])
+                status, reason = failed_metrics[key]
+                record.update(status=status, reason=reason)
                 continue
             try:
                 record["values"] = metric.compute()
+            except MetricUnavailable as error:
+                record.update(status="skipped", reason=str(error))
+                continue
             except Exception as error:  # noqa: BLE001
                 record.update(status="failed", reason=_describe(error))
                 continue

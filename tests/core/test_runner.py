@@ -148,3 +148,29 @@ def test_retrieval_returns_the_nearest_training_study(tmp_path):
 def test_results_json_is_plain_json(tmp_path):
     result = run("T->F", models=["oracle"], dataset=tiny_dataset(), out=tmp_path, progress=False)
     json.loads((result.run_dir / "results.json").read_text())
+
+
+def test_a_metric_that_finds_itself_unavailable_is_skipped_and_a_broken_one_failed(tmp_path, monkeypatch):
+    from xgem_bench.metrics import METRICS, MetricUnavailable
+    from xgem_bench.metrics.pixel_mae import PixelMAE
+
+    class NeedsOtherView(PixelMAE):
+        def update(self, samples):
+            raise MetricUnavailable("scores frontal views only")
+
+    class Broken(PixelMAE):
+        def compute(self):
+            raise ZeroDivisionError("boom")
+
+    import core_fixtures
+    monkeypatch.setattr(core_fixtures, "NeedsOtherView", NeedsOtherView, raising=False)
+    monkeypatch.setattr(core_fixtures, "Broken", Broken, raising=False)
+    monkeypatch.setitem(METRICS, "needs-other-view", "core_fixtures:NeedsOtherView")
+    monkeypatch.setitem(METRICS, "broken", "core_fixtures:Broken")
+    res = run("T->L", models=["oracle"], metrics=["needs-other-view", "broken", "pixel-mae"], dataset=tiny_dataset(),
+              out=tmp_path, progress=False).results
+    metrics = res["models"]["oracle"]["metrics"]
+    assert metrics["needs-other-view/L"]["status"] == "skipped"
+    assert metrics["needs-other-view/L"]["reason"] == "scores frontal views only"
+    assert metrics["broken/L"]["status"] == "failed" and "ZeroDivisionError: boom" in metrics["broken/L"]["reason"]
+    assert metrics["pixel-mae/L"]["values"]["pixel_mae"] == 0.0
