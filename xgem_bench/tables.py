@@ -259,7 +259,8 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         table.notes.append(f"± = half-width of the {ci['level']:.0%} percentile bootstrap interval over studies "
                            f"({ci['n_resamples']} resamples, seed {ci['seed']}).")
     if with_paper:
-        table.notes.append("Rows marked (paper) are published values transcribed from the XGeM paper, not measured.")
+        table.notes.append("Rows and columns marked (paper) are published values transcribed from the XGeM paper, "
+                           "not measured.")
     return table
 
 
@@ -340,7 +341,7 @@ def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> Bu
                   for c in paper_columns]
         rows.append(Row(task, "", task, "xgem-bench", cells))
     built = BuiltPanel("", headers, rows, [True] * len(headers), ["Task"])
-    _mark_best_across(built, n_ours=len(models))
+    _mark_best_across(built, [m not in REFERENCE_MODELS for m in models])
     caption = ("Cosine similarity, in XGeM's shared prompt-encoder space, between the two outputs generated for one "
                "study; columns are models (joint or independent generation); 'Real pairs' is the level of the real "
                "study's own modalities.")
@@ -421,14 +422,15 @@ def _mark_best(panel: BuiltPanel, digits: int = 2) -> None:
                     r.cells[j].bold = True
 
 
-def _mark_best_across(panel: BuiltPanel, n_ours: int, digits: int = 2) -> None:
-    """Table 7: per row, bold the best of the model columns (not the real-pair or paper columns)."""
+def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2) -> None:
+    """Table 7: per row, bold the best of the competing model columns (not reference, real-pair or paper columns)."""
     for row in panel.rows:
-        values = [_displayed(c.value, digits) for c in row.cells[:n_ours] if c.value is not None]
-        if not values:
+        cells = [c for c, keep in zip(row.cells, competing) if keep and c.value is not None]
+        if not cells:
             continue
-        for cell in row.cells[:n_ours]:
-            cell.bold = cell.value is not None and _displayed(cell.value, digits) == max(values)
+        best = max(_displayed(c.value, digits) for c in cells)
+        for cell in cells:
+            cell.bold = _displayed(cell.value, digits) == best
 
 
 # ---- rendering ---------------------------------------------------------------------------------------------------

@@ -233,3 +233,10 @@ def test_intervals_unavailable_are_noted_not_fatal(report_runs):
     assert "no interval for xgem on L->T, radgraph-f1 radgraph_f1:" in md and "has no per_sample.csv" in md
     row = next(r for r in table.panels[0].rows if r.model == "xgem")
     assert row.cells[0].low is not None and row.cells[2].low is None  # F->T has intervals, L->T not
+
+
+def test_coherence_table_never_bolds_the_oracle_column(tmp_path):
+    run = make_run(tmp_path, "o", "L->F+T", {
+        "oracle": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.9, "cosine_real": 0.9}, None, True)}},
+        "xgem": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.3, "cosine_real": 0.9}, None, True)}}})
+    assert "| L->F+T | 0.90 | **0.30** | 0.90 |" in render(build_table("7", [run]), "md")
