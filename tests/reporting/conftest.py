@@ -56,3 +56,17 @@ def report_runs(tmp_path):
             models[name] = {"metrics": metrics}
         runs.append(make_run(tmp_path, f"run-{t}", task, models))
     return runs
+
+
+@pytest.fixture
+def tiny_xrv(tmp_path, monkeypatch):
+    """A random XRV DenseNet pickled under the official file name in torchxrayvision's cache (HOME is temporary)."""
+    import torch
+    import torchxrayvision as xrv
+
+    from xgem_bench import weights
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    spec = weights.get("xrv-densenet121-res224-all")
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(xrv.models.DenseNet(weights=None), spec.path)

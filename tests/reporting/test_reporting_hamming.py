@@ -50,20 +50,6 @@ def test_applies_only_to_joint_tasks_with_frontal_and_report():
     assert applies_to(cls, parse_task("L->F")) == []
 
 
-@pytest.fixture
-def tiny_xrv(tmp_path, monkeypatch):
-    """A random XRV DenseNet pickled under the official file name in torchxrayvision's cache (HOME is temporary)."""
-    import torch
-    import torchxrayvision as xrv
-
-    from xgem_bench import weights
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    spec = weights.get("xrv-densenet121-res224-all")
-    spec.path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.save(xrv.models.DenseNet(weights=None), spec.path)
-
-
 def test_metric_end_to_end_matches_its_parts(tiny_xrv):
     pytest.importorskip("xgem_bench.labelers.chexpert")
     from xgem_bench.labelers import label_reports

@@ -207,20 +207,12 @@ def test_chexpert_f1_interval_recomputes_from_per_study_labels(tmp_path):
 
 
 @pytest.mark.slow
-def test_fid_interval_from_a_real_fid_run(tmp_path, monkeypatch):
+def test_fid_interval_from_a_real_fid_run(tmp_path, tiny_xrv):
     """The FID metric's own artefact (random XRV DenseNet in the upstream cache format) feeds the bootstrap."""
-    import torch
-    import torchxrayvision as xrv
     from test_reporting_tables import _dataset
 
-    from xgem_bench import weights
     from xgem_bench.results import load_run
     from xgem_bench.runner import Runner
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    spec = weights.get("xrv-densenet121-res224-all")
-    spec.path.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    torch.save(xrv.models.DenseNet(weights=None), spec.path)
     result = Runner("T->F", models=["oracle", "shuffled"], dataset=_dataset(16), metrics=["fid-xrv"],
                     out=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False).run()
     run = load_run(result.run_dir)
