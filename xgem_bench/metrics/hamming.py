@@ -95,17 +95,10 @@ class HammingCoherence(Metric):
                                     **{k: self.settings[k] for k in XRVBackbone.default_settings()})
         self.add_state("distances", [], "extend")
 
-    def image_indices(self) -> list[int]:
-        from xgem_bench.metrics.xrv_classification import XRV_NAME
-        names = list(self.backbone.pathologies)
-        missing = [label for label in COMMON_LABELS if XRV_NAME[label] not in names]
-        if missing:
-            raise ValueError(f"XRV model {self.backbone.weight} has no output for {missing}")
-        return [names.index(XRV_NAME[label]) for label in COMMON_LABELS]
-
     def update(self, samples: Sequence[Sample]) -> None:
         from xgem_bench.labelers import label_reports
-        index = self.image_indices()
+        from xgem_bench.metrics.xrv_classification import xrv_output_indices
+        index = xrv_output_indices(self.backbone.pathologies, COMMON_LABELS)
         size = max(1, int(self.context.batch_size))
         for start in range(0, len(samples), size):
             batch = samples[start:start + size]
