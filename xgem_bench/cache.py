@@ -52,15 +52,30 @@ def _safe_name(study_id: str) -> str:
     return safe
 
 
+def generation_folder(root: Path, adapter: str, key_hash: str) -> Path:
+    """Where one adapter configuration's outputs live under a cache root."""
+    return Path(root) / "generations" / _safe_name(adapter) / key_hash
+
+
 class GenerationCache:
     def __init__(self, root: Path, adapter: str, key: dict[str, Any]):
         blob = json.dumps(key, sort_keys=True, default=str)
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-        self.folder = Path(root) / "generations" / _safe_name(adapter) / self.key
+        self.folder = generation_folder(root, adapter, self.key)
         self.folder.mkdir(parents=True, exist_ok=True)
         key_file = self.folder / "key.json"
         if not key_file.exists():
             atomic_write_text(key_file, json.dumps(key, sort_keys=True, indent=1, default=str))
+
+    @classmethod
+    def existing(cls, folder: Path) -> "GenerationCache":
+        """Open a cache folder written earlier (results.json records each model's `cache_folder`), read-only use."""
+        folder = Path(folder)
+        if not (folder / "key.json").is_file():
+            raise FileNotFoundError(f"no generation cache at {folder}")
+        cache = cls.__new__(cls)
+        cache.folder, cache.key = folder, folder.name
+        return cache
 
     def path(self, study_id: str, seed: int) -> Path:
         return self.folder / f"{_safe_name(study_id)}-{seed}.npz"

@@ -285,7 +285,7 @@ class Runner:
         cache = GenerationCache(self.cache_dir, name, {
             "adapter": name, "version": cls.version, "checkpoint": entry["checkpoint_id"], "task": self.task.name,
             "settings": entry["settings"]})
-        entry["cache_key"] = cache.key
+        entry["cache_key"], entry["cache_folder"] = cache.key, str(cache.folder)
         model_run.metrics = self._make_metrics(entry, eligible, run_dir / "artifacts" / name)
 
         timings = {"generation_s": 0.0, "scoring_s": 0.0}

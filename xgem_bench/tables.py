@@ -239,8 +239,8 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
                 cache_root: Path | None = None) -> BuiltTable:
     """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals.
 
-    `cache_root`: the generation cache the runs used (Table A2 reads generated reports there; default: the
-    xgem-bench cache)."""
+    `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
+    default: the cache folder each run recorded)."""
     number = str(number).upper()
     if number not in TABLES:
         raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join(TABLES)}")
@@ -348,23 +348,32 @@ def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> Bu
     return BuiltTable("7", caption, [built])
 
 
-def generated_reports(run: dict, model: str, cache_root: Path) -> dict[str, str]:
-    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache."""
+def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
+    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache.
+
+    The cache folder is the one the run recorded, or the same key under `cache_root` (a moved or copied cache).
+    """
     import csv as csv_module
 
-    from xgem_bench.cache import _safe_name as file_name  # the cache's own file naming
+    from xgem_bench.cache import GenerationCache, generation_folder
+    from xgem_bench.tasks import Modality
     entry = run["models"][model]
-    folder = Path(cache_root) / "generations" / file_name(model) / entry["cache_key"]
-    if not folder.is_dir():
+    folder = (generation_folder(cache_root, model, entry["cache_key"]) if cache_root is not None
+              else Path(entry["cache_folder"]))
+    try:
+        cache = GenerationCache.existing(folder)
+    except FileNotFoundError:
         raise FileNotFoundError(f"generation cache of {model} ({run['task']}) not found at {folder}; "
-                                "pass the cache folder the run used")
+                                "pass the cache folder the run used") from None
     reports = {}
     with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
         for row in csv_module.DictReader(handle):
             if row["model"] != model or row["status"] != "ok":
                 continue
-            with np.load(folder / f"{file_name(row['study_id'])}-{row['seed']}.npz") as data:
-                reports[row["study_id"]] = str(data["T"])
+            outputs = cache.load(row["study_id"], int(row["seed"]))
+            if outputs is None:
+                raise FileNotFoundError(f"{folder} lacks the output of study {row['study_id']}")
+            reports[row["study_id"]] = outputs[Modality.REPORT]
     return reports
 
 
@@ -372,7 +381,6 @@ def _build_intra_study(measured: Measurements, paper: dict, cache_root: Path | N
     """Table A2: per model, intra-study BLEU of its F->T and L->T reports of the same studies."""
     from xgem_bench.metrics.bleu import BLEU, intra_study_bleu
     from xgem_bench.text import TextNormalization
-    from xgem_bench.weights import cache_root as default_cache
 
     layout = LAYOUTS["A2"]
     (panel,) = layout.panels
@@ -385,7 +393,7 @@ def _build_intra_study(measured: Measurements, paper: dict, cache_root: Path | N
         bleu_record = measured.record(INTRA_STUDY_TASKS[0], model, "bleu")
         settings = {**BLEU.default_settings(), **(bleu_record[1].get("settings", {}) if bleu_record else {})}
         try:
-            generated = [generated_reports(run, measured.names[(task, model)], cache_root or default_cache())
+            generated = [generated_reports(run, measured.names[(task, model)], cache_root)
                          for task, (run, _) in zip(INTRA_STUDY_TASKS, runs)]
         except (FileNotFoundError, KeyError) as error:
             measured._note(f"{model}: no intra-study BLEU: {error}")

@@ -20,8 +20,8 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task ea
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
            level: float = typer.Option(0.95, help="Confidence level for --ci."),
            seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
-           cache_dir: Optional[Path] = typer.Option(None, help="Generation cache the runs used (Table A2 reads the "
-                                                               "generated reports there); default: the xgem-bench cache."),
+           cache_dir: Optional[Path] = typer.Option(None, help="Cache root the runs' generations moved to (Table A2 "
+                                                               "reads generated reports); default: as recorded."),
            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")) -> None:
     """Build one of the paper's tables from finished runs."""
     from xgem_bench.commands._common import user_errors
