@@ -92,6 +92,8 @@ def test_metric_uses_torchxrayvision_outputs_with_op_threshs(xrv_weights, make_i
     for i in range(4):
         got = [per_sample[f"s{i}"][f"p/{label}"] for label in PAPER_PATHOLOGIES]
         np.testing.assert_allclose(got, outputs[i, index], rtol=1e-5, atol=1e-6)
+        truth = [per_sample[f"s{i}"][f"y/{label}"] for label in PAPER_PATHOLOGIES]
+        np.testing.assert_array_equal(truth, ground_truth(dataset._studies[i].labels))
     expected = classification_scores(np.array([ground_truth(s.labels) for s in dataset._studies]), outputs[:, index])
     for key, value in expected.items():
         assert values[key] == pytest.approx(value, nan_ok=True)

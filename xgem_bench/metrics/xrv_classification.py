@@ -134,10 +134,13 @@ class XRVClassification(Metric):
             probs = self.backbone.classify([self.generated_of(s) for s in batch],
                                            op_norm=self.settings["threshold"] == "op")[:, index]
             for sample, p in zip(batch, probs):
+                truth = ground_truth(sample.study.labels, self.settings["uncertain"], self.settings["blank"])
                 self.scores.append(p.astype(np.float64))
-                self.truth.append(ground_truth(sample.study.labels, self.settings["uncertain"], self.settings["blank"]))
+                self.truth.append(truth)
                 self.raw_labels.append([sample.study.labels.get(label) for label in PAPER_PATHOLOGIES])
-                self.record(sample.study.study_id, **{f"p/{label}": float(v) for label, v in zip(PAPER_PATHOLOGIES, p)})
+                # scores and the ground truth they are judged against, so intervals can resample studies
+                self.record(sample.study.study_id, **{f"p/{label}": float(v) for label, v in zip(PAPER_PATHOLOGIES, p)},
+                            **{f"y/{label}": float(v) for label, v in zip(PAPER_PATHOLOGIES, truth)})
 
     def compute(self) -> dict[str, float]:
         if not self.active:
