@@ -198,8 +198,12 @@ class XGeM(nn.Module):
             folder = component_dir(root, "ldm", m, variant)
             unets[m] = (UNet2DConditionModel.from_pretrained(folder) if m != "report"
                         else load_weights(build_unet(m, config), folder))
-        branches = {m: load_weights(build_branch(m, unets[m], config), component_dir(root, "align", m, variant))
-                    for m in modalities} if joint else None
+        branches = None
+        if joint:  # the connector context the alignment was trained with
+            saved = json.loads((component_dir(root, "align", modalities[0], variant) / "config.json").read_text())
+            config.align.connector_context = saved["align"]["connector_context"]
+            branches = {m: load_weights(build_branch(m, unets[m], config), component_dir(root, "align", m, variant))
+                        for m in modalities}
         return cls(config, tokenizers, prompt, image_vae, text_vae, unets, branches).to(device).eval()
 
     # ---- encoders

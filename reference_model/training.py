@@ -109,6 +109,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     log_path = out_dir / "loss_log.csv"
     step, history = start_epoch * len(loader), []
     model.train()
+    started = time.time()
     for epoch in range(start_epoch, epochs):
         bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not (progress and accelerator.is_main_process),
                    leave=False)
@@ -124,7 +125,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
             optimizer.zero_grad(set_to_none=True)
             if hasattr(inner, "after_step"):
                 inner.after_step()
-            row = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0],
+            row = {"step": step, "epoch": epoch, "seconds": round(time.time() - started, 2),
+                   "lr": scheduler.get_last_lr()[0],
                    **{k: float(v.detach().float().mean()) for k, v in out.items()}}
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
@@ -154,7 +156,7 @@ def _finish(out_dir: Path, module: nn.Module, history: list[dict], info: dict, m
         xm.save_component(module, out_dir, meta)
         tail = history[-max(1, len(history) // 10):] if history else []
         summary = {k: float(np.mean([r[k] for r in tail])) for k in (tail[0] if tail else {}) if
-                   k not in ("step", "epoch", "lr")}
+                   k not in ("step", "epoch", "lr", "seconds")}
         (out_dir / "stage.json").write_text(json.dumps({**info, "steps": len(history), "final": summary}, indent=1))
         shutil.rmtree(out_dir / "_state", ignore_errors=True)
     _barrier()
@@ -262,7 +264,7 @@ def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", over
         holder = _ImageInput(config)
         history = fit(ImageVAEStage(vae, config, holder), list(vae.parameters()), data, hyper, out, collate,
                       desc="image-vae", **kw)
-    if config.image_vae.scaling_factor is None:  # SD convention: unit-variance latents
+    if get_config(config.name).image_vae.scaling_factor is None:  # SD convention: unit-variance latents
         config.image_vae.scaling_factor = _latent_scale(vae, data, config)
         vae.register_to_config(scaling_factor=config.image_vae.scaling_factor)
         if _is_main():
@@ -304,7 +306,7 @@ def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overw
     hyper = config.hyper["text-vae"]
     history = fit(TextVAEStage(vae, tokenizers), list(vae.parameters()), data, hyper, out, collate,
                   desc="text-vae", **kw)
-    if config.text_vae.latent_scale is None:
+    if get_config(config.name).text_vae.latent_scale is None:
         vae.eval()
         with torch.no_grad():
             mus = [vae.encode(*tokenizers.encoder.encode(b["report"]))[0]
@@ -368,12 +370,10 @@ def train_ldm(root: Path, config: XGeMConfig, dataset, modality: str, multi_prom
 
 
 def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", split="train", overwrite=False,
-                connector_context: str | None = None, **kw) -> list[Path]:
+                **kw) -> list[Path]:
     """The incremental schedule of config.align.phases: each phase trains the branches of its outputs that no
     earlier phase trained; everything else (LDMs, earlier branches, encoders) stays frozen."""
     root = Path(root)
-    if connector_context:
-        config.align.connector_context = connector_context
     for m in MODALITIES:
         _require(root, "ldm", m, variant)
     outs = {m: _stage_dir(root, "align", m, variant, overwrite) for m in MODALITIES}
@@ -438,16 +438,21 @@ def _usable(dataset, split, config, targets: Sequence[str], need_prompt: bool) -
 
 
 def train_all(root: Path, config_name: str, dataset, variants: Sequence[str] = ("xgem",), split="train",
-              progress=True, log: Callable[[str], None] = print) -> dict[str, float]:
-    """Every stage not yet trained in `root`, in order; returns seconds per stage."""
+              progress=True, log: Callable[[str], None] = print,
+              adjust: Callable[[XGeMConfig], None] | None = None, **fit_kw) -> dict[str, float]:
+    """Every stage not yet trained in `root`, in order; returns seconds per stage trained now.
+    `adjust` may change the loaded configuration (e.g. epochs) before each stage."""
     root = Path(root)
     prepare_checkpoint(root, config_name, dataset, split)
     timings: dict[str, float] = {}
 
     def run(name, fn, *args, **kw):
+        config = xm.load_config(root)
+        if adjust:
+            adjust(config)
         start = time.time()
         try:
-            fn(root, xm.load_config(root), dataset, *args, split=split, progress=progress, **kw)
+            fn(root, config, dataset, *args, split=split, progress=progress, **kw, **fit_kw)
         except StageExists:
             return
         timings[name] = round(time.time() - start, 1)
@@ -461,3 +466,11 @@ def train_all(root: Path, config_name: str, dataset, variants: Sequence[str] = (
             run(f"ldm {xm.CODES[m]} ({variant})", train_ldm, m, multi_prompt=xm.VARIANTS[variant])
         run(f"align ({variant})", train_align, variant=variant)
     return timings
+
+
+def shutdown() -> None:
+    """End a distributed run cleanly: every rank reaches the barrier before the group goes."""
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

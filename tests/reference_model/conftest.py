@@ -39,8 +39,33 @@ def toy_dataset():
 
 
 def fast_config():
+    """`tiny` at 32x32 pixels (8x8 latents), one epoch per stage, batch 8."""
     from xgem_bench.reference_model.config import StageHyper, tiny_config
     config = tiny_config()
+    config.image_vae.image_size = config.clip.image_size = 32
     config.hyper = {k: StageHyper(lr=h.lr, batch_size=8, epochs=1, grad_clip=h.grad_clip)
                     for k, h in config.hyper.items()}
     return config
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(toy_dataset, tmp_path_factory):
+    """Both variants trained end to end on the toy studies (the checkpoint folder), once per session."""
+    import torch
+
+    import xgem_bench.reference_model.config as config_module
+    from xgem_bench.reference_model.training import train_all
+
+    root = tmp_path_factory.mktemp("xgem-tiny")
+    presets = dict(config_module.PRESETS)
+    config_module.PRESETS["tiny"] = fast_config
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        timings = train_all(root, "tiny", toy_dataset, variants=("xgem", "codi-xr"), progress=False,
+                            log=lambda message: None)
+    finally:
+        config_module.PRESETS.clear()
+        config_module.PRESETS.update(presets)
+        torch.set_num_threads(threads)
+    return root, timings

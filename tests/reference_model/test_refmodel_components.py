@@ -1,0 +1,319 @@
+"""Reference XGeM building blocks at tiny size: shapes, closed-form losses, multi-prompt sampling, connectors,
+losses that decrease on a fixed batch, frozen parts staying frozen, and seeded sampling."""
+import numpy as np
+import pytest
+import torch
+
+from xgem_bench.reference_model import model as xm
+from xgem_bench.reference_model.alignment import build_branch, connector_contexts, time_embedding
+from xgem_bench.reference_model.config import MODALITIES
+from xgem_bench.reference_model.diffusion import ddim_scheduler, predict_noise, sample_joint
+from xgem_bench.reference_model.multiprompt import drop_conditions, mix, prompt_weights
+from xgem_bench.reference_model.prompt_encoder import info_nce
+from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageVAEStage, LatentTables, LDMStage,
+                                               TextVAEStage, freeze)
+from xgem_bench.reference_model.text_vae import beta_schedule
+from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
+
+from conftest import REPORTS, fast_config, toy_studies
+
+
+@pytest.fixture(scope="module")
+def parts():
+    torch.manual_seed(0)
+    config = fast_config()
+    tok = train_local_tokenizer(REPORTS * 3, 300)
+    config.clip.text_vocab = config.text_vae.bert_vocab = config.text_vae.gpt2_vocab = tok.get_vocab_size()
+    config.image_vae.scaling_factor, config.text_vae.latent_scale = 1.0, 1.0
+    tokenizers = local_tokenizers(tok, config.clip.max_length, config.text_vae.max_length)
+    return config, tokenizers
+
+
+def _batch(n=8):
+    studies = toy_studies(n, size=32)
+    return {"index": torch.arange(n), "report": [s.report for s in studies],
+            "has": torch.ones(n, 3, dtype=torch.bool),
+            "frontal": torch.stack([torch.from_numpy(s.frontal) for s in studies]),
+            "lateral": torch.stack([torch.from_numpy(s.lateral) for s in studies])}
+
+
+def _tables(config, n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lat = config.latent_size
+    tables = {"emb": torch.nn.functional.normalize(torch.randn(n, 3, config.shared_dim, generator=g), dim=-1),
+              "has": torch.ones(n, 3, dtype=torch.bool),
+              "report_z": torch.randn(n, config.text_vae.latent_dim, generator=g)}
+    for view in ("frontal", "lateral"):
+        tables[f"{view}_mean"] = torch.randn(n, 4, lat, lat, generator=g)
+        tables[f"{view}_std"] = torch.full((n, 4, lat, lat), 1e-3)
+    null = torch.nn.functional.normalize(torch.randn(3, config.shared_dim, generator=g), dim=-1)
+    return LatentTables(tables), null
+
+
+def _train_steps(stage, params, batch, steps=12, lr=2e-3):
+    """Losses over `steps` Adam steps on one fixed batch with fixed noise (same seed every step)."""
+    optimizer = torch.optim.Adam(params, lr=lr)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(1)
+        loss = stage(batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+# ---------------------------------------------------------------------------------------------- shapes
+
+
+def test_prompt_encoder_gives_unit_vectors_in_the_shared_space(parts):
+    config, tokenizers = parts
+    prompt = xm.build_prompt_encoder(config, tokenizers)
+    batch = _batch(4)
+    with torch.no_grad():
+        img = prompt.encode_images(batch["frontal"])
+        txt = prompt.encode_texts(batch["report"])
+        other_size = prompt.encode_images(torch.rand(2, 50, 70))  # any (H, W): resized + centre-cropped
+    for emb in (img, txt, other_size):
+        assert emb.shape[1] == config.shared_dim
+        assert torch.allclose(emb.norm(dim=-1), torch.ones(len(emb)), atol=1e-5)
+
+
+def test_info_nce_matches_closed_form():
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    s = 2.0
+    logits = s * a @ b.T  # [[2, 1.2], [0, 1.6]]
+    row = -(np.log(np.exp(2) / (np.exp(2) + np.exp(1.2))) + np.log(np.exp(1.6) / (np.exp(0) + np.exp(1.6)))) / 2
+    col = -(np.log(np.exp(2) / (np.exp(2) + np.exp(0))) + np.log(np.exp(1.6) / (np.exp(1.2) + np.exp(1.6)))) / 2
+    assert logits[0, 1] == pytest.approx(1.2)
+    assert info_nce(a, b, s).item() == pytest.approx((row + col) / 2, rel=1e-5)
+
+
+def test_unets_and_environment_encoders_shapes(parts):
+    config, _ = parts
+    lat = config.latent_size
+    for modality, x in (("frontal", torch.randn(3, 4, lat, lat)), ("report", torch.randn(3, 32))):
+        unet = xm.build_unet(modality, config)
+        t = torch.tensor([0, 500, 999])
+        eps = predict_noise(unet, x, t, torch.randn(3, 1, config.shared_dim))
+        assert eps.shape == x.shape
+        branch = build_branch(modality, unet, config)
+        v = branch.env(x, time_embedding(unet, t))
+        assert v.shape == (3, config.align.image_env_channels[-1])
+        assert torch.allclose(v.norm(dim=-1), torch.ones(3), atol=1e-5)
+        # one connector per cross-attention block: tiny X-ray UNet 1 + 2 (level 1 only), report UNet 2 + 4
+        assert len(branch.connectors) == (6 if modality == "report" else 3)
+
+
+def test_optimus_roundtrip_shapes_and_decoding_strategies(parts):
+    config, tokenizers = parts
+    vae = xm.build_text_vae(config, tokenizers).eval()
+    ids, mask = tokenizers.encoder.encode(REPORTS[:3])
+    mu, logvar = vae.encode(ids, mask)
+    assert mu.shape == logvar.shape == (3, config.text_vae.latent_dim)
+    dec = tokenizers.decoder
+    for strategy in ("sample", "greedy", "beam"):
+        out = vae.decode(mu, dec.start_id, dec.end_id, 6, strategy,
+                         [torch.Generator().manual_seed(i) for i in range(3)])
+        assert len(out) == 3 and all(len(o) <= 6 and dec.end_id not in o for o in out)
+    g1 = vae.decode(mu, dec.start_id, dec.end_id, 6, "sample", [torch.Generator().manual_seed(5)] * 3)
+    g2 = vae.decode(mu, dec.start_id, dec.end_id, 6, "sample", [torch.Generator().manual_seed(5)] * 3)
+    assert g1 == g2
+    with pytest.raises(ValueError, match="strategy"):
+        vae.decode(mu, dec.start_id, dec.end_id, 6, "nucleus")
+
+
+def test_beta_schedule_is_zero_then_linear_then_one():
+    assert [beta_schedule(s, 100) for s in (0, 49, 50, 60, 75, 99)] == pytest.approx([0, 0, 0, 0.4, 1, 1])
+
+
+def test_free_bits_ignore_dimensions_below_the_target(parts):
+    config, tokenizers = parts
+    vae = xm.build_text_vae(config, tokenizers)
+    enc = tokenizers.encoder.encode(REPORTS[:4])
+    dec = tokenizers.decoder.encode(REPORTS[:4])
+    vae.config.free_bits = 1e9  # every dimension below the target: the KL term vanishes
+    torch.manual_seed(0)
+    high = vae.loss(*enc, *dec, beta=1.0)
+    torch.manual_seed(0)
+    plain = vae.loss(*enc, *dec, beta=0.0)
+    assert high["loss"].item() == pytest.approx(high["reconstruction"].item(), rel=1e-6)
+    vae.config.free_bits = 0.0  # nothing free: loss = reconstruction + KL
+    torch.manual_seed(0)
+    full = vae.loss(*enc, *dec, beta=1.0)
+    assert full["loss"].item() == pytest.approx(full["reconstruction"].item() + full["kl"].item(), rel=1e-4)
+    assert plain["loss"].item() == pytest.approx(plain["reconstruction"].item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- multi-prompt
+
+
+def test_multi_prompt_subsets_are_uniform_over_non_empty_subsets():
+    g = torch.Generator().manual_seed(0)
+    w = prompt_weights(torch.ones(6000, 2, dtype=torch.bool), True, "uniform", g)
+    assert torch.allclose(w.sum(dim=1), torch.ones(6000))
+    kinds = {"first": ((w[:, 0] == 1)).float().mean().item(), "second": (w[:, 1] == 1).float().mean().item(),
+             "both": ((w[:, 0] == 0.5) & (w[:, 1] == 0.5)).float().mean().item()}
+    for share in kinds.values():  # 1/3 each; 4 sigma of a binomial(6000, 1/3) is 0.024
+        assert abs(share - 1 / 3) < 0.024
+    # three prompt modalities: 7 subsets, each 1/7
+    w3 = prompt_weights(torch.ones(7000, 3, dtype=torch.bool), True, "uniform", g)
+    sizes = (w3 > 0).sum(dim=1)
+    assert abs((sizes == 3).float().mean().item() - 1 / 7) < 0.02
+    assert abs((sizes == 1).float().mean().item() - 3 / 7) < 0.03
+
+
+def test_multi_prompt_respects_availability_and_the_ablation_uses_one_prompt():
+    g = torch.Generator().manual_seed(0)
+    available = torch.tensor([[True, False]] * 50 + [[False, True]] * 50)
+    w = prompt_weights(available, True, "uniform", g)
+    assert torch.equal(w, available.float())
+    single = prompt_weights(torch.ones(500, 2, dtype=torch.bool), False, "uniform", g)
+    assert torch.equal((single > 0).sum(dim=1), torch.ones(500, dtype=torch.long))
+    assert 0.4 < single[:, 0].mean().item() < 0.6
+    with pytest.raises(ValueError, match="at least one"):
+        prompt_weights(torch.zeros(1, 2, dtype=torch.bool))
+
+
+def test_dirichlet_weights_sum_to_one_and_vary():
+    w = prompt_weights(torch.ones(400, 2, dtype=torch.bool), True, "dirichlet", torch.Generator().manual_seed(1))
+    assert torch.allclose(w.sum(dim=1), torch.ones(400))
+    mixed = w[(w > 0).all(dim=1)]
+    assert len(mixed) > 50 and mixed[:, 0].std() > 0.2  # Dirichlet(1,1) = uniform on [0,1]: std 0.289
+
+
+def test_mix_and_condition_dropout():
+    e = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    assert torch.allclose(mix(e, torch.tensor([[0.25, 0.75]])), torch.tensor([[0.25, 0.75]]))
+    cond, null = torch.ones(4000, 2), torch.zeros(4000, 2)
+    dropped = (drop_conditions(cond, null, 0.1, torch.Generator().manual_seed(0)) == 0).all(dim=1).float().mean()
+    assert abs(dropped.item() - 0.1) < 0.02
+
+
+# ---------------------------------------------------------------------------------------------- connectors
+
+
+def test_connectors_start_as_identity_and_act_only_with_a_context(parts):
+    config, _ = parts
+    lat = config.latent_size
+    unet = xm.build_unet("frontal", config).eval()
+    branch = build_branch("frontal", unet, config).attach(unet)
+    x, t, c = torch.randn(2, 4, lat, lat), torch.tensor([10, 900]), torch.randn(2, 1, config.shared_dim)
+    with torch.no_grad():
+        base = predict_noise(unet, x, t, c)
+        branch.context = torch.randn(2, 1, config.align.image_env_channels[-1])
+        assert torch.allclose(predict_noise(unet, x, t, c), base, atol=1e-6)  # zero-initialised proj_out
+        for connector in branch.connectors:
+            torch.nn.init.normal_(connector.proj_out.weight, std=0.1)
+        changed = predict_noise(unet, x, t, c)
+        branch.context = None
+        unchanged = predict_noise(unet, x, t, c)
+    assert not torch.allclose(changed, base, atol=1e-4)
+    assert torch.allclose(unchanged, base, atol=1e-6)
+    branch.detach()
+
+
+def test_connector_context_self_and_others():
+    env = {"frontal": torch.ones(2, 5), "lateral": 2 * torch.ones(2, 5), "report": 3 * torch.ones(2, 5)}
+    own = connector_contexts(env, "self")
+    assert own["lateral"].shape == (2, 1, 5) and own["lateral"].unique().item() == 2
+    others = connector_contexts(env, "others")
+    assert others["lateral"].shape == (2, 2, 5)
+    assert set(others["lateral"].unique().tolist()) == {1.0, 3.0}
+    with pytest.raises(ValueError, match="connector context"):
+        connector_contexts(env, "both")
+
+
+# ---------------------------------------------------------------------------------------------- losses decrease
+
+
+def test_clip_loss_decreases(parts):
+    config, tokenizers = parts
+    prompt = xm.build_prompt_encoder(config, tokenizers)
+    losses = _train_steps(ClipStage(prompt, config), list(prompt.parameters()), _batch(), lr=1e-3)
+    assert losses[-1] < losses[0] - 0.1
+    assert prompt.clip.logit_scale.item() <= config.clip.logit_scale_max
+
+
+def test_image_vae_loss_decreases(parts):
+    config, _ = parts
+    vae = xm.build_image_vae(config)
+    from xgem_bench.reference_model.training import _ImageInput
+    losses = _train_steps(ImageVAEStage(vae, config, _ImageInput(config)), list(vae.parameters()), _batch())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_text_vae_loss_decreases(parts):
+    config, tokenizers = parts
+    vae = xm.build_text_vae(config, tokenizers)
+    stage = TextVAEStage(vae, tokenizers)
+    losses = _train_steps(stage, list(vae.parameters()), _batch())
+    assert losses[-1] < 0.7 * losses[0]
+
+
+@pytest.mark.parametrize("modality", ["frontal", "report"])
+def test_ldm_loss_decreases(parts, modality):
+    config, _ = parts
+    tables, null = _tables(config)
+    unet = xm.build_unet(modality, config)
+    stage = LDMStage(modality, unet, tables, null, config)
+    losses = _train_steps(stage, list(unet.parameters()), torch.arange(8))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_align_trains_only_the_connectors_and_environment_encoders(parts):
+    config, _ = parts
+    tables, null = _tables(config)
+    unets = {m: freeze(xm.build_unet(m, config)) for m in MODALITIES}
+    branches = {m: build_branch(m, unets[m], config).attach(unets[m]) for m in MODALITIES}
+    branches["report"].requires_grad_(False)  # as in phase 1: only the F and L blocks train
+    before = {name: {k: v.clone() for k, v in module.state_dict().items()}
+              for name, module in [*(("unet-" + m, u) for m, u in unets.items()),
+                                   *(("branch-" + m, b) for m, b in branches.items())]}
+    stage = AlignStage(("frontal", "lateral"), unets, branches, tables, null, config)
+    params = [p for m in ("frontal", "lateral") for p in branches[m].parameters()]
+    assert all(not p.requires_grad for u in unets.values() for p in u.parameters())
+    losses = _train_steps(stage, params, torch.arange(8), lr=1e-3)
+    assert losses[-1] < losses[0]
+    for name, state in before.items():
+        module = unets[name[5:]] if name.startswith("unet-") else branches[name[7:]]
+        same = all(torch.equal(v, module.state_dict()[k]) for k, v in state.items())
+        assert same == (name in ("unet-frontal", "unet-lateral", "unet-report", "branch-report")), name
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+
+
+def test_ddim_uses_the_compvis_timesteps():
+    from xgem_bench.reference_model.config import DiffusionConfig
+    scheduler = ddim_scheduler(DiffusionConfig())
+    scheduler.set_timesteps(50)
+    assert scheduler.timesteps.tolist() == list(range(980, -1, -20))
+    assert scheduler.final_alpha_cumprod.item() == pytest.approx(scheduler.alphas_cumprod[0].item())
+
+
+def test_joint_sampling_is_deterministic_per_study_seed(parts):
+    config, _ = parts
+    torch.manual_seed(0)
+    lat = config.latent_size
+    unets = {m: xm.build_unet(m, config).eval() for m in ("frontal", "report")}
+    branches = {m: build_branch(m, unets[m], config).attach(unets[m]).eval() for m in unets}
+    for b in branches.values():
+        for connector in b.connectors:
+            torch.nn.init.normal_(connector.proj_out.weight, std=0.05)
+    shapes = {"frontal": (4, lat, lat), "report": (config.text_vae.latent_dim,)}
+    cond, uncond = torch.randn(3, config.shared_dim), torch.zeros(3, config.shared_dim)
+    kw = dict(cfg=config.diffusion, steps=4, guidance={"frontal": 7.5, "report": 7.5}, eta=1.0)
+    a = sample_joint(unets, branches, shapes, cond, uncond, [7, 8, 9], **kw)
+    b = sample_joint(unets, branches, shapes, cond, uncond, [7, 8, 9], **kw)
+    c = sample_joint(unets, branches, shapes, cond, uncond, [7, 8, 10], **kw)
+    alone = sample_joint(unets, branches, shapes, cond[1:2], uncond[1:2], [8], **kw)
+    for m in shapes:
+        assert torch.equal(a[m], b[m])
+        assert torch.allclose(a[m][:2], c[m][:2], atol=1e-5)  # same seeds, same studies ...
+        assert not torch.allclose(a[m][2], c[m][2])  # ... another seed, another sample
+        assert torch.allclose(a[m][1], alone[m][0], atol=1e-4)  # ... and a study's output ignores its batch
+    for b_ in branches.values():
+        b_.detach()
