@@ -29,8 +29,8 @@ from xgem_bench.tasks import SINGLE_OUTPUT_TASKS, Modality, Task
 
 #: CoDi file role -> weights-catalog name
 CODI_WEIGHTS = {"encoders": "codi-encoders", "vision": "codi-vision-diffuser", "text": "codi-text-diffuser"}
-#: the reference model's converter from a state dict in the official XGeM layout to a loaded model (issue 5)
-CONVERTER = "xgem_bench.reference_model.convert:model_from_official_state"
+#: the reference model's converter: (state dict in the official XGeM layout, config, tokenizers) -> XGeM
+CONVERTER = "xgem_bench.reference_model.convert:convert_official"
 VISION_PREFIX = "model.diffusion_model.unet_image."
 VIEW_PREFIXES = ("model.diffusion_model.unet_frontal.", "model.diffusion_model.unet_lateral.")
 TEXT_PREFIX = "model.diffusion_model.unet_text."
@@ -38,11 +38,11 @@ TEXT_PREFIX = "model.diffusion_model.unet_text."
 
 def official_layout(encoders: Mapping[str, Any], vision: Mapping[str, Any], text: Mapping[str, Any]) -> dict[str, Any]:
     """CoDi's three state dicts as one state dict in XGeM's MedCoDi-M.pt layout (tensors shared, not copied)."""
+    # the audio encoders (CLAP, AudioLDM) in the same file have no part in chest X-rays and reports
     state = {k: v for k, v in encoders.items() if k.split(".")[0] in ("clip", "autokl", "optimus")}
-    unknown = sorted({k.split(".")[0] for k in encoders} - {"clip", "autokl", "optimus"})
-    if unknown or not state:
-        raise ValueError(f"not CoDi_encoders.pth: expected keys under clip., autokl., optimus.; "
-                         f"found {unknown or 'none of them'}")
+    missing = [p for p in ("clip", "autokl", "optimus") if not any(k.startswith(p + ".") for k in state)]
+    if missing:
+        raise ValueError(f"not CoDi_encoders.pth: no keys under {', '.join(p + '.' for p in missing)}")
     for name, part, prefix in (("vision", vision, VISION_PREFIX), ("text", text, TEXT_PREFIX)):
         inside = [k for k in part if k.startswith(prefix)]
         if not inside:
@@ -106,10 +106,15 @@ class CoDiAdapter(XGeMAdapter):
         reason = self.unavailable_reason()
         if reason:
             raise RuntimeError(reason)
+        from xgem_bench.reference_model.config import paper_config
+        from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
+
         parts = {role: torch.load(weights.require(name), map_location="cpu", weights_only=True)
                  for role, name in CODI_WEIGHTS.items()}
-        self.model = _converter()(official_layout(parts["encoders"], parts["vision"], parts["text"]),
-                                  device=context.device)
+        config = paper_config()  # CoDi's sizes: ViT-L/14 CLIP, SD-1 VAE and UNet, Optimus, the 0-D text UNet
+        tokenizers = pretrained_tokenizers(config.clip.max_length, config.text_vae.max_length)
+        state = official_layout(parts["encoders"], parts["vision"], parts["text"])
+        self.model = _converter()(state, config, tokenizers).to(context.device).eval()
 
     def generate(self, studies, task: Task, seeds):
         if not self.supports(task):

@@ -5,7 +5,6 @@ import dataclasses
 import pytest
 
 from conftest import make_studies
-from xgem_bench import weights
 from xgem_bench.adapters import BUILTIN_ADAPTERS, get_adapter_class
 from xgem_bench.adapters.conformance import check_adapter
 from xgem_bench.data import InMemoryDataset
@@ -21,9 +20,6 @@ def split_dataset():
 @pytest.mark.parametrize("name", sorted(BUILTIN_ADAPTERS))
 def test_builtin_adapter(name, split_dataset):
     adapter = get_adapter_class(name)()
-    uncatalogued = [w for w in adapter.weights if w not in weights.catalog()]
-    if uncatalogued:  # codi: the reference model's tokenizer entries (issue 5) have not landed in the catalog
-        pytest.xfail(f"{name} declares weights {uncatalogued} that the catalog does not have yet")
     report = check_adapter(adapter, split_dataset, n_studies=2)
     failed = report.failures()
     if adapter.unavailable_reason() is None:

@@ -14,7 +14,8 @@ def _parts():
                 "autokl.encoder.conv_in.weight": torch.ones(2, 3, 3, 3),
                 "optimus.encoder.linear.weight": torch.ones(6, 3)}
     vision = {"model.diffusion_model.unet_image.input_blocks.0.0.weight": torch.arange(4.0),
-              "model.diffusion_model.unet_image.input_blocks.1.0.1.temporal.weight": torch.ones(1)}
+              "model.diffusion_model.unet_image.input_blocks.1.0.0.in_layers.0.weight": torch.ones(2),
+              "model.diffusion_model.unet_image.input_blocks.1.0.1.temporal_attn.norm.weight": torch.ones(1)}
     text = {"model.diffusion_model.unet_text.input_blocks.0.0.weight": torch.full((3,), 2.0)}
     return encoders, vision, text
 
@@ -25,7 +26,7 @@ def test_official_layout_maps_the_vision_unet_onto_both_views():
     frontal = state["model.diffusion_model.unet_frontal.input_blocks.0.0.weight"]
     lateral = state["model.diffusion_model.unet_lateral.input_blocks.0.0.weight"]
     assert frontal is lateral is vision["model.diffusion_model.unet_image.input_blocks.0.0.weight"]
-    assert "model.diffusion_model.unet_lateral.input_blocks.1.0.1.temporal.weight" in state  # converter drops it
+    assert "model.diffusion_model.unet_lateral.input_blocks.1.0.1.temporal_attn.norm.weight" in state  # dropped later
     assert state["model.diffusion_model.unet_text.input_blocks.0.0.weight"] is text[
         "model.diffusion_model.unet_text.input_blocks.0.0.weight"]
     assert set(encoders) <= set(state) and not any("unet_image" in k for k in state)
@@ -35,8 +36,10 @@ def test_wrong_files_are_named():
     encoders, vision, text = _parts()
     with pytest.raises(ValueError, match="not CoDi's vision diffuser"):
         official_layout(encoders, text, text)
-    with pytest.raises(ValueError, match="not CoDi_encoders.pth"):
-        official_layout({"model.x": torch.ones(1)}, vision, text)
+    with pytest.raises(ValueError, match="no keys under optimus."):
+        official_layout({k: v for k, v in encoders.items() if not k.startswith("optimus")}, vision, text)
+    audio = {**encoders, "clap.model.audio_branch.weight": torch.ones(1)}  # CoDi's audio encoders are left out
+    assert not any(k.startswith("clap") for k in official_layout(audio, vision, text))
 
 
 def test_tasks_and_view_mapping_are_declared():
@@ -46,23 +49,24 @@ def test_tasks_and_view_mapping_are_declared():
 
 
 def test_unavailable_until_weights_then_converter(tmp_path, monkeypatch):
-    reason = CoDiAdapter().unavailable_reason()
-    assert "xgem-bench weights fetch codi-encoders" in reason or "not in the weights catalog" in reason
-    for name in codi.CODI_WEIGHTS.values():
+    assert "xgem-bench weights fetch codi-encoders" in CoDiAdapter().unavailable_reason()
+    for name in CoDiAdapter.weights:
         (tmp_path / name).write_bytes(b"x")
         weights.import_file(name, tmp_path / name)
-    tokenizers = [w for w in CoDiAdapter.weights if w not in codi.CODI_WEIGHTS.values()]
-    if any(w not in weights.catalog() for w in tokenizers):
-        assert "not in the weights catalog" in CoDiAdapter().unavailable_reason()
-        return
-    for name in tokenizers:
-        spec = weights.get(name)
-        (tmp_path / name).mkdir()
-        for required in spec.required_files:
-            (tmp_path / name / required).write_text("{}")
-        weights.import_file(name, tmp_path / name)
+    assert CoDiAdapter().unavailable_reason() is None
     monkeypatch.setattr(codi, "CONVERTER", "xgem_bench.reference_model.no_such_module:convert")
     assert "official-checkpoint converter" in CoDiAdapter().unavailable_reason()
+
+
+def test_merged_layout_is_what_the_reference_converter_reads():
+    from xgem_bench.reference_model.convert import OFFICIAL_NAMES, UNET_PREFIX, flatten_video, sub
+
+    state = official_layout(*_parts())
+    frontal, lateral, report = (flatten_video(sub(state, UNET_PREFIX.format(OFFICIAL_NAMES[m])))
+                                for m in ("frontal", "lateral", "report"))
+    # the video pair [ResBlock, temporal] is flattened to the ResBlock, the temporal block dropped
+    assert frontal.keys() == lateral.keys() == {"input_blocks.0.0.weight", "input_blocks.1.0.in_layers.0.weight"}
+    assert report.keys() == {"input_blocks.0.0.weight"}
 
 
 def test_repeated_words_merged_as_codi_does():
