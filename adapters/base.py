@@ -93,6 +93,12 @@ class Adapter(ABC):
     def setup(self, context: AdapterContext) -> None:
         """Load models once before the first batch. The default does nothing."""
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Counters worth keeping with the results (truncated prompts, fallbacks, ...); recorded after generation.
+
+        Under torchrun each rank's counters are added up."""
+        return {}
+
     @abstractmethod
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]
                  ) -> list[dict[Modality, Any] | StudyFailure]:

@@ -44,6 +44,9 @@ class CXRMateAdapter(CheckpointOption, Adapter):
         self.empty_impressions = 0
         self._model = None
 
+    def diagnostics(self) -> dict[str, Any]:
+        return {"empty_impressions": self.empty_impressions}
+
     def setup(self, context: AdapterContext) -> None:
         import transformers
         from torchvision import transforms

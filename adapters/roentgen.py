@@ -40,6 +40,9 @@ class RoentGenAdapter(CheckpointOption, Adapter):
         self.truncated_prompts = 0
         self._pipe = None
 
+    def diagnostics(self) -> dict[str, Any]:
+        return {"truncated_prompts": self.truncated_prompts}
+
     def setup(self, context: AdapterContext) -> None:
         import torch
         from diffusers import StableDiffusionPipeline

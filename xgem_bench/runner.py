@@ -133,6 +133,8 @@ class _ModelRun:
     entry: dict[str, Any]
     metrics: dict[str, Metric] = field(default_factory=dict)
     generation_rows: list[tuple] = field(default_factory=list)
+    #: the adapter's own counters (Adapter.diagnostics), summed over ranks
+    diagnostics: dict[str, Any] = field(default_factory=dict)
     #: metric key -> (status "failed" or "skipped", reason), for metrics stopped while scoring
     failed_metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -209,7 +211,7 @@ class Runner:
         model_runs = [self._evaluate_model(name, shard, eligible, run_dir, dist) for name in self.model_names]
 
         gathered = dist.gather([(m.generation_rows, {k: v.state_dict() for k, v in m.metrics.items()},
-                                 m.failed_metrics) for m in model_runs])
+                                 m.failed_metrics, m.diagnostics) for m in model_runs])
         results = {
             "schema": store.SCHEMA_VERSION,
             "run_id": run_id,
@@ -239,6 +241,10 @@ class Runner:
             rows = [row for rank in gathered for row in rank[i][0]]
             generation += rows
             failed_metrics = {k: v for rank in gathered for k, v in rank[i][2].items()}
+            diagnostics = [rank[i][3] for rank in gathered]
+            if any(diagnostics):
+                keys = sorted({k for d in diagnostics for k in d})
+                model_run.entry["diagnostics"] = {k: sum(d.get(k, 0) for d in diagnostics) for k in keys}
             for key, metric in model_run.metrics.items():
                 for rank in gathered[1:]:
                     metric.merge_state(rank[i][1][key])
@@ -319,6 +325,7 @@ class Runner:
             bar.update(len(studies))
         bar.close()
         entry["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        model_run.diagnostics = adapter.diagnostics()
         return model_run
 
     def _generate(self, adapter: Adapter, todo: list[tuple[Study, int]], outputs: dict, cache: GenerationCache

@@ -98,7 +98,7 @@ def test_impression_section_is_returned(tiny_cxrmate, studies):
 def test_empty_impression_falls_back_to_findings_or_fails():
     adapter = CXRMateAdapter()
     assert adapter._impression("lungs are clear", " ") == {Modality.REPORT: "lungs are clear"}
-    assert adapter.empty_impressions == 1
+    assert adapter.empty_impressions == 1 and adapter.diagnostics() == {"empty_impressions": 1}
     strict = CXRMateAdapter(fallback="none")
     assert isinstance(strict._impression("lungs are clear", ""), StudyFailure)
     assert "no findings" in str(adapter._impression("", ""))

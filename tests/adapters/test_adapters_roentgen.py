@@ -85,7 +85,7 @@ def test_long_reports_are_counted_and_warned(tiny_pipeline, studies, caplog):
     long.report = "bilateral pleural effusion " * 40  # ~ 3 tokens per word with this byte-level vocabulary
     with caplog.at_level(logging.WARNING):
         adapter.generate([long, studies[1].only([Modality.REPORT])], parse_task("T->F"), [1, 2])
-    assert adapter.truncated_prompts == 1
+    assert adapter.truncated_prompts == 1 and adapter.diagnostics() == {"truncated_prompts": 1}
     assert "exceed CLIP's 77-token window" in caplog.text
 
 

@@ -31,8 +31,12 @@ class FlakyAdapter(Adapter):
     tasks = tuple(t.name for t in PAPER_TASKS)
     calls: list[str] = []
 
+    def diagnostics(self):
+        return {"studies_seen": len(getattr(self, "_seen", ()))}
+
     def generate(self, studies, task, seeds):
         FlakyAdapter.calls.extend(s.study_id for s in studies)
+        self._seen = getattr(self, "_seen", set()) | {s.study_id for s in studies}
         out = []
         for study, seed in zip(studies, seeds):
             if study.study_id.endswith("3"):

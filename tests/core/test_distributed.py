@@ -31,9 +31,11 @@ def test_torchrun_two_ranks_shard_and_match_a_single_process(tmp_path, monkeypat
     single = run("L->F+T", models=["oracle", "shuffled", "flaky"], dataset=tiny_dataset(40), split="all",
                  out=tmp_path / "single", cache_dir=tmp_path / "cache2", batch_size=7, progress=False,
                  metrics=["pixel-mae", "token-f1", "bleu", "chexpert-f1"]).results
+    assert sharded["models"]["flaky"]["diagnostics"] == {"studies_seen": 40}  # summed over the two ranks
     for model in ("oracle", "shuffled", "flaky"):
         a, b = sharded["models"][model], single["models"][model]
         assert a["n_generated"] == b["n_generated"] and a["n_failed"] == b["n_failed"]
+        assert a.get("diagnostics") == b.get("diagnostics")
         assert set(a["metrics"]) == {"pixel-mae/F", "token-f1/T", "bleu/T", "chexpert-f1/T"}
         for key in a["metrics"]:
             assert a["metrics"][key]["values"] == pytest.approx(b["metrics"][key]["values"], rel=1e-12)
