@@ -6,18 +6,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from xgem_bench.adapters.base import Adapter, AdapterContext
-from xgem_bench.tasks import PAPER_TASKS, Task
+from xgem_bench.adapters.base import AdapterContext, AnyTaskAdapter
+from xgem_bench.tasks import Task
 
 
-class OracleAdapter(Adapter):
+class OracleAdapter(AnyTaskAdapter):
     name = "oracle"
     description = "real outputs of the study itself (upper bound, the paper's 'Real Data' row)"
-    tasks = tuple(t.name for t in PAPER_TASKS)
-
-    @classmethod
-    def supports(cls, task: Task) -> bool:
-        return True  # any valid task: the real study has every modality
 
     def setup(self, context: AdapterContext) -> None:
         if context.dataset is None:

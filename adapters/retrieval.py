@@ -13,9 +13,9 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from xgem_bench.adapters.base import Adapter, AdapterContext
+from xgem_bench.adapters.base import AdapterContext, AnyTaskAdapter
 from xgem_bench.adapters.shuffled import training_indices
-from xgem_bench.tasks import PAPER_TASKS, Modality, Task
+from xgem_bench.tasks import Modality, Task
 
 THUMBNAIL = 32
 
@@ -29,18 +29,13 @@ def image_embedding(image: np.ndarray) -> np.ndarray:
     return vector / norm if norm > 0 else vector
 
 
-class RetrievalAdapter(Adapter):
+class RetrievalAdapter(AnyTaskAdapter):
     name = "retrieval"
     description = "outputs of the most similar training study (thumbnail / TF-IDF cosine on the inputs)"
-    tasks = tuple(t.name for t in PAPER_TASKS)
 
     @classmethod
     def default_options(cls):
         return {"max_train": None}  # cap the training pool (first N training studies) for very large datasets
-
-    @classmethod
-    def supports(cls, task: Task) -> bool:
-        return True
 
     def setup(self, context: AdapterContext) -> None:
         self._dataset = context.dataset

@@ -9,8 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
-from xgem_bench.adapters.base import Adapter, AdapterContext
-from xgem_bench.tasks import PAPER_TASKS, Task
+from xgem_bench.adapters.base import AdapterContext, AnyTaskAdapter
+from xgem_bench.tasks import Task
 
 
 def training_indices(context: AdapterContext) -> np.ndarray:
@@ -22,14 +22,9 @@ def training_indices(context: AdapterContext) -> np.ndarray:
     return indices
 
 
-class ShuffledAdapter(Adapter):
+class ShuffledAdapter(AnyTaskAdapter):
     name = "shuffled"
     description = "real outputs of a random training study (negative control)"
-    tasks = tuple(t.name for t in PAPER_TASKS)
-
-    @classmethod
-    def supports(cls, task: Task) -> bool:
-        return True
 
     def setup(self, context: AdapterContext) -> None:
         self._dataset = context.dataset

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
 
