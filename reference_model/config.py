@@ -234,7 +234,7 @@ def tiny_config() -> XGeMConfig:
             "clip": StageHyper(lr=5e-4, batch_size=32, epochs=30),
             "image-vae": StageHyper(lr=3e-3, batch_size=16, epochs=5),
             "text-vae": StageHyper(lr=2e-3, batch_size=32, epochs=40, grad_clip=1.0),
-            "ldm-image": StageHyper(lr=1e-3, batch_size=64, epochs=15),
+            "ldm-image": StageHyper(lr=2e-3, batch_size=64, epochs=60),
             "ldm-report": StageHyper(lr=1e-3, batch_size=64, epochs=30),
             "align": StageHyper(lr=1e-3, batch_size=32, epochs=3),
         },
