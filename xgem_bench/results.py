@@ -133,7 +133,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
     def cell(value) -> str:
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return f"{round(value, 4) + 0.0:.4f}"  # + 0.0 turns a rounded -0.0 (e.g. an oracle FID of -1e-13) into 0.0
         return "-" if value is None else str(value)
 
     body = [[cell(row.get(c)) for c in columns] for row in rows]
