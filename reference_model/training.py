@@ -89,7 +89,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     from tqdm import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    accelerator = Accelerator()
+    # cpu=True on GPU-less machines: without it accelerate ignores torchrun and each rank trains alone
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(seed)
     epochs = hyper.epochs
     batch = max(1, min(hyper.batch_size // accelerator.num_processes, len(data)))
