@@ -16,6 +16,9 @@ the video layers and maps the keys onto our modules. Sampling is XGeM's (DDIM 50
 CoDi's own `inference()` defaults; generated text gets CoDi's repeated-word merge. One known difference: CoDi's
 `inference()` passes image conditions to CLIP as 2x-1, while the reference model's prompt encoder takes [0, 1]
 images (the XGeM demo's convention, spec section 2); `settings()` records it as `image_condition`.
+
+Options: `config` (`paper`, CoDi's sizes; or the path of an xgem_config.json for CoDi-format files of another size,
+which is how the tests load small CoDi files), `steps`, `guidance`, `eta`, `decoding`, `mix_weights` (as `xgem`).
 """
 from __future__ import annotations
 
@@ -72,8 +75,10 @@ class CoDiAdapter(XGeMAdapter):
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         # connector_context stays None: it only matters for joint tasks, which CoDi does not declare here
-        return {"steps": 50, "guidance": 7.5, "eta": 0.0, "decoding": "sample", "mix_weights": None,
-                "connector_context": None}
+        # config: CoDi's architecture, the `paper` sizes (ViT-L/14 CLIP, SD-1 VAE and UNet, Optimus, the 0-D text
+        # UNet); an xgem_config.json path loads CoDi-format files of another size
+        return {"config": "paper", "steps": 50, "guidance": 7.5, "eta": 0.0, "decoding": "sample",
+                "mix_weights": None, "connector_context": None}
 
     @classmethod
     def supports(cls, task: Task) -> bool:
@@ -106,12 +111,13 @@ class CoDiAdapter(XGeMAdapter):
         reason = self.unavailable_reason()
         if reason:
             raise RuntimeError(reason)
-        from xgem_bench.reference_model.config import paper_config
+        from xgem_bench.reference_model.config import PRESETS, XGeMConfig, get_config
         from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
 
         parts = {role: torch.load(weights.require(name), map_location="cpu", weights_only=True)
                  for role, name in CODI_WEIGHTS.items()}
-        config = paper_config()  # CoDi's sizes: ViT-L/14 CLIP, SD-1 VAE and UNet, Optimus, the 0-D text UNet
+        name = self.options["config"]
+        config = get_config(name) if name in PRESETS else XGeMConfig.load(name)
         tokenizers = pretrained_tokenizers(config.clip.max_length, config.text_vae.max_length)
         state = official_layout(parts["encoders"], parts["vision"], parts["text"])
         self.model = _converter()(state, config, tokenizers).to(context.device).eval()

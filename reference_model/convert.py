@@ -49,6 +49,12 @@ def flatten_video(state: dict) -> dict:
     return out
 
 
+def drop_autokl_video(state: dict) -> dict:
+    """AutoKL with the video architecture adds SpatioTemporalAttention to its decoder (`decoder.mid.video_att`,
+    `decoder.up.{i}.video_attn.{j}`); it only runs on frames, never on 2-D images."""
+    return {k: v for k, v in state.items() if not re.match(r"decoder\.(mid\.video_att|up\.\d+\.video_attn)\.", k)}
+
+
 def _linear(value: torch.Tensor) -> torch.Tensor:
     """CoDi's 1x1 Conv2d weights inside FCBlocks are linear maps."""
     return value.reshape(value.shape[0], -1) if value.ndim == 4 else value
@@ -174,7 +180,7 @@ def convert_official(state: dict, config: XGeMConfig, tokenizers, load_vae_and_x
     unets, branches, image_vae = {}, {}, None
     if load_vae_and_xray:
         image_vae = xm.build_image_vae(config)
-        vae_state = {"first_stage_model." + k: v for k, v in sub(state, "autokl.").items()}
+        vae_state = {"first_stage_model." + k: v for k, v in drop_autokl_video(sub(state, "autokl.")).items()}
         _strict(image_vae, convert_ldm_vae_checkpoint(vae_state, image_vae.config), "AutoKL")
     for m in MODALITIES:
         if m != "report" and not load_vae_and_xray:

@@ -1,5 +1,6 @@
 """CoDi: the merge of its three released state dicts into XGeM's official layout, the declared view mapping, and
 availability (weights, then the reference model's converter)."""
+import numpy as np
 import pytest
 import torch
 
@@ -71,3 +72,62 @@ def test_merged_layout_is_what_the_reference_converter_reads():
 
 def test_repeated_words_merged_as_codi_does():
     assert codi.merge_repeated_words("the the lungs are are clear clear .") == "the lungs are clear ."
+
+
+@pytest.fixture
+def small_codi(tmp_path):
+    """CoDi's three files and the standard tokenizers, built at small size in the upstream formats and imported
+    through the weights manager; returns the source model (its lateral UNet = its frontal one, as CoDi has one
+    vision UNet) and the xgem_config.json that sizes the architecture."""
+    from official_layout import (codi_files, official_xgem, random_xgem, small_pretrained_config,
+                                 write_upstream_tokenizers)
+
+    from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
+
+    for name, path in write_upstream_tokenizers(tmp_path / "tokenizers").items():
+        weights.import_file(name, path)
+    tokenizers = pretrained_tokenizers(64, 64)
+    config = small_pretrained_config(tokenizers)
+    config.save(tmp_path / "xgem_config.json")
+    source = random_xgem(config, tokenizers)
+    source.unets["lateral"].load_state_dict(source.unets["frontal"].state_dict())
+    source.branches["lateral"].load_state_dict(source.branches["frontal"].state_dict())
+    for role, part in zip(("encoders", "vision", "text"), codi_files(official_xgem(source))):
+        torch.save(part, tmp_path / f"{role}.pth")
+        weights.import_file(codi.CODI_WEIGHTS[role], tmp_path / f"{role}.pth")
+    return source, tmp_path / "xgem_config.json"
+
+
+def test_codi_loads_from_its_released_files_and_generates_what_the_source_model_does(small_codi):
+    """The whole path a user takes: catalog files -> merge -> official-checkpoint converter -> generation; the
+    numbers equal the source model's for an image and a text task, and T->F equals T->L (one vision UNet)."""
+    from conftest import make_studies
+    from xgem_bench.adapters.base import AdapterContext
+
+    source, config_path = small_codi
+    adapter = CoDiAdapter(config=str(config_path), steps=4)
+    assert adapter.unavailable_reason() is None
+    adapter.setup(AdapterContext(device="cpu"))
+    studies = make_studies(2)
+    seeds = [5, 6]
+    frontal = adapter.generate(studies, parse_task("T->F"), seeds)
+    lateral = adapter.generate(studies, parse_task("T->L"), seeds)
+    expected = source.generate({"report": [s.report for s in studies]}, ["frontal"], seeds, steps=4)["frontal"]
+    for i in range(2):
+        assert np.array_equal(frontal[i][parse_task("T->F").outputs[0]], expected[i])
+        assert np.array_equal(lateral[i][parse_task("T->L").outputs[0]], expected[i])
+    reports = adapter.generate(studies, parse_task("F->T"), seeds)
+    expected = source.generate({"frontal": [s.frontal for s in studies]}, ["report"], seeds, steps=4)["report"]
+    assert [r[parse_task("F->T").outputs[0]] for r in reports] == [codi.merge_repeated_words(t) for t in expected]
+
+
+def test_codi_passes_the_conformance_check(small_codi):
+    from conftest import make_studies
+    from xgem_bench.adapters.conformance import check_adapter
+    from xgem_bench.data import InMemoryDataset
+
+    _, config_path = small_codi
+    dataset = InMemoryDataset(make_studies(3), name="synthetic", synthetic=True)
+    report = check_adapter(CoDiAdapter(config=str(config_path), steps=3), dataset,
+                           tasks=["T->F", "F+T->L", "L->T"], n_studies=2)
+    assert report.ok, report.render()

@@ -10,65 +10,9 @@ from xgem_bench.reference_model import model as xm
 from xgem_bench.reference_model.alignment import build_branch, time_embedding
 from xgem_bench.reference_model.convert import (convert_clip, convert_connectors, convert_optimus,
                                                 convert_report_unet, convert_text_env, flatten_video)
-from xgem_bench.reference_model.report_unet import Attention, FCBlock, SquareLinear
 
 from conftest import fast_config
-
-
-def _fc_official(block_state: dict, src: str, dst: str, out: dict, video: bool = False) -> None:
-    names = {"in_layers.0": "in_layers.0", "in_layers.2": "in_layers.2", "emb_layers.1": "emb_layers.1",
-             "out_layers.0": "out_layers.0", "out_layers.2": "out_layers.3", "skip": "skip_connection"}
-    for key, value in block_state.items():
-        if not key.startswith(src + "."):
-            continue
-        rest = key[len(src) + 1:]
-        for ours, theirs in names.items():
-            if rest.startswith(ours + "."):
-                conv = theirs in ("in_layers.2", "out_layers.3", "skip_connection") and rest.endswith("weight")
-                out[f"{dst}.{theirs}{rest[len(ours):]}"] = value[:, :, None, None] if conv else value
-
-
-def official_report_unet(unet) -> dict:
-    """Our ReportUNet's weights written in UNetModel0D_MultiDim's layout."""
-    s = unet.state_dict()
-    out = {"time_embed.0.weight": s["time_embedding.linear_1.weight"], "time_embed.0.bias": s["time_embedding.linear_1.bias"],
-           "time_embed.2.weight": s["time_embedding.linear_2.weight"], "time_embed.2.bias": s["time_embedding.linear_2.bias"],
-           "input_blocks.0.0.weight": s["stem.weight"], "input_blocks.0.0.bias": s["stem.bias"],
-           "out.0.weight": s["out_norm.weight"], "out.0.bias": s["out_norm.bias"],
-           "out.2.weight": s["out.weight"], "out.2.bias": s["out.bias"]}
-    groups = [(f"down.{i}", f"input_blocks.{i + 1}", st) for i, st in enumerate(unet.down)]
-    groups += [("middle", "middle_block", unet.middle)]
-    groups += [(f"up.{i}", f"output_blocks.{i}", st) for i, st in enumerate(unet.up)]
-    for ours, theirs, stage in groups:
-        for j, layer in enumerate(stage):
-            if isinstance(layer, FCBlock):
-                _fc_official(s, f"{ours}.{j}", f"{theirs}.{j}", out)
-            elif isinstance(layer, Attention):
-                prefix = f"{ours}.{j}.transformer."
-                out.update({f"{theirs}.{j}.{k[len(prefix):]}": v for k, v in s.items() if k.startswith(prefix)})
-            elif isinstance(layer, SquareLinear):
-                out.update({f"{theirs}.{j}.{p}": s[f"{ours}.{j}.linear.{p}"] for p in ("weight", "bias")})
-    return out
-
-
-def official_text_branch(branch, unet) -> dict:
-    s = branch.state_dict()
-    out = {"connecters_out.0.0.weight": s["env.stem.weight"], "connecters_out.0.0.bias": s["env.stem.bias"],
-           "connecters_out.6.0.weight": s["env.norm.weight"], "connecters_out.6.0.bias": s["env.norm.bias"],
-           "connecters_out.6.2.weight": s["env.out.weight"], "connecters_out.6.2.bias": s["env.out.bias"]}
-    for ours, theirs in ((0, 1), (2, 3), (4, 5)):
-        _fc_official(s, f"env.blocks.{ours}", f"connecters_out.{theirs}.0", out)
-    for ours, theirs in ((1, 2), (3, 4)):
-        out.update({f"connecters_out.{theirs}.0.{p}": s[f"env.blocks.{ours}.linear.{p}"] for p in ("weight", "bias")})
-    # connectors sit at the block indices of the attention-bearing blocks (None elsewhere: no keys)
-    attn_in = [i + 1 for i, st in enumerate(unet.down) if any(isinstance(x, Attention) for x in st)]
-    attn_out = [i for i, st in enumerate(unet.up) if any(isinstance(x, Attention) for x in st)]
-    slots = [f"input_block_connecters_in.{k}.0" for k in attn_in] + \
-            [f"output_block_connecters_in.{k}.0" for k in attn_out]
-    for n, slot in enumerate(slots):
-        prefix = f"connectors.{n}."
-        out.update({f"{slot}.{k[len(prefix):]}": v for k, v in s.items() if k.startswith(prefix)})
-    return out
+from official_layout import official_report_unet, official_text_branch
 
 
 def test_report_unet_and_alignment_blocks_convert_exactly():
@@ -130,3 +74,55 @@ def test_clip_and_optimus_keys():
                                "optimus.decoder.transformer.h.0.attn.c_attn.weight": w})
     assert set(optimus) == {"encoder_linear.weight", "encoder.pooler.dense.weight", "memory.weight",
                             "embedding.weight", "decoder.transformer.h.0.attn.c_attn.weight"}
+
+
+def _random_xgem(config):
+    from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
+
+    from conftest import REPORTS
+    from official_layout import random_xgem
+
+    config.image_vae.scaling_factor, config.text_vae.latent_scale = 0.5, 2.0  # measured by training in `tiny`
+    tokenizers = local_tokenizers(train_local_tokenizer(REPORTS, 200), config.clip.max_length,
+                                  config.text_vae.max_length)
+    return random_xgem(config, tokenizers), tokenizers
+
+
+def test_whole_official_checkpoint_converts_exactly():
+    """CLIP, AutoKL (LDM VAE names, decoder video attention), both X-ray UNets (LDM UNet names, [ResBlock,
+    temporal] pairs) with their environment encoders and connectors, the report UNet and Optimus: every tensor of
+    our model comes back unchanged, none is left unfilled, and the converted model generates what the source did."""
+    from official_layout import official_xgem
+
+    from xgem_bench.reference_model.convert import convert_official
+
+    config = fast_config()
+    source, tokenizers = _random_xgem(config)
+    official = official_xgem(source)
+    assert any(".0.1." in k for k in official) and any("video_att" in k for k in official)
+    converted = convert_official(official, config, tokenizers).eval()
+
+    ours, theirs = source.state_dict(), converted.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert [k for k in ours if not torch.equal(ours[k], theirs[k])] == []
+
+    image = torch.rand(32, 32).numpy()
+    inputs = {"report": ["small left apical pneumothorax."], "lateral": [image]}
+    with torch.no_grad():
+        a = source.generate(inputs, ["frontal"], [3], steps=2)["frontal"][0]
+        b = converted.generate(inputs, ["frontal"], [3], steps=2)["frontal"][0]
+    assert (a == b).all()
+
+
+def test_a_missing_official_tensor_is_refused():
+    from official_layout import official_xgem
+
+    from xgem_bench.reference_model.convert import convert_official
+
+    config = fast_config()
+    source, tokenizers = _random_xgem(config)
+    official = official_xgem(source)
+    del official["model.diffusion_model.unet_lateral.output_blocks.1.0.0.in_layers.2.weight"]
+    import pytest
+    with pytest.raises(ValueError, match="lateral UNet"):
+        convert_official(official, config, tokenizers)
