@@ -203,12 +203,13 @@ def convert_official(state: dict, config: XGeMConfig, tokenizers, load_vae_and_x
     return xm.XGeM(config, tokenizers, prompt, image_vae, text_vae, unets, branches)
 
 
-def load_official(device: str = "cpu"):
-    """The released XGeM from the weights manager's MedCoDi-M.pt (paper configuration, public-code settings)."""
+def load_official(device: str = "cpu", config: XGeMConfig | None = None):
+    """The released XGeM from the weights manager's MedCoDi-M.pt (`paper` configuration unless `config` says
+    otherwise, public-code settings)."""
     from xgem_bench import weights
     from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
 
-    config = paper_config()
+    config = config or paper_config()
     tokenizers = pretrained_tokenizers(config.clip.max_length, config.text_vae.max_length)
     state = torch.load(weights.require("xgem-official"), map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)

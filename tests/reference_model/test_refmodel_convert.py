@@ -126,3 +126,31 @@ def test_a_missing_official_tensor_is_refused():
     import pytest
     with pytest.raises(ValueError, match="lateral UNet"):
         convert_official(official, config, tokenizers)
+
+
+def test_official_file_loads_through_the_weights_manager(tmp_path):
+    """MedCoDi-M.pt imported with `weights import`, read back by `load_official` (a Lightning-style
+    {"state_dict": ...} wrapper is unwrapped), with standard-format tokenizer files from the catalog."""
+    from official_layout import official_xgem, random_xgem, small_pretrained_config, write_upstream_tokenizers
+
+    from xgem_bench import weights
+    from xgem_bench.reference_model.convert import load_official, official_missing_reason
+    from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
+
+    assert "xgem-official" in official_missing_reason("xgem")
+    for name, path in write_upstream_tokenizers(tmp_path / "tokenizers").items():
+        weights.import_file(name, path)
+    tokenizers = pretrained_tokenizers(64, 64)
+    config = small_pretrained_config(tokenizers)
+    source = random_xgem(config, tokenizers)
+    torch.save({"state_dict": official_xgem(source)}, tmp_path / "MedCoDi-M.pt")
+    weights.import_file("xgem-official", tmp_path / "MedCoDi-M.pt")
+    assert official_missing_reason("xgem") is None
+
+    loaded = load_official(config=config)
+    ours, theirs = source.state_dict(), loaded.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with torch.no_grad():
+        report = "small left pleural effusion."
+        assert source.generate({"report": [report]}, ["frontal", "lateral"], [1], steps=2)["lateral"][0].tolist() == \
+            loaded.generate({"report": [report]}, ["frontal", "lateral"], [1], steps=2)["lateral"][0].tolist()
