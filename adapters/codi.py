@@ -13,9 +13,10 @@ the vision UNet under `model.diffusion_model.unet_image`; `CoDi_text_diffuser.pt
 are merged into the key layout of XGeM's official checkpoint, the vision UNet serving as both `unet_frontal` and
 `unet_lateral`, and handed to the reference model's official-checkpoint converter (`CONVERTER` below), which drops
 the video layers and maps the keys onto our modules. Sampling is XGeM's (DDIM 50 steps, guidance 7.5, eta 0), as
-CoDi's own `inference()` defaults; generated text gets CoDi's repeated-word merge. One known difference: CoDi's
-`inference()` passes image conditions to CLIP as 2x-1, while the reference model's prompt encoder takes [0, 1]
-images (the XGeM demo's convention, spec section 2); `settings()` records it as `image_condition`.
+CoDi's own `inference()` defaults; generated text gets CoDi's repeated-word merge. Image conditions enter CLIP
+as [0, 1] images: CoDi's `inference()` passes 2x-1, but its CLIP wrapper (`encode_vision_noproj`) maps them back
+with (x+1)/2 before CLIPProcessor, so only the resampling differs (PIL bicubic there, the reference prompt encoder's
+antialiased torch bicubic here); `settings()` records it as `image_condition`.
 
 Options: `config` (`paper`, CoDi's sizes; or the path of an xgem_config.json for CoDi-format files of another size,
 which is how the tests load small CoDi files), `steps`, `guidance`, `eta`, `decoding`, `mix_weights` (as `xgem`).
@@ -87,7 +88,8 @@ class CoDiAdapter(XGeMAdapter):
     def settings(self) -> dict[str, Any]:
         return {**self.options, "view_mapping": "F and L -> CoDi's single image modality (one vision UNet, one CLIP "
                                                 "image tower): T->F equals T->L", "image_output": "channel 0",
-                "image_condition": "[0, 1] into CLIP (reference prompt encoder), not CoDi's 2x-1",
+                "image_condition": "[0, 1] into the reference prompt encoder's CLIP preprocessing (CoDi: the same "
+                                   "range, PIL bicubic resize)",
                 "text_postprocess": "merge repeated adjacent words"}
 
     def unavailable_reason(self) -> str | None:
