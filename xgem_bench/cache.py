@@ -1,7 +1,8 @@
 """Generation cache: one file per (adapter configuration, study, seed), written atomically.
 
-Key of a cache folder: adapter name + adapter version + checkpoint checksum + task + sampler settings. Inside it,
-one `<study>-<seed>.npz` per generated study, so a run killed halfway resumes where it stopped.
+Key of a cache folder: adapter name + adapter version + checkpoint checksum + task + sampler settings + dataset
+fingerprint (a study id names different inputs in another dataset, or after the data changed). Inside it, one
+`<study>-<seed>.npz` per generated study, so a run killed halfway resumes where it stopped.
 """
 from __future__ import annotations
 

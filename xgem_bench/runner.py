@@ -162,6 +162,7 @@ class Runner:
         # the dataset last: cheap argument errors should not wait for a dataset to be read or built
         self.dataset_spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "custom")
         self.dataset = load_dataset(dataset)
+        self.dataset_fingerprint = self.dataset.fingerprint()
         self.device = device or _default_device()
         self.run_id = run_id
 
@@ -218,7 +219,7 @@ class Runner:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "task": self.task.name,
             "dataset": {"name": self.dataset.name, "spec": self.dataset_spec, "synthetic": self.dataset.synthetic,
-                        "fingerprint": self.dataset.fingerprint(), "split": self.split, "n_split": n_split,
+                        "fingerprint": self.dataset_fingerprint, "split": self.split, "n_split": n_split,
                         "n_evaluated": int(len(eligible)), "missing_modality": missing, "limit": self.limit},
             "seed": self.seed,
             "seeds": "per study: first 4 bytes of sha256('<seed>:<study_id>'), see xgem_bench.cache.study_seed",
@@ -290,7 +291,7 @@ class Runner:
                      weights={w: weights.checksum(w) for w in cls.weights})
         cache = GenerationCache(self.cache_dir, name, {
             "adapter": name, "version": cls.version, "checkpoint": entry["checkpoint_id"], "task": self.task.name,
-            "settings": entry["settings"]})
+            "settings": entry["settings"], "dataset": self.dataset_fingerprint})
         entry["cache_key"], entry["cache_folder"] = cache.key, str(cache.folder)
         model_run.metrics = self._make_metrics(entry, eligible, run_dir / "artifacts" / name)
 

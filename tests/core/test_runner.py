@@ -174,3 +174,18 @@ def test_a_metric_that_finds_itself_unavailable_is_skipped_and_a_broken_one_fail
     assert metrics["needs-other-view/L"]["reason"] == "scores frontal views only"
     assert metrics["broken/L"]["status"] == "failed" and "ZeroDivisionError: boom" in metrics["broken/L"]["reason"]
     assert metrics["pixel-mae/L"]["values"]["pixel_mae"] == 0.0
+
+
+def test_cached_outputs_are_not_reused_when_the_data_behind_a_study_id_changes(tmp_path):
+    """Same study ids, other pixels (another dataset, or data re-preprocessed): the cache must not answer."""
+    before, after = tiny_dataset(12, seed=0), tiny_dataset(12, seed=1)
+    assert before.study_ids == after.study_ids and before.fingerprint() != after.fingerprint()
+    first = run("T->F", models=["oracle"], dataset=before, out=tmp_path, cache_dir=tmp_path / "cache",
+                progress=False).results["models"]["oracle"]
+    second = run("T->F", models=["oracle"], dataset=after, out=tmp_path, cache_dir=tmp_path / "cache",
+                 progress=False).results["models"]["oracle"]
+    assert second["cache_folder"] != first["cache_folder"]
+    assert second["metrics"]["pixel-mae/F"]["values"]["pixel_mae"] == 0.0
+    again = run("T->F", models=["oracle"], dataset=tiny_dataset(12, seed=0), out=tmp_path,
+                cache_dir=tmp_path / "cache", progress=False).results["models"]["oracle"]
+    assert again["cache_folder"] == first["cache_folder"]
