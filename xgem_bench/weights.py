@@ -69,16 +69,28 @@ class WeightsMissing(FileNotFoundError):
     """A needed weight is absent; the message names the command that fixes it."""
 
 
+#: plug-ins declare their weights here: `NAME = "package.module"` (its WEIGHTS list) or "package.module:LIST"
+ENTRY_POINT_GROUP = "xgem_bench.weights"
+
+
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, WeightSpec]:
+    """Every weight: the built-in catalog modules, then those of plug-ins (entry-point group above)."""
+    from importlib.metadata import entry_points
+
     import xgem_bench.weights_catalog as package
 
+    sources = [(f"{package.__name__}.{m.name}", importlib.import_module(f"{package.__name__}.{m.name}").WEIGHTS)
+               for m in pkgutil.iter_modules(package.__path__)]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        module, _, attribute = ep.value.partition(":")
+        sources.append((f"plug-in {ep.name} ({ep.value})", getattr(importlib.import_module(module),
+                                                                   attribute or "WEIGHTS")))
     entries: dict[str, WeightSpec] = {}
-    for module_info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-        for spec in getattr(module, "WEIGHTS", []):
+    for source, specs in sources:
+        for spec in specs:
             if spec.name in entries:
-                raise RuntimeError(f"weight {spec.name!r} is declared twice in the weights catalog")
+                raise RuntimeError(f"weight {spec.name!r} of {source} is already declared in the weights catalog")
             entries[spec.name] = spec
     return entries
 

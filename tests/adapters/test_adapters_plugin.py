@@ -93,3 +93,38 @@ def test_entry_point_registration_is_seen_by_the_registry(tmp_path, monkeypatch)
     monkeypatch.syspath_prepend(str(site))
     cls = get_adapter_class("entry-demo")
     assert cls.__name__ == "EntryDemoAdapter" and cls.name == "entry-demo"
+
+
+def test_a_plugin_declares_its_weights_through_the_entry_point(tmp_path, monkeypatch):
+    """`[project.entry-points."xgem_bench.weights"]` adds a plug-in's files to the catalog: listed, named in the
+    missing-weight message with the fixing command, importable, checksummed; a clash with a built-in name fails."""
+    from xgem_bench import weights
+
+    site = tmp_path / "site"
+    (site / "blur_weights.py").parent.mkdir(parents=True)
+    (site / "blur_weights.py").write_text(
+        "from xgem_bench.weights import WeightSpec\n"
+        "WEIGHTS = [WeightSpec(name='blur-kernel', description='a blur kernel', used_by='adapter blur-view',\n"
+        "                      source=None, licence='CC0', filename='blur-kernel.npy',\n"
+        "                      manual='ask the authors')]\n"
+        "CLASH = [WeightSpec(name='roentgen', description='x', used_by='x', source=None, licence='x', filename='x')]\n")
+    dist = site / "xgem_bench_blur_view-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: xgem-bench-blur-view\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[xgem_bench.weights]\nblur-view = blur_weights\n")
+    monkeypatch.syspath_prepend(str(site))
+    weights.catalog.cache_clear()
+
+    assert weights.get("blur-kernel").licence == "CC0" and "roentgen" in weights.catalog()
+    assert "xgem-bench weights import blur-kernel PATH" in weights.missing_reason("blur-kernel")
+    (tmp_path / "kernel.npy").write_bytes(b"\x93NUMPY")
+    weights.import_file("blur-kernel", tmp_path / "kernel.npy")
+    assert weights.missing_reason("blur-kernel") is None and weights.checksum("blur-kernel")
+    listed = CliRunner().invoke(app, ["weights", "list"])
+    assert "blur-kernel" in listed.output
+
+    (dist / "entry_points.txt").write_text("[xgem_bench.weights]\nblur-view = blur_weights:CLASH\n")
+    weights.catalog.cache_clear()
+    with pytest.raises(RuntimeError, match="'roentgen' of plug-in blur-view"):
+        weights.catalog()
+    weights.catalog.cache_clear()
