@@ -14,29 +14,18 @@ import time
 
 import numpy as np
 
+from xgem_bench.data.iuxray import MESH_TO_CHEXPERT, read_iu_reports
 from xgem_bench.data.study import CHEXPERT_LABELS
 from xgem_bench.labelers.chexpert import CheXpertLabeler, Mention
-from xgem_bench.labelers.iu_reports import load_iu_reports
-
-# first MeSH term -> CheXpert observation
-MESH = {
-    "normal": "No Finding", "Cardiomegaly": "Cardiomegaly", "Pulmonary Atelectasis": "Atelectasis",
-    "Pleural Effusion": "Pleural Effusion", "Opacity": "Lung Opacity", "Airspace Disease": "Lung Opacity",
-    "Infiltrate": "Lung Opacity", "Nodule": "Lung Lesion", "Mass": "Lung Lesion", "Fractures, Bone": "Fracture",
-    "Pulmonary Edema": "Edema", "Pneumonia": "Pneumonia", "Consolidation": "Consolidation",
-    "Pneumothorax": "Pneumothorax", "Catheters, Indwelling": "Support Devices",
-    "Implanted Medical Device": "Support Devices", "Surgical Instruments": "Support Devices",
-    "Tube, Inserted": "Support Devices", "Medical Device": "Support Devices", "Stents": "Support Devices",
-}
-
 
 def iu_reports() -> tuple[list[str], list[set[str]]]:
-    """Findings + impression of every IU report with text, and the CheXpert observations its MeSH tags name."""
+    """Findings + impression of every IU report with text, and the CheXpert observations its MeSH tags name
+    (the dataset's mapping, `xgem_bench.data.iuxray.MESH_TO_CHEXPERT`; `normal` alone = No Finding)."""
     texts, tags = [], []
-    for report in load_iu_reports():
+    for report in read_iu_reports():
         if report.text.strip():
             texts.append(report.text)
-            tags.append({MESH[t] for t in (m.split("/")[0] for m in report.mesh_major) if t in MESH})
+            tags.append({name for name, value in report.labels().items() if value == 1.0})
     return texts, tags
 
 
@@ -49,7 +38,7 @@ class MentionOnly(CheXpertLabeler):
 
 def agreement(labels: np.ndarray, tags: list[set[str]]) -> dict[str, tuple[float, float, float, int]]:
     out = {}
-    for name in sorted(set(MESH.values()), key=CHEXPERT_LABELS.index):
+    for name in sorted({"No Finding", *MESH_TO_CHEXPERT.values()}, key=CHEXPERT_LABELS.index):
         j = CHEXPERT_LABELS.index(name)
         pred = np.isin(labels[:, j], (1.0, -1.0))
         truth = np.array([name in t for t in tags])

@@ -122,11 +122,11 @@ def test_heldout_iu_sentences():
     import hashlib
 
     from xgem_bench.labelers.chexpert import split_sentences
-    from xgem_bench.labelers.iu_reports import load_iu_reports
+    from xgem_bench.data.iuxray import read_iu_reports
 
     with open(HERE / "chexpert_heldout_iu.tsv", encoding="utf-8") as f:
         rows = list(csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t"))
-    reports = {r.name: r for r in load_iu_reports({row["source"] for row in rows})}
+    reports = {r.source: r for r in read_iu_reports()}
     agree = 0
     for row in rows:
         sentence = split_sentences(clean(reports[row["source"]].text))[int(row["sentence"])]

@@ -71,6 +71,12 @@ class IUReport:
     mesh_major: tuple[str, ...]  # e.g. ("Cardiomegaly/mild", "Opacity/lung/base/left")
     mesh_automatic: tuple[str, ...]
     image_ids: tuple[str, ...]  # Open-i image ids, e.g. "CXR1_1_IM-0001-3001" (PNG file stem)
+    source: str = ""  # the XML's name inside the archive, e.g. "ecgen-radiology/1.xml"
+
+    @property
+    def text(self) -> str:
+        """Findings and impression, the report text the labeler benchmarks read."""
+        return " ".join(t for t in (self.findings, self.impression) if t)
 
     @property
     def mesh_terms(self) -> frozenset[str]:
@@ -111,7 +117,7 @@ def _parse_report(data: bytes, member: str) -> IUReport:
                     findings=sections.get("FINDINGS", ""), impression=sections.get("IMPRESSION", ""),
                     mesh_major=tuple(_text(n) for n in root.iter("major") if _text(n)),
                     mesh_automatic=tuple(_text(n) for n in root.iter("automatic") if _text(n)),
-                    image_ids=tuple(n.get("id") for n in root.iter("parentImage") if n.get("id")))
+                    image_ids=tuple(n.get("id") for n in root.iter("parentImage") if n.get("id")), source=member)
 
 
 @lru_cache(maxsize=2)
