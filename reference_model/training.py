@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -75,24 +77,65 @@ def training_indices(dataset, split: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- the loop
 
 
+def init_processes():
+    """Join the process group of `torchrun` / `accelerate launch` (nothing in a single process). Called before any file
+    is written, so that rank 0 alone writes the checkpoint folder. cpu=True on GPU-less machines: without it accelerate
+    ignores torchrun and each rank trains alone."""
+    from accelerate import PartialState
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def _is_main() -> bool:
     import torch.distributed as dist
-    return not dist.is_initialized() or dist.get_rank() == 0
+    if dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0  # launched, group not joined yet
+
+
+def on_main(fn: Callable[..., None]) -> Callable[..., None]:
+    """`fn` (a print or log function) run on rank 0 only, so that launched runs print each line once."""
+    def call(*args, **kwargs) -> None:
+        if _is_main():
+            fn(*args, **kwargs)
+    return call
+
+
+_ERROR_KEY = "xgem_bench/error"
+
+
+def reports_error(wait_s: float = 10.0) -> bool:
+    """Whether this rank should print the error it just met. Errors from bad input hit every rank alike: rank 0 prints
+    (and tells the others through the launcher's store); another rank prints only if rank 0 has told of no error
+    within `wait_s` seconds, i.e. the error is its own."""
+    import torch.distributed as dist
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return True
+    store = dist.distributed_c10d._get_default_store()
+    if dist.get_rank() == 0:
+        store.set(_ERROR_KEY, "1")
+        return True
+    try:
+        store.wait([_ERROR_KEY], timedelta(seconds=wait_s))
+        return False
+    except dist.DistStoreError:
+        return True
 
 
 def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper: StageHyper, out_dir: Path,
         collate_fn: Callable | None = None, resume: bool = True, progress: bool = True, seed: int = 11,
         desc: str = "train") -> list[dict]:
-    """AdamW + cosine schedule with linear warm-up; checkpoints the training state after every epoch."""
+    """AdamW + cosine schedule with linear warm-up; checkpoints the training state after every epoch. Returns the
+    stage's loss log (on rank 0; a resumed run's includes the epochs done before)."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    # cpu=True on GPU-less machines: without it accelerate ignores torchrun and each rank trains alone
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())  # as init_processes
     set_seed(seed)
     epochs = hyper.epochs
+    # each rank takes every num_processes-th batch of batch_size // num_processes studies (accelerate's batch
+    # sharding), so an epoch has as many optimizer steps, of the same global batch, as in one process
     batch = max(1, min(hyper.batch_size // accelerator.num_processes, len(data)))
     loader = DataLoader(data, batch_size=batch, shuffle=True, collate_fn=collate_fn,
                         drop_last=len(data) >= 2 * batch)
@@ -102,13 +145,16 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     model, optimizer, loader, scheduler = accelerator.prepare(stage, optimizer, loader, scheduler)
     inner = accelerator.unwrap_model(model)
 
-    state_dir, meta_path = out_dir / "_state", out_dir / "_state" / "progress.json"
+    state_dir = out_dir / "_state"
+    pointer = state_dir / "progress.json"  # names the last complete epoch state; written after it
     start_epoch = 0
-    if resume and meta_path.is_file():
-        accelerator.load_state(str(state_dir))
-        start_epoch = json.loads(meta_path.read_text())["epochs_done"]
+    if resume and pointer.is_file():
+        done = json.loads(pointer.read_text())
+        accelerator.load_state(str(state_dir / done["dir"]))
+        start_epoch = done["epochs_done"]
     log_path = out_dir / "loss_log.csv"
-    step, history = start_epoch * len(loader), []
+    history = _restart_log(log_path, start_epoch) if accelerator.is_main_process else []
+    step = start_epoch * len(loader)
     model.train()
     started = time.time()
     for epoch in range(start_epoch, epochs):
@@ -134,12 +180,38 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
             if accelerator.is_main_process:
                 _append_csv(log_path, row)
             step += 1
+        # a new folder per epoch and the pointer last: a run killed at any moment resumes from a complete state
+        name = f"epoch{epoch + 1}"
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(state_dir))
+        accelerator.save_state(str(state_dir / name))
+        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            meta_path.write_text(json.dumps({"epochs_done": epoch + 1}))
+            _write_atomic(pointer, json.dumps({"epochs_done": epoch + 1, "dir": name}))
+            for old in state_dir.glob("epoch*"):
+                if old.name != name:
+                    shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return history
+
+
+def _restart_log(path: Path, start_epoch: int) -> list[dict]:
+    """The loss log of the epochs already done (rows of an interrupted epoch or an earlier run dropped), rewritten."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: int(v) if k in ("step", "epoch") else float(v) for k, v in row.items()}
+                for row in csv.DictReader(f)  # a row cut short by a kill has empty fields
+                if None not in row.values() and "" not in row.values() and int(row["epoch"]) < start_epoch]
+    path.unlink()
+    for row in rows:
+        _append_csv(path, row)
+    return rows
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _append_csv(path: Path, row: dict) -> None:
@@ -174,8 +246,11 @@ def _barrier() -> None:
 
 def prepare_checkpoint(root: Path, config_name: str, dataset, split: str = "train") -> XGeMConfig:
     """Create (or reopen) a checkpoint folder: its config, and for `tiny` the locally trained tokenizer."""
+    init_processes()
     root = Path(root)
-    if (root / "xgem_config.json").is_file():
+    exists = (root / "xgem_config.json").is_file()
+    _barrier()  # every rank has looked before rank 0 writes
+    if exists:
         config = xm.load_config(root)
         if config.name != config_name:
             raise ValueError(f"{root} holds a {config.name!r} checkpoint, not {config_name!r}")

@@ -4,6 +4,7 @@ Multi-GPU: `accelerate launch -m xgem_bench.cli train ...` or `torchrun --nproc_
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -46,7 +47,7 @@ def train(
                                                "paper)."),
 ) -> None:
     """Train one stage of the reference XGeM; the result goes into the checkpoint folder with its config."""
-    from xgem_bench.commands._common import fail, user_errors
+    from xgem_bench.commands._common import user_errors
     from xgem_bench.data import load_dataset
     from xgem_bench.reference_model import model as xm
     from xgem_bench.reference_model import training as tr
@@ -56,12 +57,8 @@ def train(
 
     if threads or config == "tiny":
         torch.set_num_threads(threads or 1)
-    stages = (*tr.STAGES, "all")
-    if stage not in stages:
-        fail(f"unknown stage {stage!r}; use one of {', '.join(stages)}")
-    variants = tuple(xm.VARIANTS) if variant == "both" else (variant,)
-    if not set(variants) <= set(xm.VARIANTS):
-        fail(f"unknown variant {variant!r}; use one of {', '.join(xm.VARIANTS)} (or both, with `all`)")
+    tr.init_processes()
+    echo = tr.on_main(typer.echo)  # launched with N processes, rank 0 speaks for all
     root = checkpoint or xm.default_checkpoint(config)
 
     def adjust(cfg) -> None:
@@ -73,12 +70,19 @@ def train(
             cfg.align.connector_context = connector_context
 
     common = dict(split=split, progress=progress, seed=seed, resume=resume)
-    with user_errors(ValueError, KeyError, FileNotFoundError, tr.StageExists):
+    errors = (ValueError, KeyError, FileNotFoundError, tr.StageExists)
+    with user_errors(*errors), _printed_once(*errors):
+        stages = (*tr.STAGES, "all")
+        if stage not in stages:
+            raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(stages)}")
+        variants = tuple(xm.VARIANTS) if variant == "both" else (variant,)
+        if not set(variants) <= set(xm.VARIANTS):
+            raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(xm.VARIANTS)} (or both, with `all`)")
         data = load_dataset(dataset)
         if stage == "all":
-            timings = tr.train_all(root, config, data, variants, log=typer.echo, adjust=adjust, **common)
-            typer.echo(f"checkpoint {root}: " + (", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-                                                 or "every stage was already trained"))
+            timings = tr.train_all(root, config, data, variants, log=echo, adjust=adjust, **common)
+            echo(f"checkpoint {root}: " + (", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+                                           or "every stage was already trained"))
         else:
             cfg = tr.prepare_checkpoint(root, config, data, split)
             adjust(cfg)
@@ -86,12 +90,25 @@ def train(
                 for m in [parse_modality(modality).field] if modality else ["frontal", "lateral", "report"]:
                     out = tr.train_ldm(root, cfg, data, m, multi_prompt=multi_prompt, weighting=weighting,
                                        overwrite=overwrite, **common)
-                    typer.echo(f"trained ldm {xm.CODES[m]} ({xm.variant_of(multi_prompt)}): {out}")
+                    echo(f"trained ldm {xm.CODES[m]} ({xm.variant_of(multi_prompt)}): {out}")
             elif stage == "align":
                 for v in variants:
                     tr.train_align(root, cfg, data, variant=v, overwrite=overwrite, **common)
-                    typer.echo(f"trained align ({v}) in {root}")
+                    echo(f"trained align ({v}) in {root}")
             else:
                 fn = {"clip": tr.train_clip, "image-vae": tr.train_image_vae, "text-vae": tr.train_text_vae}[stage]
-                typer.echo(f"trained {stage}: {fn(root, cfg, data, overwrite=overwrite, **common)}")
+                echo(f"trained {stage}: {fn(root, cfg, data, overwrite=overwrite, **common)}")
     tr.shutdown()
+
+
+@contextmanager
+def _printed_once(*types: type[BaseException]):
+    """Launched with N processes, an error from bad input (the same on every rank) is printed by rank 0 alone; the
+    other ranks exit with the same code, printing theirs only when rank 0 met none (see reports_error)."""
+    from xgem_bench.reference_model.training import reports_error
+    try:
+        yield
+    except types:
+        if not reports_error():
+            raise typer.Exit(2)
+        raise
