@@ -1,0 +1,128 @@
+"""`xgem-bench train` launched by torchrun with two CPU processes: one model trained together on sharded data, rank 0
+alone prints and writes, a finished stage is refused cleanly, and a killed run resumes where its last epoch ended."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from xgem_bench.data import load_dataset
+from xgem_bench.reference_model import model as xm
+
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
+DATASET, RANKS, BATCH = "demo:n=40", 2, 8
+LAUNCH_TIMEOUT_S = 180  # a hung rank fails the test instead of blocking the suite
+
+
+def _start(root, *extra, batch=BATCH):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={RANKS}",
+               "-m", "xgem_bench.cli", "train", "clip", "--config", "tiny", "--dataset", DATASET,
+               "--checkpoint", str(root), "--batch-size", str(batch), "--no-progress", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # conftest has set the offline flags and XGEM_BENCH_CACHE
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(process, timeout=LAUNCH_TIMEOUT_S):
+    """Wait for a launch; past the timeout, stop it through torchrun (which stops its workers) and fail."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        pytest.fail(f"torchrun did not finish within {timeout} s:\n{err[-3000:]}")
+    return process.returncode, out, err
+
+
+def _launch(root, *extra, batch=BATCH):
+    return _finish(_start(root, *extra, batch=batch))
+
+
+def _log(root):
+    path = root / "clip" / "loss_log.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _steps_per_epoch(batch=BATCH):
+    """Optimizer steps per epoch, from the training split: each rank takes every RANKS-th batch of batch // RANKS
+    studies (the incomplete last batch dropped), so two ranks take as many steps as one process with `batch`."""
+    data = load_dataset(DATASET)
+    n = sum(1 for i in data.indices("train")
+            if (s := data.load(int(i))).report and (s.frontal is not None or s.lateral is not None))
+    per_rank = batch // RANKS
+    assert n >= 2 * batch  # the loader drops the last incomplete batch from this size on
+    sharded = (n // per_rank) // RANKS
+    assert sharded == n // batch
+    return n, sharded, n // per_rank
+
+
+def test_two_ranks_train_one_clip_model_and_refuse_a_finished_stage(tmp_path):
+    root = tmp_path / "ckpt"
+    rc, out, err = _launch(root, "--epochs", "2")
+    assert rc == 0, err[-3000:]
+    assert out.count("trained clip") == 1, out
+
+    n, per_epoch, unsharded = _steps_per_epoch()
+    rows = _log(root)
+    # one row per optimizer step of one model: not one set per rank, and each rank saw half the batches
+    assert [int(r["step"]) for r in rows] == list(range(2 * per_epoch))
+    assert [int(r["epoch"]) for r in rows] == [e for e in range(2) for _ in range(per_epoch)]
+    assert per_epoch < unsharded  # unsharded ranks would each step through every batch
+    stage = json.loads((root / "clip" / "stage.json").read_text())
+    assert stage["n_train"] == n and stage["steps"] == 2 * per_epoch
+    assert not (root / "clip" / "_state").exists()
+
+    from transformers import CLIPModel
+    clip = CLIPModel.from_pretrained(root / "clip")
+    expected = xm.build_clip(xm.load_config(root).clip, None)
+    assert sum(p.numel() for p in clip.parameters()) == sum(p.numel() for p in expected.parameters())
+    assert all(torch.isfinite(p).all() for p in clip.parameters())
+
+    # a finished stage is refused, on every rank, with one message and no hang
+    started = time.time()
+    rc, out, err = _launch(root, "--epochs", "3")
+    assert rc != 0 and "trained clip" not in out
+    assert err.count("error: stage clip is already trained") == 1, err[-3000:]
+    assert time.time() - started < 60
+    assert len(_log(root)) == 2 * per_epoch
+
+
+def test_a_killed_two_rank_run_resumes_after_its_last_finished_epoch(tmp_path):
+    root, batch = tmp_path / "ckpt", 2  # batch 2: many steps per epoch, so the stop most likely falls mid-epoch
+    _, per_epoch, _ = _steps_per_epoch(batch)
+    pointer = root / "clip" / "_state" / "progress.json"
+    run = _start(root, "--epochs", "1000", batch=batch)  # never finishes: it is stopped once an epoch is saved
+
+    def mid_epoch():
+        return pointer.is_file() and len(_log(root)) > json.loads(pointer.read_text())["epochs_done"] * per_epoch
+
+    deadline = time.time() + LAUNCH_TIMEOUT_S
+    while not mid_epoch() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    run.send_signal(signal.SIGTERM)  # torchrun passes it on; the workers die wherever they are
+    rc, _, err = _finish(run, timeout=60)
+    assert rc != 0 and pointer.is_file(), err[-3000:]
+
+    done = json.loads(pointer.read_text())["epochs_done"]
+    before = _log(root)
+    assert len(before) >= done * per_epoch
+    # resume (the default) and finish one more epoch
+    rc, out, err = _launch(root, "--epochs", str(done + 1), batch=batch)
+    assert rc == 0, err[-3000:]
+    assert out.count("trained clip") == 1
+
+    rows = _log(root)
+    # the finished epochs are kept as they were; the interrupted one is dropped and trained again
+    assert rows[:done * per_epoch] == before[:done * per_epoch]
+    assert [int(r["step"]) for r in rows] == list(range((done + 1) * per_epoch))
+    assert {int(r["epoch"]) for r in rows[done * per_epoch:]} == {done}
+    assert json.loads((root / "clip" / "stage.json").read_text())["steps"] == (done + 1) * per_epoch
+    assert not (root / "clip" / "_state").exists()
