@@ -1,5 +1,6 @@
-"""`xgem-bench train` launched by torchrun with two CPU processes: one model trained together on sharded data, rank 0
-alone prints and writes, a finished stage is refused cleanly, and a killed run resumes where its last epoch ended."""
+"""`xgem-bench train` launched by torchrun (and accelerate launch) with two CPU processes: one model trained together
+on sharded data, rank 0 alone prints and writes, a finished stage is refused cleanly, and a killed run resumes where
+its last epoch ended."""
 import csv
 import json
 import os
@@ -20,10 +21,17 @@ DATASET, RANKS, BATCH = "demo:n=40", 2, 8
 LAUNCH_TIMEOUT_S = 180  # a hung rank fails the test instead of blocking the suite
 
 
-def _start(root, *extra, batch=BATCH):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={RANKS}",
-               "-m", "xgem_bench.cli", "train", "clip", "--config", "tiny", "--dataset", DATASET,
-               "--checkpoint", str(root), "--batch-size", str(batch), "--no-progress", *extra]
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={RANKS}"],
+    # --multi_gpu is accelerate's torchrun launcher; on a GPU-less machine the ranks join a CPU (gloo) group
+    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", f"--num_processes={RANKS}",
+                   "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no"],
+}
+
+
+def _start(root, *extra, batch=BATCH, launcher="torchrun"):
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "xgem_bench.cli", "train", "clip", "--config", "tiny",
+               "--dataset", DATASET, "--checkpoint", str(root), "--batch-size", str(batch), "--no-progress", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # conftest has set the offline flags and XGEM_BENCH_CACHE
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -39,8 +47,8 @@ def _finish(process, timeout=LAUNCH_TIMEOUT_S):
     return process.returncode, out, err
 
 
-def _launch(root, *extra, batch=BATCH):
-    return _finish(_start(root, *extra, batch=batch))
+def _launch(root, *extra, **how):
+    return _finish(_start(root, *extra, **how))
 
 
 def _log(root):
@@ -52,16 +60,15 @@ def _log(root):
 
 
 def _steps_per_epoch(batch=BATCH):
-    """Optimizer steps per epoch, from the training split: each rank takes every RANKS-th batch of batch // RANKS
-    studies (the incomplete last batch dropped), so two ranks take as many steps as one process with `batch`."""
+    """Optimizer steps per epoch, from the training split of n studies: with RANKS processes, each takes every
+    RANKS-th batch of batch // RANKS studies; one process takes batches of `batch`; ranks that did not shard the
+    data would each step through every batch of batch // RANKS. Incomplete last batches are dropped."""
     data = load_dataset(DATASET)
     n = sum(1 for i in data.indices("train")
             if (s := data.load(int(i))).report and (s.frontal is not None or s.lateral is not None))
     per_rank = batch // RANKS
     assert n >= 2 * batch  # the loader drops the last incomplete batch from this size on
-    sharded = (n // per_rank) // RANKS
-    assert sharded == n // batch
-    return n, sharded, n // per_rank
+    return n, (n // per_rank) // RANKS, n // batch, n // per_rank
 
 
 def test_two_ranks_train_one_clip_model_and_refuse_a_finished_stage(tmp_path):
@@ -70,12 +77,13 @@ def test_two_ranks_train_one_clip_model_and_refuse_a_finished_stage(tmp_path):
     assert rc == 0, err[-3000:]
     assert out.count("trained clip") == 1, out
 
-    n, per_epoch, unsharded = _steps_per_epoch()
+    n, per_epoch, one_process, unsharded = _steps_per_epoch()
     rows = _log(root)
     # one row per optimizer step of one model: not one set per rank, and each rank saw half the batches
     assert [int(r["step"]) for r in rows] == list(range(2 * per_epoch))
     assert [int(r["epoch"]) for r in rows] == [e for e in range(2) for _ in range(per_epoch)]
     assert per_epoch < unsharded  # unsharded ranks would each step through every batch
+    assert per_epoch == one_process  # a batch size divisible by the ranks: the same schedule as one process
     stage = json.loads((root / "clip" / "stage.json").read_text())
     assert stage["n_train"] == n and stage["steps"] == 2 * per_epoch
     assert not (root / "clip" / "_state").exists()
@@ -96,8 +104,11 @@ def test_two_ranks_train_one_clip_model_and_refuse_a_finished_stage(tmp_path):
 
 
 def test_a_killed_two_rank_run_resumes_after_its_last_finished_epoch(tmp_path):
-    root, batch = tmp_path / "ckpt", 2  # batch 2: many steps per epoch, so the stop most likely falls mid-epoch
-    _, per_epoch, _ = _steps_per_epoch(batch)
+    # batch 3: many steps per epoch, so the stop most likely falls mid-epoch; split 1 + 1 (the remainder is
+    # dropped), so the step count also tells two ranks from one process
+    root, batch = tmp_path / "ckpt", 3
+    _, per_epoch, one_process, _ = _steps_per_epoch(batch)
+    assert per_epoch != one_process
     pointer = root / "clip" / "_state" / "progress.json"
     run = _start(root, "--epochs", "1000", batch=batch)  # never finishes: it is stopped once an epoch is saved
 
@@ -114,8 +125,8 @@ def test_a_killed_two_rank_run_resumes_after_its_last_finished_epoch(tmp_path):
     done = json.loads(pointer.read_text())["epochs_done"]
     before = _log(root)
     assert len(before) >= done * per_epoch
-    # resume (the default) and finish one more epoch
-    rc, out, err = _launch(root, "--epochs", str(done + 1), batch=batch)
+    # resume (the default) and finish one more epoch, launched by accelerate this time
+    rc, out, err = _launch(root, "--epochs", str(done + 1), batch=batch, launcher="accelerate")
     assert rc == 0, err[-3000:]
     assert out.count("trained clip") == 1
 
