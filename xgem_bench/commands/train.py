@@ -1,6 +1,7 @@
 """`xgem-bench train STAGE --config tiny|paper`: train the reference XGeM stage by stage (or `all`).
 
-Multi-GPU: `accelerate launch -m xgem_bench.cli train ...` or `torchrun --nproc_per_node N -m xgem_bench.cli train ...`.
+N processes: `torchrun --nproc_per_node N -m xgem_bench.cli train ...` or
+`accelerate launch --multi_gpu --num_processes N -m xgem_bench.cli train ...` (reference_model/README.md).
 """
 from __future__ import annotations
 
