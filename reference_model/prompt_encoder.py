@@ -84,8 +84,26 @@ class PromptEncoder(nn.Module):
             self.clip.logit_scale.clamp_(0, maximum)
 
 
+def global_batch(x: torch.Tensor) -> torch.Tensor:
+    """The rows of every process in rank order, differentiable, so that a contrastive loss under torchrun sees the
+    global batch as its negatives, as one process would. Every rank then computes the same loss; the gather's
+    backward sums each rank's gradient back to the rows' owner and DDP's averaging restores the one-process gradient.
+    One process: `x` itself."""
+    import torch.distributed as dist
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return x
+    from torch.distributed._functional_collectives import all_gather_tensor_autograd
+    sizes = [torch.zeros((), dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor(len(x), device=x.device))
+    if len({int(n) for n in sizes}) > 1:
+        raise RuntimeError(f"contrastive batch sizes differ between processes: {[int(n) for n in sizes]}")
+    return all_gather_tensor_autograd(x, gather_dim=0, group=dist.group.WORLD)
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """Symmetric InfoNCE on unit vectors (paper Eq. 1): matching rows are positives, the rest of the batch negatives."""
+    """Symmetric InfoNCE on unit vectors (paper Eq. 1): matching rows are positives, the rest of the (global)
+    batch negatives."""
+    a, b = global_batch(a), global_batch(b)
     logits = scale * a @ b.T
     labels = torch.arange(len(a), device=a.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))

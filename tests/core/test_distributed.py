@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from core_fixtures import tiny_dataset
+from launch import finish
 
 from xgem_bench.adapters import BUILTIN_ADAPTERS
 from xgem_bench.results import load_run
@@ -18,9 +19,10 @@ def test_torchrun_two_ranks_shard_and_match_a_single_process(tmp_path, monkeypat
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(Path(__file__).parent / "dist_worker.py"), str(tmp_path / "out"), str(tmp_path / "cache")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("rank done") == 2 and done.stdout.count("wrote=True") == 1
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    returncode, stdout, stderr = finish(process, timeout=300)
+    assert returncode == 0, stderr[-3000:]
+    assert stdout.count("rank done") == 2 and stdout.count("wrote=True") == 1
 
     sharded = load_run(tmp_path / "out" / "sharded")
     assert sharded["provenance"]["world_size"] == 2

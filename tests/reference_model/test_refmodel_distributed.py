@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from launch import finish
 
 from xgem_bench.data import load_dataset
 from xgem_bench.reference_model import model as xm
@@ -37,14 +38,7 @@ def _start(root, *extra, batch=BATCH, launcher="torchrun"):
 
 
 def _finish(process, timeout=LAUNCH_TIMEOUT_S):
-    """Wait for a launch; past the timeout, stop it through torchrun (which stops its workers) and fail."""
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
-        pytest.fail(f"torchrun did not finish within {timeout} s:\n{err[-3000:]}")
-    return process.returncode, out, err
+    return finish(process, timeout)
 
 
 def _launch(root, *extra, **how):
@@ -137,3 +131,49 @@ def test_a_killed_two_rank_run_resumes_after_its_last_finished_epoch(tmp_path):
     assert {int(r["epoch"]) for r in rows[done * per_epoch:]} == {done}
     assert json.loads((root / "clip" / "stage.json").read_text())["steps"] == (done + 1) * per_epoch
     assert not (root / "clip" / "_state").exists()
+
+
+def _contrastive_rank(rank, world, port, a, b, queue):
+    import torch.distributed as dist
+
+    from xgem_bench.reference_model.prompt_encoder import info_nce
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    rows = slice(rank * len(a) // world, (rank + 1) * len(a) // world)
+    local_a, local_b = a[rows].clone().requires_grad_(), b[rows].clone().requires_grad_()
+    loss = info_nce(local_a, local_b, 5.0)
+    loss.backward()
+    queue.put((rank, loss.item(), local_a.grad, local_b.grad))
+    dist.destroy_process_group()
+
+
+def test_contrastive_loss_sees_the_global_batch_across_processes():
+    """InfoNCE under 2 processes, each holding half the batch, equals the one-process loss on the whole batch; each
+    rank's gradient is N times its rows' one-process gradient, which DDP's averaging over N ranks restores."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    from xgem_bench.reference_model.prompt_encoder import info_nce
+
+    torch.manual_seed(0)
+    a, b = (torch.nn.functional.normalize(torch.randn(6, 4), dim=-1) for _ in range(2))
+    whole_a, whole_b = a.clone().requires_grad_(), b.clone().requires_grad_()
+    expected = info_nce(whole_a, whole_b, 5.0)
+    expected.backward()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_contrastive_rank, args=(r, RANKS, port, a, b, queue)) for r in range(RANKS)]
+    for w in workers:
+        w.start()
+    results = [queue.get(timeout=120) for _ in workers]  # a dead worker fails the test, never hangs it
+    for w in workers:
+        w.join(timeout=60)
+    for rank, loss, grad_a, grad_b in results:
+        rows = slice(rank * 3, rank * 3 + 3)
+        assert loss == pytest.approx(expected.item(), abs=1e-6)
+        assert torch.allclose(grad_a / RANKS, whole_a.grad[rows], atol=1e-6)
+        assert torch.allclose(grad_b / RANKS, whole_b.grad[rows], atol=1e-6)
