@@ -77,18 +77,29 @@ class TextVAEStage(nn.Module):
         return {**out, "beta": torch.tensor(beta)}
 
 
-class LatentTables(nn.Module):
-    """Frozen-encoder outputs precomputed once per stage: prompt embeddings, image posteriors, report latents."""
+class LatentTables:
+    """Frozen-encoder outputs precomputed once per stage: prompt embeddings (`emb` [N,3,D]), which modalities a
+    study has (`has` [N,3]), image posteriors (`<view>_mean`, `<view>_std`) and report latents (`report_z`).
+
+    The tables stay on the CPU (memory-mapped files at full scale) and only the rows of a batch move to its device,
+    so neither RAM nor GPU memory grows with the dataset."""
 
     def __init__(self, tables: dict[str, torch.Tensor]):
-        super().__init__()
-        for name, value in tables.items():
-            self.register_buffer(name, value, persistent=False)
+        self.tables = tables
+
+    def rows(self, name: str, idx: torch.Tensor) -> torch.Tensor:
+        return self.tables[name][idx.cpu()].to(idx.device)
+
+    def prompt(self, modality: str, idx: torch.Tensor) -> torch.Tensor:
+        return self.rows("emb", idx)[:, MODALITIES.index(modality)]
+
+    def available(self, modality: str, idx: torch.Tensor) -> torch.Tensor:
+        return self.rows("has", idx)[:, MODALITIES.index(modality)]
 
     def latent(self, modality: str, idx: torch.Tensor) -> torch.Tensor:
         if modality == "report":
-            return self.report_z[idx]
-        mean, std = getattr(self, f"{modality}_mean")[idx], getattr(self, f"{modality}_std")[idx]
+            return self.rows("report_z", idx)
+        mean, std = self.rows(f"{modality}_mean", idx), self.rows(f"{modality}_std", idx)
         return mean + std * torch.randn_like(std)  # a fresh posterior sample each time, as AutoKL.encode().sample()
 
 
@@ -105,8 +116,8 @@ class LDMStage(nn.Module):
         self.p_uncond, self.multi_prompt, self.weighting = config.diffusion.cfg_dropout, multi_prompt, weighting
 
     def forward(self, idx: torch.Tensor) -> dict:
-        prompts = torch.stack([self.tables.emb[idx, MODALITIES.index(m)] for m in self.others], dim=1)
-        available = torch.stack([self.tables.has[idx, MODALITIES.index(m)] for m in self.others], dim=1)
+        prompts = torch.stack([self.tables.prompt(m, idx) for m in self.others], dim=1)
+        available = torch.stack([self.tables.available(m, idx) for m in self.others], dim=1)
         weights = prompt_weights(available.cpu(), self.multi_prompt, self.weighting).to(prompts)
         cond = mix(prompts, weights)
         null = mix(self.null.expand(len(idx), -1, -1), weights)
@@ -136,7 +147,7 @@ class AlignStage(nn.Module):
         self.temperature = config.align.temperature
 
     def forward(self, idx: torch.Tensor) -> dict:
-        cond = self.tables.emb[idx, MODALITIES.index(self.condition)]
+        cond = self.tables.prompt(self.condition, idx)
         cond = drop_conditions(cond, self.null.expand_as(cond), self.p_uncond).unsqueeze(1)
         z0 = {m: self.tables.latent(m, idx) for m in self.pair}
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(idx),), device=cond.device)

@@ -28,6 +28,10 @@ from xgem_bench.reference_model.tokenizer import load_tokenizers, train_local_to
 from xgem_bench.tasks import Modality
 
 STAGES = ("clip", "image-vae", "text-vae", "ldm", "align")
+TABLES = "_tables"  # a stage's precomputed encoder outputs, removed when the stage ends
+#: decoded studies are kept in memory when both views of all of them fit in this many bytes (`tiny`, the demo);
+#: at `paper` size on MIMIC-CXR (0.5 MB per study) they are read again every epoch instead
+IMAGE_CACHE_BYTES = 1 << 30
 
 
 class StageExists(RuntimeError):
@@ -40,8 +44,10 @@ class StageExists(RuntimeError):
 class StudyTensors(TorchDataset):
     """Studies of an xgem-bench Dataset as tensors at the model's image size (missing views are zeros)."""
 
-    def __init__(self, dataset, indices: Sequence[int], image_size: int, cache: bool = True):
+    def __init__(self, dataset, indices: Sequence[int], image_size: int, cache: bool | None = None):
         self.dataset, self.indices, self.size = dataset, list(indices), image_size
+        if cache is None:
+            cache = len(self.indices) * 2 * image_size ** 2 * 4 <= IMAGE_CACHE_BYTES
         self._cache: dict[int, dict] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -232,6 +238,7 @@ def _finish(out_dir: Path, module: nn.Module, history: list[dict], info: dict, m
                    k not in ("step", "epoch", "lr", "seconds")}
         (out_dir / "stage.json").write_text(json.dumps({**info, "steps": len(history), "final": summary}, indent=1))
         shutil.rmtree(out_dir / "_state", ignore_errors=True)
+        shutil.rmtree(out_dir / TABLES, ignore_errors=True)
     _barrier()
 
 
@@ -311,9 +318,9 @@ def train_clip(root: Path, config: XGeMConfig, dataset, split="train", overwrite
     out = _stage_dir(root, "clip", overwrite=overwrite)
     tokenizers = load_tokenizers(config, root)
     prompt = xm.build_prompt_encoder(config, tokenizers)
-    data = StudyTensors(dataset, [i for i in training_indices(dataset, split)
-                                  if (s := dataset.load(int(i))).report and (s.frontal is not None or
-                                                                           s.lateral is not None)],
+    usable = dataset.available(Modality.REPORT) & (dataset.available(Modality.FRONTAL) |
+                                                   dataset.available(Modality.LATERAL))
+    data = StudyTensors(dataset, [i for i in training_indices(dataset, split) if usable[i]],
                         config.image_vae.image_size)
     start = time.time()
     history = fit(ClipStage(prompt, config), list(prompt.parameters()), data, config.hyper["clip"], out, collate,
@@ -376,7 +383,8 @@ def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overw
     out = _stage_dir(root, "text-vae", overwrite=overwrite)
     tokenizers = load_tokenizers(config, root)
     vae = xm.build_text_vae(config, tokenizers)
-    data = StudyTensors(dataset, [i for i in training_indices(dataset, split) if dataset.load(int(i)).report],
+    has_report = dataset.available(Modality.REPORT)
+    data = StudyTensors(dataset, [i for i in training_indices(dataset, split) if has_report[i]],
                         config.image_vae.image_size)
     start = time.time()
     hyper = config.hyper["text-vae"]
@@ -395,9 +403,42 @@ def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overw
     return out
 
 
+class _TableFiles:
+    """Per-study arrays written batch by batch into memory-mapped .npy files: the tables of a stage cost disk, not
+    RAM (about 75 KB per study at `paper` size with every latent). One folder per process."""
+
+    def __init__(self, folder: Path, n: int):
+        import torch.distributed as dist
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        self.folder, self.n, self.filled = Path(folder) / f"rank{rank}", n, 0
+        self.columns: dict[str, np.ndarray] = {}
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+
+    def append(self, batch: dict[str, torch.Tensor]) -> None:
+        rows = 0
+        for name, value in batch.items():
+            value = value.detach().cpu().numpy()
+            if name not in self.columns:
+                self.columns[name] = np.lib.format.open_memmap(self.folder / f"{name}.npy", mode="w+",
+                                                               dtype=value.dtype, shape=(self.n, *value.shape[1:]))
+            self.columns[name][self.filled: self.filled + len(value)] = value
+            rows = len(value)
+        self.filled += rows
+
+    def tables(self) -> LatentTables:
+        if self.filled != self.n:
+            raise RuntimeError(f"encoded {self.filled} of {self.n} studies")
+        for column in self.columns.values():
+            column.flush()
+        return LatentTables({name: torch.from_numpy(column) for name, column in self.columns.items()})
+
+
 @torch.no_grad()
-def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_for: Sequence[str]) -> tuple:
-    """Prompt embeddings of every modality and latents of `latents_for`, with the frozen trained encoders."""
+def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_for: Sequence[str],
+                  folder: Path) -> tuple:
+    """Prompt embeddings of every modality and latents of `latents_for`, with the frozen trained encoders, into
+    memory-mapped tables under `folder`."""
     root = Path(root)
     prompt, tokenizers = _load_prompt(root, config)
     prompt.eval()
@@ -409,22 +450,20 @@ def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_fo
     if "report" in latents_for:
         _require(root, "text-vae")
         parts.text_vae = xm.load_weights(xm.build_text_vae(config, tokenizers), root / "text-vae").eval()
-    cols: dict[str, list] = {"emb": [], "has": []}
+    files = _TableFiles(folder, len(data))
     for batch in DataLoader(data, batch_size=32, collate_fn=collate):
         embs = [prompt.encode_images(batch["frontal"]), prompt.encode_images(batch["lateral"]),
                 prompt.encode_texts(batch["report"])]
-        cols["emb"].append(torch.stack(embs, dim=1))
-        cols["has"].append(batch["has"])
+        columns = {"emb": torch.stack(embs, dim=1), "has": batch["has"]}
         for m in latents_for:
             if m == "report":
-                cols.setdefault("report_z", []).append(parts.report_mu(batch["report"]) * parts.text_scale)
+                columns["report_z"] = parts.report_mu(batch["report"]) * parts.text_scale
             else:
                 post = parts.image_posterior(batch[m])
-                cols.setdefault(f"{m}_mean", []).append(post.mean * parts.image_scale)
-                cols.setdefault(f"{m}_std", []).append(post.std * parts.image_scale)
-    tables = LatentTables({k: torch.cat(v) for k, v in cols.items()})
+                columns[f"{m}_mean"], columns[f"{m}_std"] = post.mean * parts.image_scale, post.std * parts.image_scale
+        files.append(columns)
     null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES])
-    return tables, null
+    return files.tables(), null
 
 
 def train_ldm(root: Path, config: XGeMConfig, dataset, modality: str, multi_prompt: bool = True,
@@ -433,7 +472,7 @@ def train_ldm(root: Path, config: XGeMConfig, dataset, modality: str, multi_prom
     variant = xm.variant_of(multi_prompt)
     out = _stage_dir(root, "ldm", modality, variant, overwrite)
     data = _usable(dataset, split, config, [modality], need_prompt=True)
-    tables, null = encode_tables(root, config, data, [modality])
+    tables, null = encode_tables(root, config, data, [modality], out / TABLES)
     unet = xm.build_unet(modality, config)
     hyper = config.hyper["ldm-report" if modality == "report" else "ldm-image"]
     start = time.time()
@@ -454,7 +493,8 @@ def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", 
         _require(root, "ldm", m, variant)
     outs = {m: _stage_dir(root, "align", m, variant, overwrite) for m in MODALITIES}
     data = _usable(dataset, split, config, list(MODALITIES), need_prompt=False)
-    tables, null = encode_tables(root, config, data, list(MODALITIES))
+    tables_dir = outs[MODALITIES[0]].parent / TABLES
+    tables, null = encode_tables(root, config, data, list(MODALITIES), tables_dir)
     unets = {m: freeze(_load_unet(root, config, m, variant)) for m in MODALITIES}
     branches = {m: build_branch(m, unets[m], config).attach(unets[m]) for m in MODALITIES}
     hyper, done = config.hyper["align"], []
@@ -478,6 +518,8 @@ def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", 
                 _info(config, "align", dataset, len(data), hyper, time.time() - start, modality=m, variant=variant,
                       connector_context=config.align.connector_context, phases=config.align.phases),
                 {"align": asdict(config.align)})
+    if _is_main():
+        shutil.rmtree(tables_dir, ignore_errors=True)
     return list(outs.values())
 
 

@@ -317,3 +317,27 @@ def test_joint_sampling_is_deterministic_per_study_seed(parts):
         assert torch.allclose(a[m][1], alone[m][0], atol=1e-4)  # ... and a study's output ignores its batch
     for b_ in branches.values():
         b_.detach()
+
+
+def test_encoded_tables_are_memory_mapped_files_read_batch_by_batch(trained_tiny, toy_dataset, tmp_path):
+    """The LDM / align stages' encoder outputs live in .npy files (RAM does not grow with the dataset); a batch's
+    rows come back on the batch's device and equal a direct encoding of those studies."""
+    import numpy as np
+
+    from xgem_bench.reference_model.training import _usable, encode_tables
+
+    root, _ = trained_tiny
+    config = xm.load_config(root)
+    data = _usable(toy_dataset, "train", config, ["report"], need_prompt=True)
+    tables, null = encode_tables(root, config, data, ["report", "frontal"], tmp_path / "tables")
+    files = sorted(p.name for p in (tmp_path / "tables" / "rank0").iterdir())
+    assert files == ["emb.npy", "frontal_mean.npy", "frontal_std.npy", "has.npy", "report_z.npy"]
+    assert np.load(tmp_path / "tables" / "rank0" / "emb.npy", mmap_mode="r").shape == (len(data), 3, config.shared_dim)
+    idx = torch.tensor([2, 0])
+    model = xm.XGeM.load(root, "xgem", joint=False)
+    with torch.no_grad():
+        direct = model.prompt_embeddings("report", [data[2]["report"], data[0]["report"]])
+        direct_z = model.report_mu([data[2]["report"], data[0]["report"]]) * model.text_scale
+    assert torch.allclose(tables.prompt("report", idx), direct, atol=1e-5)
+    assert torch.allclose(tables.latent("report", idx), direct_z, atol=1e-5)
+    assert tables.available("frontal", idx).tolist() == [True, True] and null.shape == (3, config.shared_dim)

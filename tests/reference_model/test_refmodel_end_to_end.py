@@ -29,6 +29,7 @@ def test_every_stage_is_saved_with_its_configuration(trained_tiny):
     assert (root / "ldm" / "xgem" / "frontal" / "config.json").is_file()  # diffusers format
     assert (root / "clip" / "loss_log.csv").read_text().startswith("step,epoch,seconds,lr,loss")
     assert not (root / "clip" / "_state").exists()
+    assert not list(root.rglob("_tables"))  # the stages' encoded tables are gone once they end
 
 
 @pytest.mark.parametrize("name", ["xgem", "codi-xr"])
