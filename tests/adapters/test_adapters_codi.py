@@ -98,17 +98,16 @@ def small_codi(tmp_path):
     return source, tmp_path / "xgem_config.json"
 
 
-def test_codi_loads_from_its_released_files_and_generates_what_the_source_model_does(small_codi):
+def test_codi_loads_from_its_released_files_and_generates_what_the_source_model_does(small_codi, studies):
     """The whole path a user takes: catalog files -> merge -> official-checkpoint converter -> generation; the
     numbers equal the source model's for an image and a text task, and T->F equals T->L (one vision UNet)."""
-    from conftest import make_studies
     from xgem_bench.adapters.base import AdapterContext
 
     source, config_path = small_codi
     adapter = CoDiAdapter(config=str(config_path), steps=4)
     assert adapter.unavailable_reason() is None
     adapter.setup(AdapterContext(device="cpu"))
-    studies = make_studies(2)
+    studies = studies[:2]
     seeds = [5, 6]
     frontal = adapter.generate(studies, parse_task("T->F"), seeds)
     lateral = adapter.generate(studies, parse_task("T->L"), seeds)
@@ -121,13 +120,10 @@ def test_codi_loads_from_its_released_files_and_generates_what_the_source_model_
     assert [r[parse_task("F->T").outputs[0]] for r in reports] == [codi.merge_repeated_words(t) for t in expected]
 
 
-def test_codi_passes_the_conformance_check(small_codi):
-    from conftest import make_studies
+def test_codi_passes_the_conformance_check(small_codi, dataset):
     from xgem_bench.adapters.conformance import check_adapter
-    from xgem_bench.data import InMemoryDataset
 
     _, config_path = small_codi
-    dataset = InMemoryDataset(make_studies(3), name="synthetic", synthetic=True)
     report = check_adapter(CoDiAdapter(config=str(config_path), steps=3), dataset,
                            tasks=["T->F", "F+T->L", "L->T"], n_studies=2)
     assert report.ok, report.render()

@@ -11,7 +11,7 @@ from xgem_bench.reference_model.alignment import build_branch, time_embedding
 from xgem_bench.reference_model.convert import (convert_clip, convert_connectors, convert_optimus,
                                                 convert_report_unet, convert_text_env, flatten_video)
 
-from conftest import fast_config
+from conftest import REPORTS, fast_config
 from official_layout import official_report_unet, official_text_branch
 
 
@@ -79,7 +79,6 @@ def test_clip_and_optimus_keys():
 def _random_xgem(config):
     from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
 
-    from conftest import REPORTS
     from official_layout import random_xgem
 
     config.image_vae.scaling_factor, config.text_vae.latent_scale = 0.5, 2.0  # measured by training in `tiny`
