@@ -147,8 +147,8 @@ def convert_optimus(state: dict) -> dict:
             out["memory.weight"] = value
         elif key == "decoder.transformer.linear_emb.weight":
             out["embedding.weight"] = value
-        elif key.endswith((".attn.bias", ".attn.masked_bias")):
-            continue  # causal-mask buffers of the old GPT-2 code
+        elif key.endswith((".attn.bias", ".attn.masked_bias", "position_ids")):
+            continue  # buffers, not weights: the old GPT-2 code's causal masks, BERT's position ids
         else:
             out[key] = value
     return out

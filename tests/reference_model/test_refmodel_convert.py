@@ -71,6 +71,7 @@ def test_clip_and_optimus_keys():
                                "optimus.decoder.transformer.linear.weight": w,
                                "optimus.decoder.transformer.linear_emb.weight": w,
                                "optimus.decoder.transformer.h.0.attn.bias": w,
+                               "optimus.encoder.embeddings.position_ids": w,
                                "optimus.decoder.transformer.h.0.attn.c_attn.weight": w})
     assert set(optimus) == {"encoder_linear.weight", "encoder.pooler.dense.weight", "memory.weight",
                             "embedding.weight", "decoder.transformer.h.0.attn.c_attn.weight"}
