@@ -84,7 +84,7 @@ def test_unavailable_without_xrv_weights(tmp_path, monkeypatch):
 
 
 def test_hamming_values_resample_from_per_study_rows(tmp_path):
-    from conftest import make_run
+    from reporting_fixtures import make_run
 
     from xgem_bench import stats
     distances = np.array([0, 0, 1, 2, 0, 3, 1, 0, 0, 1])

@@ -1,7 +1,7 @@
 """Figures from fixture runs: files exist in both formats, the Figure 5 curve shows the stored histogram."""
 import numpy as np
 import pytest
-from conftest import make_run
+from reporting_fixtures import make_run
 from typer.testing import CliRunner
 
 from xgem_bench.cli import app

@@ -85,7 +85,7 @@ def test_bad_input_is_refused():
 
 def _fid_run(tmp_path, shift, n=300, d=3, seed=0, same_studies=True):
     """A run whose FID artefact follows the FID metric's documented layout, and the FID stored from it."""
-    from conftest import make_run
+    from reporting_fixtures import make_run
     from xgem_bench.metrics.fid import frechet_distance
     rng = np.random.default_rng(seed)
     ids = np.array([f"s{i:03d}" for i in range(n)])
@@ -127,7 +127,7 @@ def test_fid_paired_test_between_models_on_the_same_studies(tmp_path):
 
 
 def test_mean_metric_refuses_rows_that_do_not_reproduce_the_aggregate(tmp_path):
-    from conftest import make_run
+    from reporting_fixtures import make_run
     rows = {"a": {"x": 1.0}, "b": {"x": 3.0}}
     run = make_run(tmp_path, "r", "F->T", {"m": {"metrics": {"token-f1/T": ({"x": 5.0}, rows, True)}}})
     with pytest.raises(stats.StatsUnavailable, match="not the stored 5"):
@@ -135,7 +135,7 @@ def test_mean_metric_refuses_rows_that_do_not_reproduce_the_aggregate(tmp_path):
 
 
 def test_corpus_bleu_interval_resamples_ngram_counts(tmp_path):
-    from conftest import make_run
+    from reporting_fixtures import make_run
     from xgem_bench.metrics.bleu import bleu, pair_stats, sentence_scores, stat_keys
     from xgem_bench.text import TextNormalization
     hyps = ["no acute cardiopulmonary process", "small left pleural effusion", "heart size is normal",
@@ -162,7 +162,7 @@ def test_corpus_bleu_interval_resamples_ngram_counts(tmp_path):
 def test_compare_command_reports_p_value_seed_and_resamples(tmp_path):
     import json
 
-    from conftest import make_run, mean_metric
+    from reporting_fixtures import make_run, mean_metric
     from typer.testing import CliRunner
 
     from xgem_bench.cli import app
@@ -186,7 +186,7 @@ def test_compare_command_reports_p_value_seed_and_resamples(tmp_path):
 
 
 def test_chexpert_f1_interval_recomputes_from_per_study_labels(tmp_path):
-    from conftest import make_run
+    from reporting_fixtures import make_run
     from xgem_bench.data.study import CHEXPERT_LABELS
     from xgem_bench.metrics.chexpert_f1 import CheXpertF1, f1_scores
     rng = np.random.default_rng(0)
@@ -225,7 +225,7 @@ def test_fid_interval_from_a_real_fid_run(tmp_path, tiny_xrv):
 
 
 def test_xrv_classification_intervals_need_per_study_truth(tmp_path):
-    from conftest import make_run
+    from reporting_fixtures import make_run
     from xgem_bench.data.study import PAPER_PATHOLOGIES
     from xgem_bench.metrics.xrv_classification import classification_scores
     rng = np.random.default_rng(0)

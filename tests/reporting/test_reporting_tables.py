@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import make_run, mean_metric
+from reporting_fixtures import make_run, mean_metric
 from typer.testing import CliRunner
 
 from xgem_bench import results as store
