@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
@@ -89,6 +91,18 @@ def init_processes():
     ignores torchrun and each rank trains alone."""
     from accelerate import PartialState
     return PartialState(cpu=not torch.cuda.is_available())
+
+
+@contextmanager
+def _quiet_logger(name: str):
+    """Only errors from the logger `name` inside the block."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _is_main() -> bool:
@@ -189,7 +203,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
         # a new folder per epoch and the pointer last: a run killed at any moment resumes from a complete state
         name = f"epoch{epoch + 1}"
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(state_dir / name))
+        with _quiet_logger("accelerate.utils.other"):  # "Removed shared tensor": GPT-2's tied lm_head, by design
+            accelerator.save_state(str(state_dir / name))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             _write_atomic(pointer, json.dumps({"epochs_done": epoch + 1, "dir": name}))
