@@ -75,10 +75,15 @@ class Adapter(ABC):
         for package in self.packages:
             if importlib.util.find_spec(package) is None:
                 return f"python package {package!r} is not installed"
-        for weight in self.weights:
-            reason = weights.missing_reason(weight)
-            if reason:
-                return reason
+        missing = [w for w in self.weights if weights.missing_reason(w)]
+        if len(missing) == 1:
+            return weights.missing_reason(missing[0])
+        if missing:  # every fix at once, not one per attempt
+            fetchable = [w for w in missing if weights.get(w).fix_command == f"xgem-bench weights fetch {w}"]
+            commands = [f"xgem-bench weights fetch {' '.join(fetchable)}"] if fetchable else []
+            commands += [weights.get(w).fix_command for w in missing if w not in fetchable]
+            return f"{len(missing)} weights are missing ({', '.join(missing)}); run " + \
+                "; ".join(f"`{c}`" for c in commands)
         return None
 
     def settings(self) -> dict[str, Any]:

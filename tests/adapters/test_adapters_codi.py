@@ -50,7 +50,10 @@ def test_tasks_and_view_mapping_are_declared():
 
 
 def test_unavailable_until_weights_then_converter(tmp_path, monkeypatch):
-    assert "xgem-bench weights fetch codi-encoders" in CoDiAdapter().unavailable_reason()
+    reason = CoDiAdapter().unavailable_reason()
+    assert reason.startswith("6 weights are missing")  # every fix at once: one fetch command for all six
+    assert "`xgem-bench weights fetch codi-encoders codi-vision-diffuser codi-text-diffuser xgem-tokenizer-clip " \
+           "xgem-tokenizer-bert xgem-tokenizer-gpt2`" in reason
     for name in CoDiAdapter.weights:
         (tmp_path / name).write_bytes(b"x")
         weights.import_file(name, tmp_path / name)

@@ -39,14 +39,15 @@ def status() -> None:
 
 
 @weights_app.command("fetch")
-def fetch(name: str = typer.Argument(..., help="Catalog name (see `xgem-bench weights list`).")) -> None:
-    """Download a weight from its official source with a progress bar, verify it, and install it."""
+def fetch(names: list[str] = typer.Argument(..., help="Catalog name(s) (see `xgem-bench weights list`).")) -> None:
+    """Download weights from their official sources with a progress bar, verify them, and install them."""
     from xgem_bench import weights
     from xgem_bench.commands._common import user_errors
 
     with user_errors(KeyError, ValueError, weights.WeightsMissing, OSError):
-        path = weights.fetch(name)
-    typer.echo(f"{name}: installed at {path} (sha256 {weights.checksum(name)})")
+        for name in names:
+            path = weights.fetch(name)
+            typer.echo(f"{name}: installed at {path} (sha256 {weights.checksum(name)})")
 
 
 @weights_app.command("import")
