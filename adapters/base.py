@@ -75,16 +75,15 @@ class Adapter(ABC):
         for package in self.packages:
             if importlib.util.find_spec(package) is None:
                 return f"python package {package!r} is not installed"
-        missing = [w for w in self.weights if weights.missing_reason(w)]
-        if len(missing) == 1:
-            return weights.missing_reason(missing[0])
-        if missing:  # every fix at once, not one per attempt
-            fetchable = [w for w in missing if weights.get(w).fix_command == f"xgem-bench weights fetch {w}"]
-            commands = [f"xgem-bench weights fetch {' '.join(fetchable)}"] if fetchable else []
-            commands += [weights.get(w).fix_command for w in missing if w not in fetchable]
-            return f"{len(missing)} weights are missing ({', '.join(missing)}); run " + \
-                "; ".join(f"`{c}`" for c in commands)
-        return None
+        reasons = {w: r for w in self.weights if (r := weights.missing_reason(w))}
+        if len(reasons) <= 1:
+            return next(iter(reasons.values()), None)
+        # every fix at once, not one per attempt: one fetch for all that can be downloaded
+        specs = [weights.get(w) for w in reasons]
+        fetchable = [s.name for s in specs if s.fetchable]
+        commands = [f"xgem-bench weights fetch {' '.join(fetchable)}"] if fetchable else []
+        commands += [s.fix_command for s in specs if not s.fetchable]
+        return f"{len(reasons)} weights are missing ({', '.join(reasons)}); run " + "; ".join(f"`{c}`" for c in commands)
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes outputs (sampler settings, options); enters the cache key and the results."""

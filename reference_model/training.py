@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
+from xgem_bench.cache import atomic_write_text
 from xgem_bench.reference_model import model as xm
 from xgem_bench.reference_model.alignment import build_branch
 from xgem_bench.reference_model.config import MODALITIES, StageHyper, XGeMConfig, get_config
@@ -85,12 +86,17 @@ def training_indices(dataset, split: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- the loop
 
 
+def _cpu_only() -> bool:
+    """accelerate's `cpu` flag: on GPU-less machines without it, accelerate ignores torchrun and each rank trains
+    alone."""
+    return not torch.cuda.is_available()
+
+
 def init_processes():
     """Join the process group of `torchrun` / `accelerate launch` (nothing in a single process). Called before any file
-    is written, so that rank 0 alone writes the checkpoint folder. cpu=True on GPU-less machines: without it accelerate
-    ignores torchrun and each rank trains alone."""
+    is written, so that rank 0 alone writes the checkpoint folder."""
     from accelerate import PartialState
-    return PartialState(cpu=not torch.cuda.is_available())
+    return PartialState(cpu=_cpu_only())
 
 
 @contextmanager
@@ -151,7 +157,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     from tqdm import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())  # as init_processes
+    accelerator = Accelerator(cpu=_cpu_only())
     set_seed(seed)
     epochs = hyper.epochs
     # each rank takes every num_processes-th batch of batch_size // num_processes studies (accelerate's batch
@@ -207,7 +213,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
             accelerator.save_state(str(state_dir / name))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            _write_atomic(pointer, json.dumps({"epochs_done": epoch + 1, "dir": name}))
+            atomic_write_text(pointer, json.dumps({"epochs_done": epoch + 1, "dir": name}))
             for old in state_dir.glob("epoch*"):
                 if old.name != name:
                     shutil.rmtree(old)
@@ -227,12 +233,6 @@ def _restart_log(path: Path, start_epoch: int) -> list[dict]:
     for row in rows:
         _append_csv(path, row)
     return rows
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _append_csv(path: Path, row: dict) -> None:

