@@ -226,41 +226,6 @@ def codi_files(state: dict) -> tuple[dict, dict, dict]:
     return encoders, vision, text
 
 
-def write_upstream_tokenizers(folder) -> dict:
-    """Small CLIP-BPE, cased-WordPiece and GPT-2 byte-level BPE tokenizers, written as `tokenizer.json` by the same
-    transformers converters that produced the upstream files. Returns weights-catalog name -> path."""
-    import json
-    from pathlib import Path
-
-    from transformers import BertTokenizerFast, CLIPTokenizerFast, GPT2TokenizerFast
-    from transformers.models.gpt2.tokenization_gpt2 import bytes_to_unicode
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    chars = list(bytes_to_unicode().values())
-    clip_vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars])}
-    clip_vocab.update({"th": len(clip_vocab), "the</w>": len(clip_vocab) + 1})
-    clip_vocab.update({"<|startoftext|>": len(clip_vocab), "<|endoftext|>": len(clip_vocab) + 1})
-    (folder / "clip-vocab.json").write_text(json.dumps(clip_vocab))
-    (folder / "clip-merges.txt").write_text("#version: 0.2\nt h\nth e</w>\n")
-    gpt2_vocab = {c: i for i, c in enumerate(chars)}
-    gpt2_vocab.update({"Ġt": len(gpt2_vocab), "<|endoftext|>": len(gpt2_vocab) + 1})
-    (folder / "gpt2-vocab.json").write_text(json.dumps(gpt2_vocab))
-    (folder / "gpt2-merges.txt").write_text("#version: 0.2\nĠ t\n")
-    words = "no acute cardiopulmonary process small left right pleural effusion mild cardiomegaly . , the".split()
-    (folder / "bert-vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words,
-                                                       *[c for c in "abcdefghijklmnopqrstuvwxyz"],
-                                                       *["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]]))
-    built = {"xgem-tokenizer-clip": CLIPTokenizerFast(str(folder / "clip-vocab.json"), str(folder / "clip-merges.txt")),
-             "xgem-tokenizer-bert": BertTokenizerFast(str(folder / "bert-vocab.txt"), do_lower_case=False),
-             "xgem-tokenizer-gpt2": GPT2TokenizerFast(str(folder / "gpt2-vocab.json"), str(folder / "gpt2-merges.txt"))}
-    paths = {}
-    for name, tokenizer in built.items():
-        paths[name] = folder / f"{name}.json"
-        tokenizer.backend_tokenizer.save(str(paths[name]))
-    return paths
-
-
 def small_pretrained_config(tokenizers):
     """`tiny` at 32x32 pixels with the standard-tokenizer roles of `paper` (vocabularies sized to `tokenizers`) and
     the latent scales that training would have measured."""

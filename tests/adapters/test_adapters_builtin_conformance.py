@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from conftest import make_studies
+from adapter_fixtures import make_studies
 from xgem_bench.adapters import BUILTIN_ADAPTERS, get_adapter_class
 from xgem_bench.adapters.conformance import check_adapter
 from xgem_bench.data import InMemoryDataset

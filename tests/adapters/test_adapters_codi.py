@@ -82,8 +82,8 @@ def small_codi(tmp_path):
     """CoDi's three files and the standard tokenizers, built at small size in the upstream formats and imported
     through the weights manager; returns the source model (its lateral UNet = its frontal one, as CoDi has one
     vision UNet) and the xgem_config.json that sizes the architecture."""
-    from official_layout import (codi_files, official_xgem, random_xgem, small_pretrained_config,
-                                 write_upstream_tokenizers)
+    from official_layout import codi_files, official_xgem, random_xgem, small_pretrained_config
+    from upstream_tokenizers import write_upstream_tokenizers
 
     from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
 

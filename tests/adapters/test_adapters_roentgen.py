@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_clip_tokenizer
+from upstream_tokenizers import write_clip_tokenizer
 from xgem_bench import weights
 from xgem_bench.adapters.base import AdapterContext
 from xgem_bench.adapters.conformance import check_adapter

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "images"
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from xgem_bench.metrics import MetricContext, Sample, get_metric_class
 from xgem_bench.metrics.fid import frechet_distance
 from xgem_bench.tasks import Modality, parse_task
 
-from conftest import SHARED_IMAGES
+from image_fixtures import SHARED_IMAGES
 
 
 def studies_from(images, prefix="s"):

@@ -15,7 +15,7 @@ from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageVAESt
 from xgem_bench.reference_model.text_vae import beta_schedule
 from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
 
-from conftest import REPORTS, fast_config, toy_studies
+from refmodel_fixtures import REPORTS, fast_config, toy_studies
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from xgem_bench.reference_model.alignment import build_branch, time_embedding
 from xgem_bench.reference_model.convert import (convert_clip, convert_connectors, convert_optimus,
                                                 convert_report_unet, convert_text_env, flatten_video)
 
-from conftest import REPORTS, fast_config
+from refmodel_fixtures import REPORTS, fast_config
 from official_layout import official_report_unet, official_text_branch
 
 
@@ -131,7 +131,8 @@ def test_a_missing_official_tensor_is_refused():
 def test_official_file_loads_through_the_weights_manager(tmp_path):
     """MedCoDi-M.pt imported with `weights import`, read back by `load_official` (a Lightning-style
     {"state_dict": ...} wrapper is unwrapped), with standard-format tokenizer files from the catalog."""
-    from official_layout import official_xgem, random_xgem, small_pretrained_config, write_upstream_tokenizers
+    from official_layout import official_xgem, random_xgem, small_pretrained_config
+    from upstream_tokenizers import write_upstream_tokenizers
 
     from xgem_bench import weights
     from xgem_bench.reference_model.convert import load_official, official_missing_reason

@@ -16,7 +16,7 @@ from xgem_bench.reference_model.stages import ClipStage
 from xgem_bench.reference_model.training import StudyTensors, collate, fit
 from xgem_bench.tasks import PAPER_TASKS
 
-from conftest import fast_config, toy_studies
+from refmodel_fixtures import fast_config, toy_studies
 
 
 def test_every_stage_is_saved_with_its_configuration(trained_tiny):
