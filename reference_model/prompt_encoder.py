@@ -92,12 +92,12 @@ def global_batch(x: torch.Tensor) -> torch.Tensor:
     import torch.distributed as dist
     if not dist.is_initialized() or dist.get_world_size() == 1:
         return x
-    from torch.distributed._functional_collectives import all_gather_tensor_autograd
+    from torch.distributed._functional_collectives import all_gather_single_autograd
     sizes = [torch.zeros((), dtype=torch.long, device=x.device) for _ in range(dist.get_world_size())]
     dist.all_gather(sizes, torch.tensor(len(x), device=x.device))
     if len({int(n) for n in sizes}) > 1:
         raise RuntimeError(f"contrastive batch sizes differ between processes: {[int(n) for n in sizes]}")
-    return all_gather_tensor_autograd(x, gather_dim=0, group=dist.group.WORLD)
+    return all_gather_single_autograd(x, gather_dim=0, group=dist.group.WORLD)
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:

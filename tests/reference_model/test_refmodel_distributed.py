@@ -143,7 +143,8 @@ def _contrastive_rank(rank, world, port, a, b, queue):
     local_a, local_b = a[rows].clone().requires_grad_(), b[rows].clone().requires_grad_()
     loss = info_nce(local_a, local_b, 5.0)
     loss.backward()
-    queue.put((rank, loss.item(), local_a.grad, local_b.grad))
+    # numpy arrays travel by value; tensors would be shared through a file descriptor that dies with this process
+    queue.put((rank, loss.item(), local_a.grad.numpy(), local_b.grad.numpy()))
     dist.destroy_process_group()
 
 
@@ -175,5 +176,5 @@ def test_contrastive_loss_sees_the_global_batch_across_processes():
     for rank, loss, grad_a, grad_b in results:
         rows = slice(rank * 3, rank * 3 + 3)
         assert loss == pytest.approx(expected.item(), abs=1e-6)
-        assert torch.allclose(grad_a / RANKS, whole_a.grad[rows], atol=1e-6)
-        assert torch.allclose(grad_b / RANKS, whole_b.grad[rows], atol=1e-6)
+        assert torch.allclose(torch.from_numpy(grad_a) / RANKS, whole_a.grad[rows], atol=1e-6)
+        assert torch.allclose(torch.from_numpy(grad_b) / RANKS, whole_b.grad[rows], atol=1e-6)
