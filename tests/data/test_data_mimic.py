@@ -245,3 +245,10 @@ def test_real_radiographs_through_the_mimic_pipeline(shared_images, tmp_path, di
     assert np.abs(from_dicom - from_jpeg).mean() < 0.01  # same radiograph after inversion, resampling, padding
     with pytest.raises(ImageReadError):
         load_image(tmp_path / "absent.dcm")
+
+
+def test_split_note_when_the_official_weights_meet_mimic():
+    # the xgem adapter's checkpoint id for checkpoint=official is "xgem-official=<checksum>"
+    assert "not published" in mimic.split_note("mimic-cxr", [None, "xgem-official=ab12"])
+    assert mimic.split_note("mimic-cxr", ["tiny-3f2a"]) is None
+    assert mimic.split_note("demo (synthetic phantoms)", ["xgem-official=ab12"]) is None

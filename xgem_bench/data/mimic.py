@@ -66,6 +66,12 @@ SPLIT_NOTE = ("XGeM's test split (33,588 held-out samples) is not published: any
 PAPER_COUNTS = {"images": 154_721, "studies": 78_584, "test_samples": 33_588}
 
 
+def split_note(dataset_name: str, checkpoint_ids: list) -> str | None:
+    """SPLIT_NOTE when a run scores the authors' released XGeM weights on MIMIC-CXR (they saw the test images)."""
+    official = any(str(c or "").startswith("xgem-official") for c in checkpoint_ids)
+    return SPLIT_NOTE if official and dataset_name == "mimic-cxr" else None
+
+
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
