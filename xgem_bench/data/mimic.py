@@ -97,7 +97,8 @@ def _assign_split(split: str, holdout_fraction: float, split_of: dict, test_ids:
 def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fraction: float = 0.22,
                require_both: bool = True, views: str = "pair", report_section: str = "impression",
                split_file: str | os.PathLike | None = None, reports: str | os.PathLike | None = None,
-               csv_dir: str | os.PathLike | None = None, allow_jpg: bool = False) -> pd.DataFrame:
+               csv_dir: str | os.PathLike | None = None, allow_jpg: bool = False,
+               progress: bool = False) -> pd.DataFrame:
     """The rows of the manifest (views chosen, report extracted, split and labels attached); no pixels read.
 
     The counts of what was kept and excluded at each step are in the result's `.attrs["counts"]`."""
@@ -122,7 +123,11 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
     assign = _assign_split(split, holdout_fraction, split_of, test_ids)
     rows, missing_images, without_both, without_report_file, without_section, reading_reports = [], 0, 0, 0, 0, 0
     formats = {"dicom": 0, "jpg": 0}
-    for (subject, study), images in usable.groupby(["subject_id", "study_id"], sort=True):
+    studies = usable.groupby(["subject_id", "study_id"], sort=True)
+    if progress:
+        from tqdm import tqdm
+        studies = tqdm(studies, total=studies.ngroups, desc="reading metadata and reports", unit="study")
+    for (subject, study), images in studies:
         groups = dict(zip(images["dicom_id"], images["view_group"]))
         if require_both and set(groups.values()) != {"frontal", "lateral"}:
             without_both += 1
@@ -244,7 +249,7 @@ def prepare_mimic(source: str | os.PathLike, out: str | os.PathLike, split: str 
     `workers` defaults to the number of CPUs this process may use; `limit` keeps the first N rows."""
     out = Path(out)
     plan = plan_mimic(source, split, holdout_fraction, require_both, views, report_section, split_file, reports,
-                      csv_dir, allow_jpg)
+                      csv_dir, allow_jpg, progress)
     counts = plan.attrs["counts"]
     if limit:
         plan = plan.head(limit).copy()
