@@ -207,7 +207,7 @@ def test_cli_prepare_and_info(tree, tmp_path):
             "--views", "all", "--report-section", "conclusion", "--workers", "2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "views=all report_section=conclusion: 13 rows, 6 studies, 13 images" in result.output
+    assert "views=all report_section=conclusion: 13 rows (13 written), 6 studies, 13 images" in result.output
     assert "excluded views: AP AXIAL=1, PA LLD=1, SWIMMERS=1, XTABLE LATERAL=1" in result.output
     assert "not published" in result.output
     result = runner.invoke(app, ["data", "info", f"mimic-cxr:{tmp_path / 'cli'}", "--check-files"])

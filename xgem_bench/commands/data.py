@@ -105,7 +105,8 @@ def mimic_notes(manifest: Path) -> str:
     meta = read_sidecar(manifest)
     counts = meta.get("counts", {})
     excluded = ", ".join(f"{view}={n}" for view, n in sorted(counts.get("excluded_views", {}).items()))
-    lines = [f"views={meta.get('views')} report_section={meta.get('report_section')}: {counts.get('rows')} rows, "
+    lines = [f"views={meta.get('views')} report_section={meta.get('report_section')}: {counts.get('rows')} rows "
+             f"({counts.get('rows_written')} written), "
              f"{counts.get('studies')} studies, {counts.get('images')} images (the paper: "
              f"{PAPER_COUNTS['images']} images from {PAPER_COUNTS['studies']} studies)",
              f"excluded views: {excluded or 'none'}",

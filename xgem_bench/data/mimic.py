@@ -63,7 +63,7 @@ SPLIT_NOTE = ("XGeM's test split (33,588 held-out samples) is not published: any
               "one included, contains images that the released XGeM weights were trained on; import the authors' "
               "test ids with --split-file when you have them")
 # the paper's counts (section 3.1), printed beside ours by `data prepare-mimic`
-PAPER_COUNTS = {"images": 154_721, "studies": 78_584, "test_samples": 33_588}
+PAPER_COUNTS = {"images": 154_721, "studies": 78_584}
 
 
 def split_note(dataset_name: str, checkpoint_ids: list) -> str | None:
@@ -122,7 +122,7 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
     usable = metadata[metadata["view_group"] != ""].sort_values("dicom_id")
     assign = _assign_split(split, holdout_fraction, split_of, test_ids)
     rows, missing_images, without_both, without_report_file, without_section, reading_reports = [], 0, 0, 0, 0, 0
-    formats = {"dicom": 0, "jpg": 0}
+    format_of = {}  # dicom id -> "dicom" | "jpg", for the images the rows use
     studies = usable.groupby(["subject_id", "study_id"], sort=True)
     if progress:
         from tqdm import tqdm
@@ -174,7 +174,8 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
             for view in ("frontal", "lateral"):
                 dicom = pick[view]
                 path, kind = files[dicom] if dicom else ("", "")
-                formats[kind] = formats.get(kind, 0) + (1 if kind else 0)
+                if dicom:
+                    format_of[dicom] = kind
                 row |= {f"{view}_dicom": dicom or "", f"{view}_source": str(path), f"{view}_format": kind}
             rows.append(row)
     counts |= {"studies_without_both_views": without_both, "images_missing_on_disk": missing_images,
@@ -188,12 +189,13 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
         raise MimicError(f"no usable study in {where.images} (each needs both views and a {report_section} text "
                          f"unless --allow-incomplete); counts: {counts}")
     plan = pd.DataFrame(rows)
+    formats = {kind: list(format_of.values()).count(kind) for kind in sorted(set(format_of.values()))}
     if formats.get("jpg") and not allow_jpg:
         raise MimicError(f"{formats['jpg']} of the images are JPGs ({JPG_WARNING}); point SRC at MIMIC-CXR's "
                          "DICOMs, or pass --allow-jpg to use the JPGs (recorded per image in the manifest)")
     counts |= {"rows": len(plan), "studies": int(plan["mimic_study_id"].nunique()),
-               "images": int(len((set(plan["frontal_dicom"]) | set(plan["lateral_dicom"])) - {""})),
-               "image_formats": {k: v for k, v in formats.items() if v}}
+               "images": len(format_of),
+               "image_formats": formats}
     plan.attrs["counts"] = counts
     return plan
 
@@ -286,6 +288,7 @@ def prepare_mimic(source: str | os.PathLike, out: str | os.PathLike, split: str 
         plan[f"{view}_sha256"] = plan[view].map(lambda p: png_pixel_digest(out / p) if p else "")
     if require_both:
         plan = plan[(plan["frontal"] != "") & (plan["lateral"] != "")]
+    counts = counts | {"rows_written": len(plan)}
     columns = ["study_id", "subject_id", "split", "frontal", "lateral", "report", *CHEXPERT_LABELS,
                "mimic_study_id", "anchor_view", "report_section", "frontal_dicom", "lateral_dicom",
                "frontal_format", "lateral_format", "frontal_sha256", "lateral_sha256"]
