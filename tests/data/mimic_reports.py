@@ -79,8 +79,8 @@ REPORTS = {
  \n IMPRESSION:  Please see the report of the outside hospital.
 """,
     # the custom rules: fixed character offsets 59..218 of the text
-    "56579911": TITLE + """ EXAMINATION: CHEST RADIOGRAPH. The cardiac silhouette is normal in size. No focal consolidation, """
-    """effusion or pneumothorax is seen.  Mediastinal contours are unremarkable.
+    "56579911": TITLE + """ EXAMINATION: CHEST RADIOGRAPH. The cardiac silhouette is normal in size. No focal """
+    """consolidation, effusion or pneumothorax is seen.  Mediastinal contours are unremarkable.
  \n NOTIFICATION:  None.
 """,
     # the line right after a bare header is never a header (the search resumes past the end of that line)

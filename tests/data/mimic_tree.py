@@ -32,8 +32,9 @@ CODE_MEANING = {"PA": "postero-anterior", "AP": "antero-posterior", "LATERAL": "
 # subject, study, [(image name, ViewPosition, DICOM options)], note. ViewPosition "" with a code meaning in the
 # options' "code" key tests the fallback; "missing" images are in the metadata but not on disk.
 STUDIES = [
-    ("10000001", "50000001", [("a", "PA", {"photometric": "MONOCHROME1"}), ("b", "LATERAL", {"spacing": (0.278, 0.278)}),
-                              ("c", "AP", {})], "impression; PA wins over AP; all-mode has 3 rows"),
+    ("10000001", "50000001", [("a", "PA", {"photometric": "MONOCHROME1"}),
+                              ("b", "LATERAL", {"spacing": (0.278, 0.278)}), ("c", "AP", {})],
+     "impression; PA wins over AP; all-mode has 3 rows"),
     ("10000001", "50000002", [("a", "AP", {"syntax": "implicit"}), ("b", "LL", {"syntax": "rle"})],
      "addendum on top; AP + LL"),
     ("10000002", "50000003", [("a", "PA", {"syntax": "jpeg-lossless"}), ("b", "LATERAL", {"syntax": "j2k"})],

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         source: Path = typer.Argument(..., help="image folder with files/pXX/...: MIMIC-CXR (DICOMs) or MIMIC-CXR-JPG"),
         out: Path = typer.Argument(..., help="folder for the preprocessed images and manifest"),
         reports: Path = typer.Option(None, help="MIMIC-CXR folder with files/pXX/pSUBJECT/sSTUDY.txt [default: SRC]"),
-        csv_dir: Path = typer.Option(None, help="MIMIC-CXR-JPG folder with the mimic-cxr-2.0.0-*.csv.gz [default: SRC]"),
+        csv_dir: Path = typer.Option(None, help="MIMIC-CXR-JPG folder with mimic-cxr-2.0.0-*.csv.gz [default: SRC]"),
         report_section: str = typer.Option("impression", help="impression (the paper), findings, or conclusion "
                                            "(impression > findings > last paragraph > comparison, as the official "
                                            "create_section_files.py)"),

@@ -34,8 +34,8 @@ from xgem_bench.cache import atomic_write_text
 from xgem_bench.data.images import ImageReadError, load_image, png_pixel_digest, save_png16
 from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manifest
 from xgem_bench.data.mimic_sections import REPORT_SECTIONS, report_text
-from xgem_bench.data.mimic_source import (CHEXPERT, MIMIC_CXR, SPLIT, MimicError, MimicSource, read_id_list,
-                                          read_metadata)
+from xgem_bench.data.mimic_source import (CHEXPERT, FRONTAL_VIEWS, LATERAL_VIEWS, MIMIC_CXR, SPLIT, MimicError,
+                                          MimicSource, read_id_list, read_metadata)
 from xgem_bench.data.splits import hash_split
 from xgem_bench.data.study import CHEXPERT_LABELS
 
@@ -112,7 +112,8 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
         raise MimicError(f"report section must be one of {REPORT_SECTIONS}, not {report_section!r}")
     where = MimicSource.locate(source, reports=reports, csv_dir=csv_dir)
     metadata = read_metadata(where)
-    split_of = dict(zip(*where.table(SPLIT)[["dicom_id", "split"]].T.values)) if split == "official" else {}
+    split_table = where.table(SPLIT) if split == "official" else None
+    split_of = {} if split_table is None else dict(zip(split_table["dicom_id"], split_table["split"]))
     test_ids = read_id_list(split_file) if split == "file" else {}
     chexpert = where.table(CHEXPERT, required=False)
     labels_of = {} if chexpert is None else {row["study_id"]: row for row in chexpert.to_dict("records")}
@@ -153,19 +154,8 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
         if require_both and not report:
             without_section += 1 if report_file.is_file() else 0
             continue
-        if views == "pair":
-            view_of = dict(images[["dicom_id", "view"]].values)
-            chosen = [{view: _first_by_view(by_view[view], view_of, order) for view, order in
-                       (("frontal", ("PA", "AP")), ("lateral", ("LATERAL", "LL")))} | {"id": study, "anchor": ""}]
-        else:
-            chosen = []
-            for anchor_view, other in (("frontal", "lateral"), ("lateral", "frontal")):
-                for dicom in by_view[anchor_view]:
-                    partner = _other_view_image(dicom, by_view[other]) if by_view[other] else None
-                    chosen.append({anchor_view: dicom, other: partner, "id": f"{study}_{dicom}",
-                                   "anchor": anchor_view})
         label_row = labels_of.get(study, {})
-        for pick in chosen:
+        for pick in _picks(views, study, by_view, dict(zip(images["dicom_id"], images["view"]))):
             row = {"study_id": pick["id"], "subject_id": subject, "mimic_study_id": study,
                    "anchor_view": pick["anchor"],
                    "split": assign(subject, study, [pick[v] for v in ("frontal", "lateral") if pick[v]]),
@@ -200,8 +190,19 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
     return plan
 
 
-def _first_by_view(dicoms: list[str], view_of: dict, order: tuple[str, ...]) -> str | None:
-    return next((d for view in order for d in dicoms if view_of[d] == view), None)
+def _picks(views: str, study: str, by_view: dict[str, list[str]], view_of: dict[str, str]) -> list[dict]:
+    """The rows' images: {"frontal": dicom id or None, "lateral": ..., "id": row id, "anchor": view of the row}."""
+    if views == "pair":
+        def first(view_group: str, order: tuple[str, ...]) -> str | None:
+            return next((d for view in order for d in by_view[view_group] if view_of[d] == view), None)
+        return [{"frontal": first("frontal", FRONTAL_VIEWS), "lateral": first("lateral", LATERAL_VIEWS),
+                 "id": study, "anchor": ""}]
+    picks = []
+    for anchor, other in (("frontal", "lateral"), ("lateral", "frontal")):
+        for dicom in by_view[anchor]:
+            partner = _other_view_image(dicom, by_view[other]) if by_view[other] else None
+            picks.append({anchor: dicom, other: partner, "id": f"{study}_{dicom}", "anchor": anchor})
+    return picks
 
 
 def _convert(job: tuple[str, str]) -> tuple[str, str | None]:
