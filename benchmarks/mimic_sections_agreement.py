@@ -3,7 +3,9 @@
     git clone https://github.com/MIT-LCP/mimic-cxr /tmp/mimic-cxr   # or any copy of its txt/ folder
     .venv/bin/python benchmarks/mimic_sections_agreement.py --upstream /tmp/mimic-cxr/txt
 
-Writes tests/data/mimic_reports.py's texts as files/pXX/pSUBJECT/sSTUDY.txt, runs the upstream
+Writes tests/data/mimic_reports.py's texts (and, with --random N, N more reports drawn from a grammar of MIMIC's
+header variants: misspellings, commas, addenda, empty and repeated sections, bare headers, no header at all) as
+files/pXX/pSUBJECT/sSTUDY.txt, runs the upstream
 create_section_files.py on them (with the interpreter given by --python; it needs only tqdm), and compares per
 study: the conclusion (mimic_cxr_sections.csv) with report_text(..., "conclusion"), and the last impression and
 findings sections (mimic_cxr_sectioned.csv) with report_text(..., "impression" / "findings"). Texts are compared
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import random
 import subprocess
 import sys
 import tempfile
@@ -24,10 +27,42 @@ from mimic_reports import REPORTS  # noqa: E402
 from xgem_bench.data.mimic_sections import CUSTOM_OFFSETS, CUSTOM_SECTION, report_text  # noqa: E402
 
 
-def upstream_sections(upstream: Path, python: str) -> tuple[dict, dict]:
+HEADERS = ["IMPRESSION", "FINDINGS", "COMPARISON", "INDICATION", "EXAMINATION", "TECHNIQUE", "HISTORY", "CONCLUSION",
+           "FINDINGS AND IMPRESSION", "IMPRESSIONS", "IMPRESSOIN", "IMPRESION", "FINDNGS", "CHEST, TWO VIEWS",
+           "PA AND LATERAL VIEWS OF THE CHEST", "PORTABLE AP CHEST", "REASON FOR EXAM", "CLINICAL HISTORY", "ADDENDUM",
+           "WET READ", "NOTIFICATION", "RECOMMENDATION(S)", "FINAL IMPRESSION", "COMPARISONS", "FINDINGS/IMPRESSION",
+           "PROVIDER", "DATE"]
+SENTENCES = ["No acute cardiopulmonary process.", "The heart is mildly enlarged.", "No pleural effusion.",
+             "Lungs are clear.", "Right basilar atelectasis.", "Endotracheal tube 4 cm above the carina.",
+             "Compared to ___, no change.", "___ year old man with cough.", "Chest PA and lateral.",
+             "NO ACUTE PROCESS: see above.", "Mild pulmonary edema, improved."]
+
+
+def random_report(rng: random.Random) -> str:
+    """A report in MIMIC's layout (one leading space per line, blank lines of one space) from random parts."""
+    lines = ["                                 FINAL REPORT"] if rng.random() < 0.9 else []
+    if rng.random() < 0.1:  # an addendum on top
+        lines = [" ADDENDUM: " + rng.choice(SENTENCES), " ", " IMPRESSION: " + rng.choice(SENTENCES), " ",
+                 " " + "_" * 78] + lines
+    for _ in range(rng.randint(0, 6)):
+        header = rng.choice(HEADERS)
+        body = " ".join(rng.choice(SENTENCES) for _ in range(rng.randint(0, 3)))
+        if rng.random() < 0.3:  # bare header, text on the next lines
+            lines += [f" {header}:", " ", f" {body}"]
+        else:
+            lines.append(f" {header}:  {body}")
+        if rng.random() < 0.3:  # a second paragraph
+            lines += [" ", " " + rng.choice(SENTENCES)]
+        lines.append(" ")
+    if rng.random() < 0.3:  # trailing paragraphs without header
+        lines += [" " + rng.choice(SENTENCES), " ", " " + rng.choice(SENTENCES)]
+    return "\n".join(lines) + "\n"
+
+
+def upstream_sections(upstream: Path, python: str, reports: dict[str, str]) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp) / "files"
-        for index, (study, text) in enumerate(REPORTS.items()):
+        for index, (study, text) in enumerate(reports.items()):
             subject = f"{10000000 + index}"
             folder = files / f"p{subject[:2]}" / f"p{subject}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -46,11 +81,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--upstream", type=Path, required=True, help="MIT-LCP/mimic-cxr's txt/ folder")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the upstream script")
+    parser.add_argument("--random", type=int, default=0, help="also N reports drawn from the header grammar")
     args = parser.parse_args()
-    conclusions, sectioned = upstream_sections(args.upstream, args.python)
+    rng = random.Random(0)
+    reports = dict(REPORTS) | {str(60000000 + i): random_report(rng) for i in range(args.random)}
+    conclusions, sectioned = upstream_sections(args.upstream, args.python, reports)
     agree = {"conclusion": 0, "impression": 0, "findings": 0}
     totals = dict.fromkeys(agree, 0)
-    for study, text in REPORTS.items():
+    for study, text in reports.items():
         checks = [("conclusion", conclusions[study])]
         if study not in CUSTOM_OFFSETS and study not in CUSTOM_SECTION:  # upstream writes no sectioned row for them
             checks += [(name, sectioned[study][name] or "") for name in ("impression", "findings")]
@@ -63,6 +101,7 @@ def main() -> None:
                 print(f"s{study} {name}: ours {ours!r} upstream {theirs!r}")
     for name in agree:
         print(f"{name}: {agree[name]}/{totals[name]} reports agree with create_section_files.py")
+    print(f"({len(REPORTS)} test reports + {args.random} drawn reports)")
 
 
 if __name__ == "__main__":
