@@ -95,10 +95,10 @@ class MimicSource:
 
     def image_file(self, subject: str, study: str, dicom_id: str) -> tuple[Path, str] | None:
         """(path, "dicom" | "jpg"); the DICOM when both exist."""
-        folder = self.study_folder(self.images, subject, study)
+        stem = os.path.join(self.images, f"p{subject[:2]}", f"p{subject}", f"s{study}", dicom_id)
         for suffix, kind in IMAGE_SUFFIXES.items():
-            if (folder / f"{dicom_id}{suffix}").is_file():
-                return folder / f"{dicom_id}{suffix}", kind
+            if os.path.isfile(stem + suffix):  # os.path: this runs once per image of the dataset
+                return Path(stem + suffix), kind
         return None
 
 
