@@ -252,3 +252,18 @@ def test_split_note_when_the_official_weights_meet_mimic():
     assert "not published" in mimic.split_note("mimic-cxr", [None, "xgem-official=ab12"])
     assert mimic.split_note("mimic-cxr", ["tiny-3f2a"]) is None
     assert mimic.split_note("demo (synthetic phantoms)", ["xgem-official=ab12"]) is None
+
+
+def test_allow_incomplete_keeps_studies_missing_a_view_or_a_text(tree, tmp_path):
+    plan = _plan(tree, require_both=False).set_index("study_id")
+    assert len(plan) == 10  # every study with a frontal or lateral image on disk
+    assert plan.loc["50000005", "lateral_dicom"] == "" and plan.loc["50000005", "frontal_format"] == "dicom"
+    assert plan.loc["50000006", "frontal_dicom"] == "" and plan.loc["50000011", "frontal_dicom"] == ""
+    assert (plan.loc["50000004", ["report", "report_section"]] == ["", "none"]).all()  # no report file
+    assert plan.loc["50000007", "report_section"] == "none"  # findings only, impression asked
+    rows = _plan(tree, require_both=False, views="all")
+    assert len(rows) == 18 and (rows.loc[rows["mimic_study_id"] == "50000005", "lateral_dicom"] == "").all()
+    bad = tmp_path / "ids.csv"
+    bad.write_text("id,note\n50000001,x\n")
+    with pytest.raises(MimicError, match="needs a dicom_id, study_id or subject_id column"):
+        _plan(tree, split="file", split_file=bad)
