@@ -267,3 +267,21 @@ def test_allow_incomplete_keeps_studies_missing_a_view_or_a_text(tree, tmp_path)
     bad.write_text("id,note\n50000001,x\n")
     with pytest.raises(MimicError, match="needs a dicom_id, study_id or subject_id column"):
         _plan(tree, split="file", split_file=bad)
+
+
+def test_a_failing_sample_stops_the_run_before_the_other_images(tmp_path):
+    root, metadata = tmp_path / "src", []
+    for index in range(10):
+        subject, study = f"{12000000 + index}", f"{52000000 + index}"
+        folder = root / "files" / "p12" / f"p{subject}" / f"s{study}"
+        folder.mkdir(parents=True)
+        folder.with_suffix(".txt").write_text(" FINAL REPORT\n IMPRESSION:  Clear.\n")
+        for name, view in (("a", "PA"), ("b", "LATERAL")):
+            (folder / f"{dicom_id(study, name)}.dcm").write_bytes(b"\0" * 300)  # no DICM marker: not a DICOM
+            metadata.append({"dicom_id": dicom_id(study, name), "subject_id": subject, "study_id": study,
+                             "ViewPosition": view})
+    pd.DataFrame(metadata).to_csv(root / "mimic-cxr-2.0.0-metadata.csv", index=False)
+    pd.DataFrame(metadata).assign(split="test").to_csv(root / "mimic-cxr-2.0.0-split.csv", index=False)
+    with pytest.raises(MimicError, match="16 of 16 sample images .* before the other 4"):
+        prepare_mimic(root, tmp_path / "out", workers=1)
+    assert len(pd.read_csv(tmp_path / "out" / "errors.csv")) == 16  # the other 4 were never decoded
