@@ -243,8 +243,9 @@ class CheXpertLabeler:
 
     @staticmethod
     def _stacked(words, gap_start, gap_end) -> bool:
-        """Two triggers act together when only coordination separates them ("normal and stable", "no new or")."""
-        return all(w in (",", "and", "or") for w in words[gap_start:gap_end])
+        """Two triggers act together when only coordination separates them ("normal and stable", "no new or",
+        "stable and grossly normal")."""
+        return all(w in (",", "and", "or") or w in lex.ADVERBS for w in words[gap_start:gap_end])
 
     def _forward_hits(self, words, triggers, trigger_ends, first) -> list[lex.Trigger]:
         hits, boundary = [], first
@@ -268,6 +269,8 @@ class CheXpertLabeler:
             return len(gap) <= _FORWARD_WINDOW and not any(w in lex.CLAUSE_BREAKS for w in gap)
         if len(gap) > _PHRASE_WINDOW or any(w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w in lex.COPULAS
                                             for w in gap):
+            return False
+        if trig.scope == "comma" and "," in gap:
             return False
         if trig.adjective:
             # "heart size is normal, atelectasis" : a predicative adjective does not modify what follows
@@ -307,8 +310,8 @@ class CheXpertLabeler:
             elif after_copula:
                 if w not in lex.PREDICATE_FILLERS:
                     return False
-            elif (w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w.endswith(("ed", "ing"))
-                  or w in lex.ALTERNATIVES):
+            elif (w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w in lex.ALTERNATIVES
+                  or (w.endswith(("ed", "ing")) and w not in lex.PARTICIPLE_ADJECTIVES)):
                 return False
         return True
 
