@@ -33,6 +33,10 @@ import numpy as np
 from xgem_bench.data.study import CHEXPERT_LABELS
 from xgem_bench.labelers import chexpert_triggers as lex
 
+#: what a result computed with this labeler records: the rule version (bumped whenever labels can change) and the
+#: negation/uncertainty engine (lexical triggers with scope rules; a dependency parse was measured too slow)
+LABELER_SETTINGS = {"labeler": "xgem-chexpert-rules-2", "labeler_engine": "lexical-scope"}
+
 POSITIVE, NEGATIVE, UNCERTAIN = 1.0, 0.0, -1.0
 NO_FINDING, SUPPORT_DEVICES, CARDIOMEGALY = "No Finding", "Support Devices", "Cardiomegaly"
 ENLARGED_CARDIOMEDIASTINUM = "Enlarged Cardiomediastinum"
@@ -385,6 +389,14 @@ def _as_text(report) -> str:
     if not isinstance(report, str):
         raise TypeError(f"reports must be strings, got {type(report).__name__}")
     return report
+
+
+def check_labeler_settings(settings: dict, metric: str) -> None:
+    """A metric's recorded labeler settings must name this labeler: results of another version are not comparable."""
+    for key, built_in in LABELER_SETTINGS.items():
+        if settings.get(key, built_in) != built_in:
+            raise ValueError(f"{metric} setting {key}={settings[key]!r} is not available; the built-in labeler is "
+                             f"{key}={built_in!r} (results from another labeler version must be recomputed)")
 
 
 @lru_cache(maxsize=1)

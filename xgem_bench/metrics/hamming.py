@@ -71,7 +71,9 @@ class HammingCoherence(Metric):
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
         from xgem_bench.metrics.backbones import XRVBackbone
-        return {**XRVBackbone.default_settings(), "threshold": "op", "uncertain": "positive", "labels": "paper-10"}
+        from xgem_bench.labelers import LABELER_SETTINGS
+        return {**XRVBackbone.default_settings(), "threshold": "op", "uncertain": "positive", "labels": "paper-10",
+                **LABELER_SETTINGS}
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
@@ -85,6 +87,8 @@ class HammingCoherence(Metric):
             raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
         if self.settings["uncertain"] not in UNCERTAIN_POLICIES:
             raise ValueError(f"uncertain must be one of {UNCERTAIN_POLICIES}, got {self.settings['uncertain']!r}")
+        from xgem_bench.labelers import check_labeler_settings
+        check_labeler_settings(self.settings, self.name)
         if self.settings["labels"] != "paper-10":
             raise ValueError("labels: only `paper-10` (the ten pathologies of Tables 3 and 5) is defined")
         missing = [m.value for m in self.outputs_needed if m not in context.task.outputs]
