@@ -72,7 +72,8 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
     # "XXX is normal|unremarkable", "normal XXX", "normal appearance of XXX", "XXX within normal limits",
     # "XXX at the upper limits of normal"
     ("normal;unremarkable;absent;{upper|top|high} normal", "neg", "both", "np", True),
-    ("within {|the }{|normal }limits;within normal range;{within|at|near} {|the }limits of normal;normal limits;"
+    ("within {|the }{|normal }limits;within normal range;{within|at|near} {|the }limits of normal;"
+     "{|upper |top |high }normal limits;"
      "{upper|top} {limit|limits|range} {|of }normal", "neg", "bwd", "np", False),
     # "heart is normal in size and contour", "heart and mediastinum of normal size": the predicate reaches the
     # coordinated nouns after it, up to a comma ("within normal limits for technique, retrocardiac opacity")
@@ -106,7 +107,7 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
     # "XXX is not well visualized", "XXX is not clearly seen", "XXX was not appreciated", "XXX may have this appearance"
     ("{may|might|could|can} {|also |possibly }be present;{may|might|could|can} appear;"
      "{may|might|could} {|also }have this appearance;"
-     "{poorly|incompletely|not well} {evaluated|visualized|seen|assessed};"
+     "{poorly|incompletely|not well|not fully} {evaluated|visualized|seen|assessed};not well-{evaluated|visualized|seen};"
      "not clearly {seen|visualized};not {appreciated|well appreciated};favored;"
      "{may|might|could} not be {seen|demonstrated|visualized|visible|evident|apparent};"
      # "nodule is a possibility", "pneumonia would be a consideration"
@@ -146,7 +147,7 @@ COPULAS = frozenset("is are was were be been being am has have had appears appea
 ADVERBS = frozenset("now again still otherwise also currently essentially overall grossly stably entirely completely "
                     "largely nearly almost partially partly".split())
 #: words that may sit between a copula and its predicate ("is at the upper limits of normal", "is a possibility")
-PREDICATE_FILLERS = ADVERBS | frozenset("at on near the a an top high upper low within".split())
+PREDICATE_FILLERS = ADVERBS | frozenset("at on near toward towards the a an top high upper low within".split())
 #: participles used as adjectives inside a subject list ("osseous structures and visualized upper abdomen are normal")
 PARTICIPLE_ADJECTIVES = frozenset("visualized imaged included".split())
 #: words that end a clause for every trigger
