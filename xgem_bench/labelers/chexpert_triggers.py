@@ -71,7 +71,8 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
      "|absence} of;clear of;{|to }rule out;{|to }exclude;excluding", "neg", "fwd", "np", False),
     # "XXX is normal|unremarkable", "normal XXX", "normal appearance of XXX", "XXX within normal limits",
     # "XXX at the upper limits of normal"
-    ("normal;unremarkable;absent;{upper|top|high} normal", "neg", "both", "np", True),
+    ("normal;unremarkable;absent", "neg", "both", "np", True),
+    ("{upper|top|high} normal", "neg", "both", "np", False),  # "heart size upper normal", "top normal heart size"
     ("within {|the }{|normal }limits;within normal range;{within|at|near} {|the }limits of normal;"
      "{|upper |top |high }normal limits;"
      "{upper|top} {limit|limits|range} {|of }normal", "neg", "bwd", "np", False),
@@ -98,8 +99,7 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
      "{|clinical }{correlate|correlation} {|clinically }for", "unc", "fwd", "clause", False),
     # "possible|probable|questionable|suspected XXX", "question|suggestion of", "suspicious|concern|worrisome for",
     # "consider|favor XXX", "secondary to XXX", "XXX versus YYY"
-    ("possible;questionable;suspected;borderline;less likely;"
-     "borderline {enlarged|large|prominent|widened|elevated|increased}", "unc", "both", "np", True),
+    ("possible;questionable;suspected;borderline;less likely", "unc", "both", "np", True),
     ("probable;question of;suggestion of;suspect;suspicious for;suspicious of;suspicion for;suspicion of;concern for;"
      "concerning for;worrisome for;consider;considering;favor;favoring;secondary to;possibility of;"
      "consideration of", "unc", "fwd", "np", False),
@@ -156,9 +156,10 @@ CLAUSE_BREAKS = frozenset(". ; : ? ! but however although though whereas while t
 PHRASE_BREAKS = frozenset("which that who whose where when since because as given with by change changes changed "
                           "seen noted present shows show showed demonstrates demonstrate demonstrated reveals "
                           "reveal revealed persists persist measures measuring likely".split())
-#: after an adjective trigger used backwards, what may follow it ("heart size normal and lungs clear")
+#: after an adjective trigger used backwards, what may follow it ("heart size normal and lungs clear"), including the
+#: predicate adjective it modifies as an adverb ("heart size borderline enlarged")
 ADJECTIVE_FOLLOWERS = frozenset(", . ; : and or in with without for at on since from compared to bilaterally but "
-                                "again overall otherwise".split())
+                                "again overall otherwise enlarged large prominent widened elevated increased".split())
 #: words whose presence in a mention makes the `cardiac` family apply (the lemmas named in the original patterns)
 CARDIAC_WORDS = frozenset("cardiomediastinal pericardial mediastinal mediastinum cardiomediastinum contour contours "
                           "configuration silhouette silhouettes size heart shadow".split())
