@@ -107,10 +107,11 @@ _SPEC: list[tuple[str, str, str, str, bool]] = [
     # "XXX is not well visualized", "XXX is not clearly seen", "XXX was not appreciated", "XXX may have this appearance"
     ("{may|might|could|can} {|also |possibly }be present;{may|might|could|can} appear;"
      "{may|might|could} {|also }have this appearance;"
-     "{poorly|incompletely|not well|not fully} {evaluated|visualized|seen|assessed};not well-{evaluated|visualized|seen};"
+     "{poorly|incompletely|not well|not fully} {evaluated|visualized|seen|assessed};"
+     "not well-{evaluated|visualized|seen};"
      "not clearly {seen|visualized};not {appreciated|well appreciated};favored;"
      "{may|might|could} not be {seen|demonstrated|visualized|visible|evident|apparent};"
-     # "nodule is a possibility", "pneumonia would be a consideration"
+     # "nodule is a possibility", "pneumonia is a consideration"
      "possibility;consideration", "unc", "bwd", "np", False),
     # --- cardiac/mediastinal words: "stable|unchanged silhouette", "silhouette is stable|unchanged|not changed",
     #     "similar to prior", "stable appearance of", "no change in heart size"
@@ -155,7 +156,7 @@ CLAUSE_BREAKS = frozenset(". ; : ? ! but however although though whereas while t
 #: words that end the noun-phrase scope of "no", "normal", ... (besides the clause breaks and the copulas)
 PHRASE_BREAKS = frozenset("which that who whose where when since because as given with by change changes changed "
                           "seen noted present shows show showed demonstrates demonstrate demonstrated reveals "
-                          "reveal revealed persists persist measures measuring likely".split())
+                          "reveal revealed persists persist measuring likely".split())
 #: after an adjective trigger used backwards, what may follow it ("heart size normal and lungs clear"), including the
 #: predicate adjective it modifies as an adverb ("heart size borderline enlarged")
 ADJECTIVE_FOLLOWERS = frozenset(", . ; : and or in with without for at on since from compared to bilaterally but "

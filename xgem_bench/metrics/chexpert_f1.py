@@ -15,6 +15,8 @@ Settings (all recorded in the signature):
   default) or ``paper`` (the ten pathologies of Table 5 plus No Finding). Per-class F1 is reported for all 14.
 * ``reference`` - ``report`` (label `study.report`, default) or ``study-labels`` (use the dataset's own CheXpert
   labels, `study.labels`, e.g. MIMIC-CXR's official file).
+* ``labeler``, ``labeler_engine`` - the labeler's rule version and negation/uncertainty engine
+  (`xgem_bench.labelers.LABELER_SETTINGS`); only the built-in ones are accepted, so results never mix versions.
 
 F1 per class is 2TP / (2TP + FP + FN), 0 when the class has no positive on either side (sklearn's `zero_division=0`),
 NaN when the ignore policies leave it no (study, class) pair at all (such a class is left out of the averages);

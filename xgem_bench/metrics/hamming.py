@@ -5,7 +5,8 @@ Image labels: the torchxrayvision DenseNet (`variant`, default `all`, as in Tabl
 positive at its operating point (`threshold=op`: `op_threshs` then 0.5, as xrv-classification scores F1) or at 0.5 on
 the raw sigmoid (`threshold=0.5`). Report labels: the CheXpert labeler on the generated report; a mention is positive
 (1) or negative (0), a finding not mentioned (blank) is negative, an uncertain mention (-1) follows `uncertain`
-(`positive` default: the report raises the finding, as the U-Ones convention reads it; or `negative`).
+(`positive` default: the report raises the finding, as the U-Ones convention reads it; or `negative`). The labeler's
+version and engine are recorded as the settings `labeler` and `labeler_engine`.
 
 Common label set (`COMMON_LABELS`): the ten pathologies the paper scores with both tools (Tables 3 and 5), mapped by
 name: CheXpert observation -> XRV output (`XRV_NAME`; only "Pleural Effusion" is "Effusion" in torchxrayvision).
