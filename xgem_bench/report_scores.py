@@ -38,8 +38,13 @@ def _pick(header: list[str], wanted: tuple[str, ...], path: Path, what: str) -> 
     return hits[0]
 
 
-def read_reports_csv(path: str | Path) -> dict[str, str]:
-    """id -> report text, in file order; see the module docstring for the format."""
+def read_id_csv(path: str | Path, columns: Mapping[str, tuple[str, ...]], required: Iterable[str] | None = None,
+                id_column: tuple[str, ...] = ID_COLUMNS) -> dict[str, dict[str, str]]:
+    """id -> {field: cell} in file order, for a UTF-8 CSV with a header.
+
+    `columns` maps each field to the header names accepted for it (case-insensitive); fields in `required` (default:
+    all) must have exactly one column, the others are read when present. Ids must be non-empty and unique.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -55,22 +60,36 @@ def read_reports_csv(path: str | Path) -> dict[str, str]:
     rows = csv.reader(io.StringIO(text, newline=""))
     header = next(rows, None)
     if not header:
-        raise ReportFileError(f"{path} is empty; expected a header row with an id and a report column")
-    id_col = _pick(header, ID_COLUMNS, path, "id")
-    text_col = _pick(header, REPORT_COLUMNS, path, "report")
-    reports: dict[str, str] = {}
+        raise ReportFileError(f"{path} is empty; expected a header row with an id column ({', '.join(id_column)})")
+    required = set(columns) if required is None else set(required)
+    id_col = _pick(header, id_column, path, "id")
+    picked = {field: _pick(header, names, path, field) for field, names in columns.items()
+              if field in required or _present(header, names)}
+    table: dict[str, dict[str, str]] = {}
     for number, row in enumerate(rows, start=2):
         if not row:
             continue
-        if len(row) <= max(id_col, text_col):
+        if len(row) <= max(id_col, *picked.values()):
             raise ReportFileError(f"{path}: row {number} has {len(row)} fields, expected {len(header)}")
         study_id = row[id_col].strip()
         if not study_id:
             raise ReportFileError(f"{path}: row {number} has an empty id")
-        if study_id in reports:
+        if study_id in table:
             raise ReportFileError(f"{path}: id {study_id!r} appears twice (again on row {number})")
-        reports[study_id] = row[text_col]
-    return reports
+        table[study_id] = {field: row[i] for field, i in picked.items()}
+    return table
+
+
+def _present(header: list[str], names: tuple[str, ...]) -> bool:
+    return any(h.strip().lower() in names for h in header)
+
+
+def read_reports_csv(path: str | Path, id_column: str | None = None, report_column: str | None = None
+                     ) -> dict[str, str]:
+    """id -> report text, in file order; see the module docstring for the format (column names may be given)."""
+    ids = (id_column.strip().lower(),) if id_column else ID_COLUMNS
+    reports = (report_column.strip().lower(),) if report_column else REPORT_COLUMNS
+    return {i: row["report"] for i, row in read_id_csv(path, {"report": reports}, id_column=ids).items()}
 
 
 def match_reports(hypotheses: Mapping[str, str], references: Mapping[str, str],
