@@ -176,3 +176,25 @@ def test_export_refuses_an_existing_export_and_an_empty_selection(tmp_path):
         export_inputs(ds, tmp_path / "e", progress=False)
     with pytest.raises(ValueError, match="no split 'val'"):
         export_inputs(ds, tmp_path / "f", split="val", progress=False)
+
+
+def test_predictions_rows_get_tables_intervals_and_paired_tests(tmp_path):
+    from xgem_bench.results import load_run
+    from xgem_bench.stats import compare_models
+    from xgem_bench.tables import build_table, render
+
+    ds = tiny_dataset(size=256)
+    studies = _test_studies(ds)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    _write_reports(folder / "reports.csv", [(s.study_id, s.report) for s in studies])
+    result = run("F->T", models=["shuffled"], predictions={"mine": folder}, dataset=ds, out=tmp_path / "r",
+                 metrics=["bleu"], progress=False)
+    loaded = [load_run(result.run_dir)]
+    table = build_table("4", loaded, ci={"n_resamples": 50, "level": 0.9, "seed": 0})
+    rows = {row.label: row for panel in table.panels for row in panel.rows}
+    assert rows["mine"].cells[0].value == pytest.approx(1.0)  # F->T BLEU-1 of the real reports themselves
+    assert "mine" in render(table, "md")
+    # BLEU-1: the two-word reports have no 4-grams, so only BLEU-1 of identical reports is exactly 1
+    test = compare_models(loaded, "F->T", "bleu", "bleu1", "mine", "shuffled", n_resamples=50)
+    assert test["value_a"] == pytest.approx(1.0) and test["difference"] > 0
