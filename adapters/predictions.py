@@ -93,8 +93,9 @@ class PredictionsAdapter(AnyTaskAdapter):
             folder = self.path / modality.value
             if not folder.is_dir():
                 if len(images) > 1:
-                    raise PredictionsError(f"{self.path} needs sub-folders {' and '.join(m.value + '/' for m in images)}"
-                                           f" for task {task} (missing {modality.value}/)")
+                    wanted = " and ".join(f"{m.value}/" for m in images)
+                    raise PredictionsError(f"{self.path} needs sub-folders {wanted} for task {task} "
+                                           f"(missing {modality.value}/)")
                 folder = self.path
             index[modality] = _images_by_stem(folder)
         if Modality.REPORT in task.outputs:

@@ -15,8 +15,8 @@ def register(app: typer.Typer) -> None:
 
 def run(
     task: str = typer.Option(..., "--task", "-t", help="Task such as 'L+T->F' (see `xgem-bench tasks`)."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model(s); default: all that support the task "
-                                                                          "(none when --predictions is given)."),
+    model: Optional[List[str]] = typer.Option(
+        None, "--model", "-m", help="Model(s); default: all that support the task (none when --predictions is given)."),
     predictions: Optional[List[str]] = typer.Option(
         None, "--predictions", "-p", help="NAME=PATH: outputs generated elsewhere, scored as model NAME (repeatable). "
                                           "PATH: a folder (<study_id>.png; F/ and L/ for two images; reports.csv) or "
