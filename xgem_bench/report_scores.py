@@ -93,18 +93,23 @@ def read_reports_csv(path: str | Path, id_column: str | None = None, report_colu
 
 
 def match_reports(hypotheses: Mapping[str, str], references: Mapping[str, str],
-                  hyp_name: str = "hypotheses", ref_name: str = "references") -> list[tuple[str, str, str]]:
-    """(id, hypothesis, reference) in hypothesis order; the two sets of ids must be identical."""
+                  hyp_name: str = "hypotheses", ref_name: str = "references", intersect: bool = False,
+                  ) -> list[tuple[str, str, str]]:
+    """(id, hypothesis, reference) in hypothesis order.
+
+    The two sets of ids must be identical; with `intersect`, references without a hypothesis are left out (a
+    reference set larger than the hypotheses), while a hypothesis without a reference is still an error."""
     missing_ref = [i for i in hypotheses if i not in references]
-    missing_hyp = [i for i in references if i not in hypotheses]
-    if len(hypotheses) != len(references) or missing_ref or missing_hyp:
+    missing_hyp = [] if intersect else [i for i in references if i not in hypotheses]
+    if missing_ref or missing_hyp:
         def some(ids):
             return ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
         details = [f"{hyp_name} has {len(hypotheses)} reports, {ref_name} has {len(references)}"]
         if missing_ref:
             details.append(f"ids only in {hyp_name}: {some(missing_ref)}")
         if missing_hyp:
-            details.append(f"ids only in {ref_name}: {some(missing_hyp)}")
+            details.append(f"ids only in {ref_name}: {some(missing_hyp)} (--intersect scores only the ids of "
+                           f"{hyp_name})")
         raise ReportFileError("hypotheses and references do not match: " + "; ".join(details))
     return [(i, hypotheses[i], references[i]) for i in hypotheses]
 
@@ -185,3 +190,35 @@ def write_per_sample(rows: Iterable[tuple[str, str, str, float]], path: str | Pa
         writer.writerow(["study_id", "metric", "key", "value"])
         writer.writerows(rows)
     staging.replace(path)
+
+
+def add_intervals(summary: dict, per_sample: Iterable[tuple[str, str, str, float]], n_resamples: int = 1000,
+                  level: float = 0.95, seed: int = 0) -> None:
+    """Add a percentile bootstrap interval over reports of each scored metric's primary value, as
+    `summary["metrics"][name]["interval"]` (or `interval_error` with the reason when it cannot be resampled).
+
+    The resampled statistic is the one `tables --ci` uses for a run (corpus BLEU from per-report n-gram counts,
+    label F1 from per-report labels, else the mean), read from the same long format a run stores."""
+    import tempfile
+
+    from xgem_bench.results import PER_SAMPLE_COLUMNS, _csv_text
+    from xgem_bench.stats import StatsUnavailable, bootstrap_ci, run_resampleable
+
+    with tempfile.TemporaryDirectory(prefix="xgem-score-reports-") as folder:
+        rows = ((HYPOTHESES_MODEL, study_id, metric, Modality.REPORT.value, key, value)
+                for study_id, metric, key, value in per_sample)
+        (Path(folder) / "per_sample.csv").write_text(_csv_text(PER_SAMPLE_COLUMNS, rows))
+        run = {"run_dir": folder}
+        for name, record in summary["metrics"].items():
+            if record["status"] != "ok":
+                continue
+            try:
+                data = run_resampleable(run, HYPOTHESES_MODEL, {**record, "metric": name,
+                                                                "modality": Modality.REPORT.value},
+                                        record["primary"])
+                record["interval"] = bootstrap_ci(data, n_resamples, level, seed).to_dict()
+            except (StatsUnavailable, ValueError) as error:
+                record["interval_error"] = str(error)
+
+
+HYPOTHESES_MODEL = "hypotheses"  # the model name the per-report rows carry while resampling
