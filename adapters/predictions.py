@@ -22,12 +22,11 @@ from typing import Any, Sequence
 
 from xgem_bench.adapters.base import AnyTaskAdapter, StudyFailure
 from xgem_bench.cache import _safe_name
-from xgem_bench.data.images import DICOM_SUFFIXES, TIFF_SUFFIXES, load_image
+from xgem_bench.data.images import IMAGE_SUFFIXES, load_image
 from xgem_bench.data.study import IMAGE_SIZE, Study
 from xgem_bench.report_scores import ReportFileError, read_id_csv
 from xgem_bench.tasks import Modality, Task
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", *TIFF_SUFFIXES, *DICOM_SUFFIXES}
 REPORTS_FILE = "reports.csv"
 
 

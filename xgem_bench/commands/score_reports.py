@@ -26,7 +26,7 @@ def score_reports(
                                                                         "text or reports)."),
     ref_column: Optional[str] = typer.Option(None, "--ref-column", help="Report column of --ref."),
     intersect: bool = typer.Option(False, "--intersect", help="Score only the ids of --hyp when --ref holds more "
-                                                              "reports (a hypothesis without reference stays an error)."),
+                                   "reports (a hypothesis without reference stays an error)."),
     ci: bool = typer.Option(False, "--ci", help="Bootstrap interval over reports of each metric's primary value."),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
     level: float = typer.Option(0.95, help="Confidence level for --ci."),
