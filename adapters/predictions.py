@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 from xgem_bench.adapters.base import AnyTaskAdapter, StudyFailure
 from xgem_bench.cache import _safe_name
+from xgem_bench.weights import sha256_of
 from xgem_bench.data.images import IMAGE_SUFFIXES, load_image
 from xgem_bench.data.study import IMAGE_SIZE, Study
 from xgem_bench.report_scores import ReportFileError, read_id_csv
@@ -131,7 +132,7 @@ class PredictionsAdapter(AnyTaskAdapter):
         base = self.path if self.path.is_dir() else self.path.parent
         digest = hashlib.sha256()
         for file in self.files():
-            digest.update(f"{os.path.relpath(file, base)}\0{_sha256(file)}\n".encode())
+            digest.update(f"{os.path.relpath(file, base)}\0{sha256_of(file)}\n".encode())
         return f"predictions-sha256={digest.hexdigest()}"
 
     # ---- the adapter protocol -----------------------------------------------------------------------------------
@@ -178,14 +179,6 @@ def _layout(task: Task) -> list[str]:
     images = [m for m in task.outputs if m.is_image]
     wanted = ["<study_id>.png"] if len(images) == 1 else [f"{m.value}/<study_id>.png" for m in images]
     return wanted + ([f"{REPORTS_FILE} (study_id, report)"] if Modality.REPORT in task.outputs else [])
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 __all__ = ["PredictionsAdapter", "PredictionsError"]

@@ -35,8 +35,23 @@ class RunError(RuntimeError):
 
 @dataclass
 class RunResult:
-    run_dir: Path | None  # None on ranks other than 0
+    """What `run` returns.
+
+    - `run_dir`: the folder written (`results.json`, `per_sample.csv`, `generation.csv`, `artifacts/`); None on
+      torchrun ranks other than 0, which write nothing.
+    - `results`: the content of `results.json`: `task`, `dataset` (name, split, fingerprint, `n_evaluated`,
+      `missing_modality`, `n_unreadable`), `seed`, `provenance` (git commit, package versions, device), `timings`,
+      and `models`: per model its `status` ("ok", "skipped", "failed") and `reason`, `settings`, `checkpoint_id`,
+      `cache_key`, `n_generated`, `n_failed`, `failures`, and `metrics`: per "metric/modality" key its `status`,
+      `values` (the numbers; `primary` names the headline one), `settings`, `signature` and `higher_is_better`.
+    """
+
+    run_dir: Path | None
     results: dict[str, Any]
+
+    def table(self) -> str:
+        """One row per model: status, counts and each metric's primary value (what `xgem-bench run` prints)."""
+        return store.format_table(store.summary_rows(self.results))
 
 
 @dataclass
@@ -458,5 +473,12 @@ def _describe(error: BaseException) -> str:
 
 
 def run(task: str | Task, **kwargs) -> RunResult:
-    """Python API of `xgem-bench run`; keyword arguments as in `Runner`."""
+    """Generate with every chosen model on `task` and score with every chosen metric (`xgem-bench run`).
+
+    Keyword arguments as in `Runner`: `models` (names; default every model supporting the task, none when
+    `predictions` is given), `predictions` ({name: folder or CSV} of outputs generated elsewhere), `dataset` (a spec
+    such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
+    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
+    Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
+    """
     return Runner(task, **kwargs).run()

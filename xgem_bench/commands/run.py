@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    task: str = typer.Option(..., "--task", "-t", help="Task such as 'L+T->F' (see `xgem-bench tasks`)."),
+    task: str = typer.Option(..., "--task", "-t", help="Task such as 'L+T->F', quoted ('>' is a shell redirect); "
+                                                       "see `xgem-bench tasks`."),
     model: Optional[List[str]] = typer.Option(
         None, "--model", "-m", help="Model(s); default: all that support the task (none when --predictions is given)."),
     predictions: Optional[List[str]] = typer.Option(

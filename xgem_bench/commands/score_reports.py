@@ -42,22 +42,17 @@ def score_reports(
 
     Exit status 0 when every metric ran; 3 when a metric named in --metrics was skipped or failed; 2 on bad input.
     """
-    from xgem_bench.report_scores import (ReportFileError, add_intervals, match_reports, read_reports_csv,
-                                          score_reports as score, write_per_sample)
+    from xgem_bench.api import score_reports as score
+    from xgem_bench.report_scores import ReportFileError, write_per_sample
 
     explicit = metrics is not None
     names = [m for m in metrics.split(",") if m.strip()] if explicit else None
     if explicit and not names:
         fail("--metrics names no metric")
     with user_errors(ReportFileError, KeyError, ValueError, TypeError):
-        hypotheses = read_reports_csv(hyp, report_column=hyp_column)
-        references = read_reports_csv(ref, report_column=ref_column)
-        pairs = match_reports(hypotheses, references, hyp_name=str(hyp), ref_name=str(ref), intersect=intersect)
-        summary, rows = score(pairs, names, settings=parse_options(option, "metric"), batch_size=batch_size,
-                              device=device)
-        if ci:
-            add_intervals(summary, rows, n_resamples=resamples, level=level, seed=seed)
-    summary = {"hyp": str(hyp), "ref": str(ref), "n_ref_left_out": len(references) - len(pairs), **summary}
+        summary, rows = score(hyp, ref, names, hyp_column=hyp_column, ref_column=ref_column, intersect=intersect,
+                              ci={"n_resamples": resamples, "level": level, "seed": seed} if ci else None,
+                              settings=parse_options(option, "metric"), batch_size=batch_size, device=device)
     if per_sample is not None:
         write_per_sample(rows, per_sample)
         summary["per_sample"] = str(per_sample)
