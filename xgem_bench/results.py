@@ -94,7 +94,7 @@ def load_run(path: str | Path, root: str | Path = "results") -> dict:
         known = [r["run_id"] for r in list_runs(root)] if Path(root).is_dir() else []
         close = difflib.get_close_matches(str(path), known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise FileNotFoundError(f"{path} is neither a finished run folder (no results.json) nor a run id under "
+        raise FileNotFoundError(f"{path} is not a finished xgem-bench run (no results.json), nor a run id under "
                                 f"{root}/.{hint} `xgem-bench results list --root {root}` shows the runs")
     results = json.loads(file.read_text())
     if results.get("schema") != SCHEMA_VERSION:
