@@ -22,11 +22,11 @@ from typing import Any, Sequence
 
 from xgem_bench.adapters.base import AnyTaskAdapter, StudyFailure
 from xgem_bench.cache import _safe_name
-from xgem_bench.weights import sha256_of
 from xgem_bench.data.images import IMAGE_SUFFIXES, load_image
 from xgem_bench.data.study import IMAGE_SIZE, Study
 from xgem_bench.report_scores import ReportFileError, read_id_csv
 from xgem_bench.tasks import Modality, Task
+from xgem_bench.weights import sha256_of
 
 REPORTS_FILE = "reports.csv"
 
@@ -47,7 +47,7 @@ class PredictionsAdapter(AnyTaskAdapter):
         if not self.path.exists():
             raise PredictionsError(f"predictions path {self.path} does not exist")
         self._index: dict[Task, dict[Modality, dict[str, Any]]] = {}
-        self._missing = 0
+        self._missing: set[str] = set()  # a set: a batch retried study by study must not count twice
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
@@ -137,7 +137,7 @@ class PredictionsAdapter(AnyTaskAdapter):
 
     # ---- the adapter protocol -----------------------------------------------------------------------------------
     def diagnostics(self) -> dict[str, Any]:
-        return {"missing_predictions": self._missing} if self._missing else {}
+        return {"missing_predictions": len(self._missing)} if self._missing else {}
 
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list:
         index = self.index(task)
@@ -146,7 +146,7 @@ class PredictionsAdapter(AnyTaskAdapter):
             found = {m: _lookup(index.get(m, {}), study.study_id) for m in task.outputs}
             absent = [m.value for m, value in found.items() if value is None]
             if absent:
-                self._missing += 1
+                self._missing.add(study.study_id)
                 outputs.append(StudyFailure(f"no prediction for study {study.study_id!r} ({'+'.join(absent)}) "
                                             f"in {self.path}"))
                 continue
