@@ -42,8 +42,8 @@ def run(
     from xgem_bench.tasks import TaskError
 
     with user_errors(KeyError, ValueError, RunError, TaskError, FileNotFoundError):
-        runner = Runner(task, models=model, predictions=parse_predictions(predictions), dataset=dataset, metrics=metrics, split=split, limit=limit, seed=seed,
-                        out=out, force=force, batch_size=batch_size,
+        runner = Runner(task, models=model, predictions=parse_predictions(predictions), dataset=dataset,
+                        metrics=metrics, split=split, limit=limit, seed=seed, out=out, force=force, batch_size=batch_size,
                         model_options=parse_options(option, "model"),
                         metric_options=parse_options(metric_option, "metric"),
                         run_id=run_id, device=device, progress=not quiet)
