@@ -3,7 +3,7 @@
 Its code pins torch 1.7 / pytorch-lightning 1.4 / CUDA-only fast-transformers kernels, so it runs as a subprocess
 adapter (`drivers/unixgen_driver.py`) in the user's UniXGen environment:
 
-    xgem-bench run --task T->F --model unixgen -o unixgen.repo=~/UniXGen -o unixgen.python=~/envs/unixgen/bin/python
+    xgem-bench run --task 'T->F' --model unixgen -o unixgen.repo=~/UniXGen -o unixgen.python=~/envs/unixgen/bin/python
 
 Task support is UniXGen's own: any of F, L, T from the others, because it generates one modality after the others
 in a sequence. The driver fixes the order upstream draws at random (conditions first, the target last, images in
