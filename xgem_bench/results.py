@@ -126,18 +126,6 @@ def summary_rows(results: dict) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table (columns = union of row keys, in first-seen order)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{round(value, 4) + 0.0:.4f}"  # + 0.0 turns a rounded -0.0 (e.g. an oracle FID of -1e-13) into 0.0
-        return "-" if value is None else str(value)
-
-    body = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
-    return "\n".join(lines)
+    """A plain-text table (columns = union of row keys, in first-seen order), every cell in full."""
+    from xgem_bench.terminal import fit_table
+    return fit_table(rows, wide=True)

@@ -84,6 +84,11 @@ class Metric(ABC):
         return {}
 
     @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        """Settings restricted to a fixed set of values, with those values (shown by `metrics --json`)."""
+        return {}
+
+    @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         """None when the metric can run here, else why not and the command that fixes it. Must be cheap."""
         from xgem_bench import weights

@@ -74,6 +74,10 @@ class HammingCoherence(Metric):
         return {**XRVBackbone.default_settings(), "threshold": "op", "uncertain": "positive", "labels": "paper-10"}
 
     @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return {"uncertain": UNCERTAIN_POLICIES}
+
+    @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         from xgem_bench.metrics.xrv_classification import XRVClassification
         return XRVClassification.unavailable_reason(settings)  # the same XRV weights
