@@ -88,7 +88,13 @@ def load_run(path: str | Path) -> dict:
     file = path if path.suffix == ".json" else path / "results.json"
     if not file.exists():
         raise FileNotFoundError(f"{path} is not a finished xgem-bench run (no results.json)")
-    results = json.loads(file.read_text())
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{file} is not valid JSON ({error}); it was cut short or edited: rerun the run "
+                         "(same --run-id resumes from cached outputs) or remove the folder") from None
+    if not isinstance(results, dict) or not isinstance(results.get("models"), dict):
+        raise ValueError(f"{file} is not an xgem-bench results file (no 'models' object)")
     if results.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"{file} has results schema {results.get('schema')}, this xgem-bench reads {SCHEMA_VERSION}")
     results["run_dir"] = str(file.parent)
@@ -101,15 +107,18 @@ def load_per_sample(path: str | Path):
     return pd.read_csv(Path(path) / "per_sample.csv", dtype={"study_id": str})
 
 
-def list_runs(root: str | Path = "results") -> list[dict]:
+def list_runs(root: str | Path = "results", skipped: list[str] | None = None) -> list[dict]:
+    """Finished runs under `root`; a results.json that cannot be read is left out and, with `skipped`, named there."""
     runs = []
     for file in sorted(Path(root).glob("*/results.json")):
         try:
             run = load_run(file)
-        except (ValueError, json.JSONDecodeError):
-            continue
-        runs.append({"run_id": run["run_id"], "created": run["created"], "task": run["task"],
-                     "dataset": run["dataset"]["name"], "models": sorted(run["models"]), "path": str(file.parent)})
+            runs.append({"run_id": run["run_id"], "created": run["created"], "task": run["task"],
+                         "dataset": run["dataset"]["name"], "models": sorted(run["models"]),
+                         "path": str(file.parent)})
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            if skipped is not None:
+                skipped.append(str(error) if isinstance(error, ValueError) else f"{file}: unreadable ({error!r})")
     return runs
 
 

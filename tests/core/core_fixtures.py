@@ -52,3 +52,16 @@ class FlakyAdapter(Adapter):
                 values = {m: (np.full((4, 4), 2.0, np.float32) if m.is_image else 3) for m in task.outputs}
             out.append(values)
         return out
+
+
+class CountingAdapter(Adapter):
+    """Deterministic noise images and reports; records every study it generates (to prove what came from cache)."""
+
+    name = "counting"
+    tasks = tuple(t.name for t in PAPER_TASKS)
+    calls: list[str] = []
+
+    def generate(self, studies, task, seeds):
+        CountingAdapter.calls.extend(s.study_id for s in studies)
+        return [{m: f"report {seed}" if not m.is_image else np.random.default_rng(seed).random((64, 64), np.float32)
+                 for m in task.outputs} for seed in seeds]

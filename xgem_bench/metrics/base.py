@@ -45,7 +45,7 @@ class MetricContext:
     def reference_studies(self):
         """Iterate the real studies of the reference set (for metrics that need statistics of real data)."""
         for i in self.reference_indices:
-            yield self.dataset.load(int(i))
+            yield self.dataset.load(int(i), self.task.modalities)
 
 
 class MetricUnavailable(RuntimeError):
