@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
+from xgem_bench import once
 from xgem_bench import results as store
 from xgem_bench import weights
 from xgem_bench.adapters import Adapter, AdapterContext, adapter_names, get_adapter_class
@@ -26,6 +26,7 @@ from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
 from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
                                 metric_names)
+from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.tasks import Modality, Task, parse_task
 
 
@@ -197,6 +198,9 @@ class Runner:
 
     # ---- the run ------------------------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        once.reset()  # each warning once per run
+        if not self.progress:
+            silence_third_party_bars()
         dist = _Distributed.from_env()
         try:
             return self._run(dist)
@@ -308,8 +312,8 @@ class Runner:
 
         timings = {"generation_s": 0.0, "scoring_s": 0.0}
         set_up = False
-        bar = tqdm(total=len(shard), desc=f"{name} {self.task}", unit="study",
-                   disable=not self.progress or dist.rank != 0)
+        bar = progress_bar(len(shard), f"{name} {self.task}", unit="study",
+                           enabled=self.progress and dist.rank == 0)
         for start in range(0, len(shard), self.batch_size):
             studies = []
             for i in shard[start: start + self.batch_size]:
@@ -335,6 +339,8 @@ class Runner:
                     bar.close()
                     return model_run
                 set_up = True
+                if not self.progress:
+                    silence_third_party_bars()  # libraries the adapter imported in setup()
             errors = self._generate(adapter, todo, outputs, cache)
             timings["generation_s"] += time.time() - t0
             for s, seed in zip(studies, seeds):
