@@ -31,7 +31,9 @@ from transformers import CLIPModel
 from xgem_bench.reference_model.alignment import AlignBranch, build_branch
 from xgem_bench.reference_model.config import MODALITIES, XGeMConfig
 from xgem_bench.reference_model.diffusion import sample_joint
-from xgem_bench.reference_model.layout import component_dir, default_checkpoint, is_trained, missing_stages  # noqa: F401
+# the checkpoint layout lives in a torch-free module (fast availability checks); re-exported for existing callers
+from xgem_bench.reference_model.layout import (component_dir, default_checkpoint, is_trained,  # noqa: F401
+                                               missing_stages)
 from xgem_bench.reference_model.prompt_encoder import PromptEncoder, build_clip
 from xgem_bench.reference_model.report_unet import ReportUNet
 from xgem_bench.reference_model.text_vae import OptimusVAE

@@ -39,9 +39,9 @@ def fit_table(rows: list[dict[str, Any]], width: int | None = None, footnote_col
               wide: bool = False, detail_hint: str | None = None) -> str:
     """Render `rows` (columns = union of keys, first-seen order) within `width` characters.
 
-    Cells of `footnote_columns` wider than their share become "[n]" with the text printed below (identical texts
-    share a number); then the widest columns but the first (the row's name) are cut until the table fits. `detail_hint` (e.g. "`xgem-bench models
-    NAME` shows one in full") is printed when a cell was cut.
+    Cells of `footnote_columns` wider than their header become "[n]" with the text printed below (identical texts
+    share a number); then the widest columns but the first (the row's name) are cut until the table fits.
+    `detail_hint` (e.g. "`xgem-bench models NAME` shows one in full") is printed when a cell was cut.
     """
     columns: list[str] = []
     for row in rows:
