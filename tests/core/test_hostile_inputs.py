@@ -1,5 +1,4 @@
 """Issue 13 §4: hostile inputs are recorded or refused with a clear message; finished work is never lost."""
-import json
 import os
 import struct
 import zlib
