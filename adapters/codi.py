@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from xgem_bench import weights
 from xgem_bench.adapters.xgem import XGeMAdapter
-from xgem_bench.reference_model.tokenizer import PRETRAINED_WEIGHTS as TOKENIZER_WEIGHTS
+from xgem_bench.weights_catalog.xgem import TOKENIZER_WEIGHTS
 from xgem_bench.tasks import SINGLE_OUTPUT_TASKS, Modality, Task
 
 #: CoDi file role -> weights-catalog name

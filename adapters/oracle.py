@@ -23,6 +23,6 @@ class OracleAdapter(AnyTaskAdapter):
     def generate(self, studies, task: Task, seeds: Sequence[int]):
         outputs = []
         for study in studies:
-            real = self._dataset.load(self._position[study.study_id])
+            real = self._dataset.load(self._position[study.study_id], task.outputs)
             outputs.append({m: real.get(m) for m in task.outputs})
         return outputs

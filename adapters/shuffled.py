@@ -45,8 +45,8 @@ class ShuffledAdapter(AnyTaskAdapter):
         for study, seed in zip(studies, seeds):
             rng = np.random.default_rng(seed)
             pick = int(rng.integers(len(candidates)))
-            donor = self._dataset.load(int(candidates[pick]))
+            donor = self._dataset.load(int(candidates[pick]), task.outputs)
             if donor.study_id == study.study_id and len(candidates) > 1:  # never the study itself
-                donor = self._dataset.load(int(candidates[(pick + 1) % len(candidates)]))
+                donor = self._dataset.load(int(candidates[(pick + 1) % len(candidates)]), task.outputs)
             outputs.append({m: donor.get(m) for m in task.outputs})
         return outputs

@@ -38,7 +38,7 @@ class XGeMAdapter(Adapter):
         return True  # any valid combination of F, L, T works with the same model
 
     def checkpoint_dir(self) -> Path:
-        from xgem_bench.reference_model.model import default_checkpoint
+        from xgem_bench.reference_model.layout import default_checkpoint
         return Path(self.options["checkpoint"]).expanduser() if self.options["checkpoint"] \
             else default_checkpoint(self.options["config"])
 
@@ -53,7 +53,7 @@ class XGeMAdapter(Adapter):
         if self.options["checkpoint"] == OFFICIAL:
             from xgem_bench.reference_model.convert import official_missing_reason
             return official_missing_reason(self.variant)
-        from xgem_bench.reference_model.model import missing_stages
+        from xgem_bench.reference_model.layout import missing_stages
         missing = missing_stages(self.checkpoint_dir(), self.variant)
         if missing:
             names = ", ".join(sorted({s + (f" {m}" if m else "") for s, m in missing}))

@@ -31,6 +31,9 @@ from transformers import CLIPModel
 from xgem_bench.reference_model.alignment import AlignBranch, build_branch
 from xgem_bench.reference_model.config import MODALITIES, XGeMConfig
 from xgem_bench.reference_model.diffusion import sample_joint
+# the checkpoint layout lives in a torch-free module (fast availability checks); re-exported for existing callers
+from xgem_bench.reference_model.layout import (component_dir, default_checkpoint, is_trained,  # noqa: F401
+                                               missing_stages)
 from xgem_bench.reference_model.prompt_encoder import PromptEncoder, build_clip
 from xgem_bench.reference_model.report_unet import ReportUNet
 from xgem_bench.reference_model.text_vae import OptimusVAE
@@ -43,12 +46,6 @@ CODES = {"frontal": "F", "lateral": "L", "report": "T"}
 
 def variant_of(multi_prompt: bool) -> str:
     return "xgem" if multi_prompt else "codi-xr"
-
-
-def default_checkpoint(config_name: str) -> Path:
-    """Where `xgem-bench train` writes and the adapters look: <xgem-bench cache>/reference/<config>."""
-    from xgem_bench.weights import cache_root
-    return cache_root() / "reference" / config_name
 
 
 # ---------------------------------------------------------------------------------------------- builders
@@ -93,15 +90,6 @@ def build_prompt_encoder(config: XGeMConfig, tokenizers: ReportTokenizers) -> Pr
 # ---------------------------------------------------------------------------------------------- checkpoint IO
 
 
-def component_dir(root: Path, stage: str, modality: str | None = None, variant: str = "xgem") -> Path:
-    root = Path(root)
-    if stage in ("clip", "image-vae", "text-vae"):
-        return root / stage
-    if stage in ("ldm", "align"):
-        return root / stage / variant / modality
-    raise ValueError(f"unknown stage {stage!r}")
-
-
 def save_component(module: nn.Module, folder: Path, meta: dict[str, Any] | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if hasattr(module, "save_pretrained"):  # diffusers / transformers modules keep their native format
@@ -109,10 +97,6 @@ def save_component(module: nn.Module, folder: Path, meta: dict[str, Any] | None 
     else:
         save_model(module, str(folder / "model.safetensors"))
         (folder / "config.json").write_text(json.dumps({"class": type(module).__name__, **(meta or {})}, indent=1))
-
-
-def is_trained(folder: Path) -> bool:
-    return (folder / "stage.json").is_file()
 
 
 def load_weights(module: nn.Module, folder: Path) -> nn.Module:
@@ -128,23 +112,6 @@ def load_config(root: Path) -> XGeMConfig:
     if not path.is_file():
         raise FileNotFoundError(f"{root} is not an XGeM checkpoint folder (no xgem_config.json)")
     return XGeMConfig.load(path)
-
-
-def missing_stages(root: Path, variant: str, modalities: Sequence[str] = MODALITIES,
-                   joint: bool = True) -> list[tuple[str, str | None]]:
-    """(stage, modality) pairs whose trained weights are absent, in training order. Cheap: file checks only."""
-    root = Path(root)
-    if not (root / "xgem_config.json").is_file():
-        return [("clip", None)]
-    needed: list[tuple[str, str | None]] = [("clip", None)]
-    if any(m != "report" for m in modalities):
-        needed.append(("image-vae", None))
-    if "report" in modalities:
-        needed.append(("text-vae", None))
-    needed += [("ldm", m) for m in modalities]
-    if joint:
-        needed += [("align", m) for m in modalities]
-    return [(s, m) for s, m in needed if not is_trained(component_dir(root, s, m, variant))]
 
 
 # ---------------------------------------------------------------------------------------------- the model

@@ -14,10 +14,11 @@ from typing import Sequence
 import torch
 from tokenizers import Tokenizer
 
+#: weights-catalog names of the pretrained tokenizer files, per role
+from xgem_bench.weights_catalog.xgem import TOKENIZER_WEIGHTS as PRETRAINED_WEIGHTS
+
 LOCAL_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[BOS]", "[EOS]")
 OPTIMUS_ADDED = ("<PAD>", "<BOS>", "<EOS>")
-#: weights-catalog names of the pretrained tokenizer files, per role
-PRETRAINED_WEIGHTS = {"clip": "xgem-tokenizer-clip", "encoder": "xgem-tokenizer-bert", "decoder": "xgem-tokenizer-gpt2"}
 
 
 def clean_for_clip(text: str) -> str:

@@ -58,15 +58,16 @@ def score_reports(hyp: str | Path, ref: str | Path, metrics: Iterable[str] | Non
 
 def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: Mapping[str, Any] | None = None,
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-           cache_root: str | Path | None = None) -> str:
+           cache_root: str | Path | None = None, all_tasks: bool = False) -> str:
     """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2) from finished runs (`xgem-bench tables`), as text in
     `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
-    settings {n_resamples, level, seed}."""
+    settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers."""
     from xgem_bench.tables import build_table, render
 
     loaded = _load(runs, root)
     return render(build_table(table, loaded, with_paper=with_paper, ci=dict(ci) if ci else None,
-                              cache_root=Path(cache_root) if cache_root else None), fmt, digits=digits)
+                              cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks),
+                  fmt, digits=digits)
 
 
 def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b: str, key: str | None = None,

@@ -11,7 +11,9 @@ import io
 import json
 import os
 import re
+import socket
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,58 @@ def study_seed(base_seed: int, study_id: str) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+#: temporary files are named `.<target>.tmp-<host>-<pid>-<random>`, so a later process can tell a killed writer's
+#: leftovers (same host, process gone) from a file another live process is writing right now
+TEMP_MARK = ".tmp-"
+#: leftovers of other hosts (shared file systems) are removed only when older than this
+FOREIGN_TEMP_AGE_S = 24 * 3600
+#: file names stay well under the 255-byte limit of common file systems, whatever the study id
+MAX_NAME = 96
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name[:MAX_NAME]}{TEMP_MARK}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete temporary files left in `folder` by writers that were killed; returns what was removed."""
+    removed = []
+    for file in Path(folder).glob(f".*{TEMP_MARK}*"):
+        host, pid = _temp_owner(file.name.rsplit(TEMP_MARK, 1)[1])
+        try:
+            if host == socket.gethostname() and pid is not None:
+                stale = not _pid_alive(pid)
+            else:
+                stale = time.time() - file.stat().st_mtime > FOREIGN_TEMP_AGE_S
+            if stale:
+                file.unlink()
+                removed.append(file)
+        except FileNotFoundError:  # removed meanwhile by another process
+            continue
+    return removed
+
+
+def _temp_owner(owner: str) -> tuple[str, int | None]:
+    """`host-pid-random` -> (host, pid); host names may contain '-'."""
+    host = owner.rpartition("-")[0]  # drop the random part
+    host, _, pid = host.rpartition("-")
+    return host, int(pid) if pid.isdigit() else None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename, so readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; results are shared with the group like any file
         with os.fdopen(fd, "wb") as f:
@@ -55,8 +105,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def _safe_name(study_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", study_id)
-    if safe != study_id:  # keep distinct ids distinct after sanitising
-        safe += "_" + hashlib.sha256(study_id.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(study_id.encode()).hexdigest()
+    if len(safe) > MAX_NAME:  # keep distinct ids distinct after shortening
+        return safe[:MAX_NAME] + "_" + digest[:16]
+    if safe != study_id:  # ... and after sanitising
+        safe += "_" + digest[:8]
     return safe
 
 
@@ -71,6 +124,7 @@ class GenerationCache:
         self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
         self.folder = generation_folder(root, adapter, self.key)
         self.folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.folder)
         key_file = self.folder / "key.json"
         if not key_file.exists():
             atomic_write_text(key_file, json.dumps(key, sort_keys=True, indent=1, default=str))

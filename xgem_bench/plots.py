@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.tables import Measurements
+from xgem_bench.tables import Measurements, dataset_descriptions
 from xgem_bench.tasks import PAPER_TASKS
 
 FORMATS = ("png", "pdf")
@@ -30,12 +30,33 @@ def _pyplot():
     return plt
 
 
-def _finish(figure, axis, title: str, ylabel: str, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
+def _finish(figure, axis, title: str, ylabel: str, out: Path, stem: str, formats: Sequence[str],
+            caption: str = "", higher_is_better: bool | None = None) -> list[Path]:
     axis.set_title(title)
+    if higher_is_better is not None:
+        ylabel += " (higher is better)" if higher_is_better else " (lower is better)"
     axis.set_ylabel(ylabel)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
+    if caption:  # below the axes; bbox_inches="tight" keeps it in the file
+        figure.text(0.0, -0.02, caption, fontsize=7, ha="left", va="top", wrap=True)
     return _save(figure, out, stem, formats)
+
+
+def figure_caption(measured: Measurements, counts: Sequence[int | None]) -> str:
+    """What every figure says under its axes: the data, n per point, and the caveats (as tables do)."""
+    parts = [f"Dataset: {', '.join(dataset_descriptions(measured))}."]
+    known = sorted({n for n in counts if n is not None})
+    if known:
+        parts.append(f"n = {known[0]} studies per point." if len(known) == 1 else
+                     f"n = {known[0]} to {known[-1]} studies per point.")
+    if any(r["dataset"].get("synthetic") for r in measured.runs):
+        parts.append("Synthetic data: tests the pipeline, says nothing about patients.")
+    return " ".join(parts)
+
+
+def _n(measured: Measurements, task: str, model: str) -> int | None:
+    return measured.entries[(task, model)][1].get("n_generated")
 
 
 def _save(figure, out: Path, stem: str, formats: Sequence[str]) -> list[Path]:
@@ -77,8 +98,9 @@ def hamming_distributions(runs: Sequence[dict], out: Path, formats: Sequence[str
             axis.plot(np.arange(len(counts)), counts, marker="o",
                       label=f"{model} (mean {values['hamming']:.2f}, at 0: {values['at_zero']:.0%})")
         axis.set_xlim(-0.3, max(top + 1, 3) + 0.3)
-        axis.set_xlabel("Hamming distance (labels that differ between generated X-ray and report)")
-        paths += _finish(figure, axis, f"Clinical coherence, {task}", "studies", out, f"hamming-{task}", formats)
+        axis.set_xlabel("Hamming distance (labels that differ between generated X-ray and report; lower is better)")
+        paths += _finish(figure, axis, f"Clinical coherence, {task}", "studies", out, f"hamming-{task}", formats,
+                         figure_caption(measured, [_n(measured, task, m) for m, _ in curves]))
     return paths
 
 
@@ -91,6 +113,7 @@ def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] =
         for task, model, record in _ok_records(measured, metric):
             by_task.setdefault(task, []).append((model, record["values"]))
         for task, bars in by_task.items():
+            counts = [_n(measured, task, m) for m, _ in bars]
             for score in scores:
                 labels = [label for label in PAPER_PATHOLOGIES + ("No Finding",)
                           if any(f"{score}/{label}" in values for _, values in bars)]
@@ -101,13 +124,18 @@ def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] =
                 width = 0.8 / len(bars)
                 x = np.arange(len(labels))
                 for i, (model, values) in enumerate(bars):
-                    heights = [values.get(f"{score}/{label}", np.nan) for label in labels]
-                    axis.bar(x + (i - (len(bars) - 1) / 2) * width, np.nan_to_num(heights, nan=0.0), width,
-                             label=model)
+                    heights = np.array([values.get(f"{score}/{label}", np.nan) for label in labels], dtype=float)
+                    positions = x + (i - (len(bars) - 1) / 2) * width
+                    present = np.isfinite(heights)
+                    axis.bar(positions[present], heights[present], width, label=model)
+                    for position in positions[~present]:  # no support for the class: marked, not drawn as 0
+                        axis.text(position, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=6,
+                                  color="0.4")
                 axis.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
                 axis.set_ylim(0, 1)
+                note = figure_caption(measured, counts) + " n/a: no study of the class (no value; not a 0)."
                 paths += _finish(figure, axis, f"{metric} {score.upper()} per finding, {task}", score.upper(), out,
-                                 f"{metric}-{score}-{task}", formats)
+                                 f"{metric}-{score}-{task}", formats, note, True)
     return paths
 
 
@@ -116,6 +144,8 @@ def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = F
     measured = Measurements(runs)
     order = {t.name: i for i, t in enumerate(PAPER_TASKS)}
     series: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    counts: dict[tuple[str, str], list[int | None]] = {}
+    higher: dict[tuple[str, str], bool | None] = {}
     for task, model, record in _ok_records(measured):
         primary = record.get("primary")
         value = record["values"].get(primary) if primary else None
@@ -123,6 +153,8 @@ def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = F
             continue
         key = (record["metric"], primary)
         series.setdefault(key, {}).setdefault(model, {})[task] = float(value)
+        counts.setdefault(key, []).append(_n(measured, task, model))
+        higher[key] = record.get("higher_is_better")
     paths = []
     for (metric, primary), models in series.items():
         tasks = sorted({t for values in models.values() for t in values}, key=lambda t: (order.get(t, 99), t))
@@ -132,7 +164,8 @@ def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = F
             axis.plot([tasks.index(t) for t in tasks if t in values], [values[t] for t in tasks if t in values],
                       marker="o", label=model)
         axis.set_xticks(range(len(tasks)), tasks)
-        paths += _finish(figure, axis, f"{metric} by task", primary, out, f"summary-{metric}", formats)
+        paths += _finish(figure, axis, f"{metric} by task", primary, out, f"summary-{metric}", formats,
+                         figure_caption(measured, counts[(metric, primary)]), higher[(metric, primary)])
     return paths
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -36,6 +37,10 @@ def _pick(header: list[str], wanted: tuple[str, ...], path: Path, what: str) -> 
         problem = "has no" if not hits else "has more than one"
         raise ReportFileError(f"{path}: the header {header} {problem} {what} column (one of {', '.join(wanted)})")
     return hits[0]
+
+
+#: NUL, tab, newline, ...: never valid in an id
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def read_id_csv(path: str | Path, columns: Mapping[str, tuple[str, ...]], required: Iterable[str] | None = None,
@@ -76,7 +81,11 @@ def read_id_csv(path: str | Path, columns: Mapping[str, tuple[str, ...]], requir
             raise ReportFileError(f"{path}: row {number} has an empty id")
         if study_id in table:
             raise ReportFileError(f"{path}: id {study_id!r} appears twice (again on row {number})")
+        if CONTROL_CHARACTERS.search(study_id):  # a NUL byte would silently truncate the id downstream
+            raise ReportFileError(f"{path}: row {number} has control characters in its id {study_id!r}")
         table[study_id] = {field: row[i] for field, i in picked.items()}
+    if not table:
+        raise ReportFileError(f"{path} has a header but no rows; nothing to score")
     return table
 
 

@@ -96,7 +96,13 @@ def load_run(path: str | Path, root: str | Path = "results") -> dict:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise FileNotFoundError(f"{path} is not a finished xgem-bench run (no results.json), nor a run id under "
                                 f"{root}/.{hint} `xgem-bench results list --root {root}` shows the runs")
-    results = json.loads(file.read_text())
+    try:
+        results = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{file} is not valid JSON ({error}); it was cut short or edited: rerun the run "
+                         "(same --run-id resumes from cached outputs) or remove the folder") from None
+    if not isinstance(results, dict) or not isinstance(results.get("models"), dict):
+        raise ValueError(f"{file} is not an xgem-bench results file (no 'models' object)")
     if results.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"{file} has results schema {results.get('schema')}, this xgem-bench reads {SCHEMA_VERSION}")
     results["run_dir"] = str(file.parent)
@@ -109,15 +115,18 @@ def load_per_sample(path: str | Path):
     return pd.read_csv(Path(path) / "per_sample.csv", dtype={"study_id": str})
 
 
-def list_runs(root: str | Path = "results") -> list[dict]:
+def list_runs(root: str | Path = "results", skipped: list[str] | None = None) -> list[dict]:
+    """Finished runs under `root`; a results.json that cannot be read is left out and, with `skipped`, named there."""
     runs = []
     for file in sorted(Path(root).glob("*/results.json")):
         try:
             run = load_run(file)
-        except (ValueError, json.JSONDecodeError):
-            continue
-        runs.append({"run_id": run["run_id"], "created": run["created"], "task": run["task"],
-                     "dataset": run["dataset"]["name"], "models": sorted(run["models"]), "path": str(file.parent)})
+            runs.append({"run_id": run["run_id"], "created": run["created"], "task": run["task"],
+                         "dataset": run["dataset"]["name"], "models": sorted(run["models"]),
+                         "path": str(file.parent)})
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            if skipped is not None:
+                skipped.append(str(error) if isinstance(error, ValueError) else f"{file}: unreadable ({error!r})")
     return runs
 
 
@@ -134,18 +143,6 @@ def summary_rows(results: dict) -> list[dict[str, Any]]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table (columns = union of row keys, in first-seen order)."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{round(value, 4) + 0.0:.4f}"  # + 0.0 turns a rounded -0.0 (e.g. an oracle FID of -1e-13) into 0.0
-        return "-" if value is None else str(value)
-
-    body = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in body]
-    return "\n".join(lines)
+    """A plain-text table (columns = union of row keys, in first-seen order), every cell in full."""
+    from xgem_bench.terminal import fit_table
+    return fit_table(rows, wide=True)

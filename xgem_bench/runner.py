@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from tqdm import tqdm
 
+from xgem_bench import once
 from xgem_bench import results as store
 from xgem_bench import weights
 from xgem_bench.adapters import Adapter, AdapterContext, adapter_names, get_adapter_class
 from xgem_bench.adapters.base import StudyFailure
-from xgem_bench.cache import GenerationCache, study_seed
+from xgem_bench.cache import GenerationCache, remove_stale_temporaries, study_seed
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
 from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
                                 metric_names)
+from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.tasks import Modality, Task, parse_task
 
 
@@ -197,6 +198,8 @@ class Runner:
         unknown_options = set(self.model_options) - set(names)
         if unknown_options:
             raise RunError(f"options given for model(s) not in the run: {sorted(unknown_options)}")
+        for name, options in self.model_options.items():  # before any folder is made, not halfway through
+            _check_keys("model", name, options, get_adapter_class(name).default_options())
         return names
 
     def _prediction_adapters(self) -> dict[str, Adapter]:
@@ -211,8 +214,15 @@ class Runner:
         return adapters
 
     def _resolve_metrics(self, names: list[str] | None) -> list[str]:
+        chosen = names if names is not None else [n for n in metric_names()
+                                                  if applies_to(get_metric_class(n), self.task)]
+        unknown_options = set(self.metric_options) - set(chosen)
+        if unknown_options:
+            raise RunError(f"settings given for metric(s) not in the run: {sorted(unknown_options)}")
+        for name, settings in self.metric_options.items():
+            _check_keys("metric", name, settings, get_metric_class(name).default_settings())
         if names is None:
-            return [n for n in metric_names() if applies_to(get_metric_class(n), self.task)]
+            return chosen
         for name in names:
             if not applies_to(get_metric_class(name), self.task):
                 raise RunError(f"metric {name!r} ({get_metric_class(name).kind}) scores no output of task "
@@ -221,6 +231,9 @@ class Runner:
 
     # ---- the run ------------------------------------------------------------------------------------------------
     def run(self) -> RunResult:
+        once.reset()  # each warning once per run
+        if not self.progress:
+            silence_third_party_bars()
         dist = _Distributed.from_env()
         try:
             return self._run(dist)
@@ -296,13 +309,15 @@ class Runner:
 
     @staticmethod
     def _prepare_out(run_dir: Path) -> None:
+        """Create the run folder, or reuse an unfinished one (a killed run resumes under the same --run-id)."""
+        if (run_dir / "results.json").exists():
+            raise RunError(f"{run_dir} holds a finished run; choose another --run-id or output folder")
         try:
-            run_dir.mkdir(parents=True, exist_ok=False)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(run_dir)
             probe = run_dir / ".write-test"
             probe.write_text("ok")
             probe.unlink()
-        except FileExistsError:
-            raise RunError(f"{run_dir} already exists; choose another --run-id or output folder") from None
         except OSError as error:
             raise RunError(f"cannot write results to {run_dir}: {error.strerror}; choose a writable --out") from None
 
@@ -331,24 +346,35 @@ class Runner:
 
         timings = {"generation_s": 0.0, "scoring_s": 0.0}
         set_up = False
-        bar = tqdm(total=len(shard), desc=f"{name} {self.task}", unit="study",
-                   disable=not self.progress or dist.rank != 0)
+        bar = progress_bar(len(shard), f"{name} {self.task}", unit="study",
+                           enabled=self.progress and dist.rank == 0)
         for start in range(0, len(shard), self.batch_size):
             studies = []
             for i in shard[start: start + self.batch_size]:
                 try:
-                    studies.append(self.dataset.load(int(i)))
+                    studies.append(self.dataset.load(int(i), self.task.modalities))
                 except (OSError, ValueError) as error:  # unreadable input: recorded, the run goes on
                     model_run.generation_rows.append((name, self.dataset.study_ids[int(i)], "", "unreadable",
                                                       str(error)))
             seeds = [study_seed(self.seed, s.study_id) for s in studies]
             t0 = time.time()
-            outputs = {s.study_id: None if self.force else cache.load(s.study_id, seed)
+            outputs = {s.study_id: None if self.force else self._cached(cache, s.study_id, seed)
                        for s, seed in zip(studies, seeds)}
             todo = [(s, seed) for s, seed in zip(studies, seeds) if outputs[s.study_id] is None]
             if todo and not set_up:
-                adapter.setup(AdapterContext(device=self.device, dataset=self.dataset, cache_dir=self.cache_dir))
+                try:
+                    adapter.setup(AdapterContext(device=self.device, dataset=self.dataset, cache_dir=self.cache_dir))
+                except Exception as error:  # noqa: BLE001 - this model failed; the other models' work stands
+                    entry.update(status="failed", reason=f"setup failed: {_describe(error)}")
+                    for key in model_run.metrics:
+                        entry["metrics"][key].update(status="skipped", reason=f"model {name} failed to set up")
+                    model_run.metrics = {}
+                    model_run.generation_rows = [r for r in model_run.generation_rows if r[3] == "unreadable"]
+                    bar.close()
+                    return model_run
                 set_up = True
+                if not self.progress:
+                    silence_third_party_bars()  # libraries the adapter imported in setup()
             errors = self._generate(adapter, todo, outputs, cache)
             timings["generation_s"] += time.time() - t0
             for s, seed in zip(studies, seeds):
@@ -362,6 +388,17 @@ class Runner:
         entry["timings"] = {k: round(v, 3) for k, v in timings.items()}
         model_run.diagnostics = adapter.diagnostics()
         return model_run
+
+    def _cached(self, cache: GenerationCache, study_id: str, seed: int) -> dict[Modality, Any] | None:
+        """A cached output that passes the checks fresh outputs pass; anything else is deleted and regenerated."""
+        outputs = cache.load(study_id, seed)
+        if outputs is None:
+            return None
+        try:
+            return _check_outputs(outputs, self.task)
+        except ValueError:  # tampered with, or written by a buggy older version: not trusted
+            cache.path(study_id, seed).unlink(missing_ok=True)
+            return None
 
     def _generate(self, adapter: Adapter, todo: list[tuple[Study, int]], outputs: dict, cache: GenerationCache
                   ) -> dict[str, str]:
@@ -464,6 +501,14 @@ class Runner:
             for study_id, values in metric.per_sample().items():
                 per_sample.extend((model_run.name, study_id, record["metric"], record["modality"], k, v)
                                   for k, v in values.items())
+
+
+def _check_keys(kind: str, name: str, given: dict, defaults: dict) -> None:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        known = ", ".join(sorted(defaults)) or "none"
+        raise RunError(f"{kind} {name!r} has no option(s) {unknown}; its options are: {known} "
+                       f"(`xgem-bench {kind}s {name}` lists them with defaults)")
 
 
 def _describe(error: BaseException) -> str:

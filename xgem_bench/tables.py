@@ -112,6 +112,8 @@ class Cell:
     #: "" (a number), "-" (task not supported / not run), "n/a" (metric skipped or failed)
     mark: str = ""
     bold: bool = False
+    #: studies behind the number (the model's generated and scored studies)
+    n: int | None = None
 
 
 @dataclass
@@ -142,6 +144,9 @@ class BuiltTable:
     caption: str
     panels: list[BuiltPanel]
     notes: list[str] = field(default_factory=list)
+    #: note -> its technical detail (reasons naming paths and commands): in Markdown, left out of LaTeX
+    details: dict[str, str] = field(default_factory=dict)
+    dataset: str = ""  # "demo (split test, synthetic)", for CSV rows
 
 
 class Measurements:
@@ -156,6 +161,9 @@ class Measurements:
         self.entries: dict[tuple[str, str], tuple[dict, dict]] = {}
         self.names: dict[tuple[str, str], str] = {}  # (task, label) -> model name in the run
         self.notes: list[str] = []
+        self.details: dict[str, str] = {}
+        #: (metric, problem, reason) -> "model on task", ...: one note per missing metric, not one per model
+        self.missing: dict[tuple[str, str, str], list[str]] = {}
         seen_settings: dict[str, list[dict]] = {}
         for run in self.runs:
             for model, entry in run["models"].items():
@@ -200,17 +208,29 @@ class Measurements:
             return Cell(mark="-")
         found = self.record(task, model, metric)
         if found is None:
-            self._note(f"{model} on {task}: metric {metric} was not run")
-            return Cell(mark="n/a")
+            return self._missing(metric, "was not run", "", model, task)
         _, record = found
         if record.get("status") != "ok":
-            self._note(f"{model} on {task}: {metric} {record.get('status')}: {record.get('reason')}")
-            return Cell(mark="n/a")
+            return self._missing(metric, str(record.get("status")), str(record.get("reason") or ""), model, task)
         value = record.get("values", {}).get(key)
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            self._note(f"{model} on {task}: {metric} has no value {key!r}")
-            return Cell(mark="n/a")
-        return Cell(value=float(value))
+            return self._missing(metric, f"has no value {key!r}", "", model, task)
+        return Cell(value=float(value), n=self.entries[(task, model)][1].get("n_generated"))
+
+    def _missing(self, metric: str, problem: str, reason: str, model: str, task: str) -> Cell:
+        who = self.missing.setdefault((metric, problem, reason), [])
+        if f"{model} on {task}" not in who:
+            who.append(f"{model} on {task}")
+        return Cell(mark="n/a")
+
+    def missing_notes(self) -> list[str]:
+        notes = []
+        for (metric, problem, reason), who in self.missing.items():
+            note = f"n/a: {metric} {problem} for {', '.join(who)}"
+            notes.append(note)
+            if reason:
+                self.details[note] = reason
+        return notes
 
     def higher_is_better(self, metric: str) -> bool:
         for run in self.runs:
@@ -255,8 +275,11 @@ def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, st
 
 # ---- building ----------------------------------------------------------------------------------------------------
 def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
-                cache_root: Path | None = None) -> BuiltTable:
+                cache_root: Path | None = None, all_tasks: bool = False) -> BuiltTable:
     """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals.
+
+    Columns and row groups of tasks that no run covers are left out unless `all_tasks`; a table without a single
+    measured number is a ValueError that says why.
 
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
     default: the cache folder each run recorded)."""
@@ -271,9 +294,15 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         table = _build_intra_study(measured, paper, cache_root)
     else:
         layout = LAYOUTS[number]
-        panels = [_build_panel(layout, panel, measured, paper, ci) for panel in layout.panels]
+        ran = {run["task"] for run in runs}
+        chosen = layout.panels if all_tasks else [p for p in (_ran_only(p, ran) for p in layout.panels) if p]
+        panels = [_build_panel(layout, panel, measured, paper, ci) for panel in chosen]
         table = BuiltTable(number, layout.caption, panels)
-    table.notes = measured.notes + table.notes
+        _check_not_empty(table, measured, {c.task for p in layout.panels for c in p.columns if c.task}
+                         | {t for p in layout.panels for t in p.row_tasks})
+    table.notes = _context_notes(measured, table) + measured.missing_notes() + measured.notes + table.notes
+    table.details = measured.details
+    table.dataset = "; ".join(dataset_descriptions(measured))
     if ci:
         table.notes.append(f"± = half-width of the {ci['level']:.0%} percentile bootstrap interval over studies "
                            f"({ci['n_resamples']} resamples, seed {ci['seed']}).")
@@ -281,6 +310,53 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         table.notes.append("Rows and columns marked (paper) are published values transcribed from the XGeM paper, "
                            "not measured.")
     return table
+
+
+def dataset_descriptions(measured: Measurements) -> list[str]:
+    found = {(r["dataset"]["name"], r["dataset"].get("split", ""), bool(r["dataset"].get("synthetic")))
+             for r in measured.runs}
+    return [f"{name} (split {split}{', synthetic' if synthetic else ''})" for name, split, synthetic in sorted(found)]
+
+
+def _context_notes(measured: Measurements, table: BuiltTable) -> list[str]:
+    """What every table states: the data, how many studies are behind each number, and the caveats that apply."""
+    notes = [f"Dataset: {', '.join(dataset_descriptions(measured))}."]
+    counts = sorted({c.n for p in table.panels for r in p.rows if r.source == "xgem-bench" for c in r.cells
+                     if c.value is not None and c.n is not None})
+    if counts:
+        notes.append(f"n = {counts[0]} studies per cell." if len(counts) == 1 else
+                     f"n = {counts[0]} to {counts[-1]} studies per cell (each cell's n: --format csv).")
+    if any(r["dataset"].get("synthetic") for r in measured.runs):
+        notes.append("Synthetic data: these numbers test the pipeline; they say nothing about real patients.")
+    deficient = any(record.get("values", {}).get("rank_deficient") for _, entry in measured.entries.values()
+                    for record in entry.get("metrics", {}).values() if record.get("status") == "ok")
+    if deficient:
+        notes.append("FID with no more images than feature dimensions (N <= d): the covariance is singular, so the "
+                     "values are biased and unstable.")
+    return notes
+
+
+def _check_not_empty(table: BuiltTable, measured: Measurements, needed: set[str]) -> None:
+    """A table without a single number (measured, or published with --with-paper) is an error that says why."""
+    if any(c.value is not None for p in table.panels for r in p.rows for c in r.cells):
+        return
+    ran = sorted({r["task"] for r in measured.runs})
+    if not needed & set(ran):
+        reason = f"it reads tasks {sorted(needed)} and the runs given are on {ran}"
+    elif measured.missing:
+        reason = "no metric it shows has a value: " + "; ".join(measured.missing_notes())
+    else:
+        reason = "no model of the runs finished (see `xgem-bench results show RUN`)"
+    raise ValueError(f"Table {table.number} would be empty: {reason}")
+
+
+def _ran_only(panel: Panel, ran: set[str]) -> Panel | None:
+    """The panel restricted to the tasks that were run (None if none of its tasks was)."""
+    columns = tuple(c for c in panel.columns if c.task is None or c.task in ran)
+    row_tasks = tuple(t for t in panel.row_tasks if t in ran)
+    if not columns or (panel.row_tasks and not row_tasks):
+        return None
+    return replace(panel, columns=columns, row_tasks=row_tasks)
 
 
 def _build_panel(layout: Layout, panel: Panel, measured: Measurements, paper: dict, ci: dict | None) -> BuiltPanel:
@@ -441,7 +517,7 @@ def _mark_best(panel: BuiltPanel, digits: int = 2) -> None:
         rows = [r for r in panel.rows if r.task == group and r.source == "xgem-bench" and r.model not in REFERENCE_MODELS]
         for j, higher in enumerate(panel.higher_is_better):
             values = [_displayed(r.cells[j].value, digits) for r in rows if r.cells[j].value is not None]
-            if not values:
+            if not values or (len(values) > 1 and len(set(values)) == 1):  # all tied: none is better than another
                 continue
             best = max(values) if higher else min(values)
             for r in rows:
@@ -454,6 +530,8 @@ def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2)
     for row in panel.rows:
         cells = [c for c, keep in zip(row.cells, competing) if keep and c.value is not None]
         if not cells:
+            continue
+        if len(cells) > 1 and len({_displayed(c.value, digits) for c in cells}) == 1:
             continue
         best = max(_displayed(c.value, digits) for c in cells)
         for cell in cells:
@@ -470,7 +548,7 @@ def render(table: BuiltTable, fmt: str, digits: int = 2) -> str:
 def _number(cell: Cell, digits: int) -> str:
     if cell.value is None:
         return cell.mark or "-"
-    text = f"{cell.value:.{digits}f}"
+    text = f"{round(cell.value, digits) + 0.0:.{digits}f}"  # + 0.0: a rounded -0.001 prints 0.00, never -0.00
     if cell.low is not None and cell.high is not None and math.isfinite(cell.low) and math.isfinite(cell.high):
         text += f" ± {(cell.high - cell.low) / 2:.{digits}f}"
     return text
@@ -495,7 +573,7 @@ def _markdown(table: BuiltTable, digits: int) -> str:
             labels = [f"*{x}*" if row.source == "paper" else x for x in _row_labels(panel, row)]
             out.append("| " + " | ".join(labels + cells) + " |")
         out.append("")
-    out += [f"- {note}" for note in table.notes]
+    out += [f"- {note}" + (f": {table.details[note]}" if note in table.details else "") for note in table.notes]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -506,14 +584,15 @@ def _csv(table: BuiltTable, digits: int) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["table", "panel", "task", "model", "source", "group", "column", "value", "ci_low", "ci_high",
-                     "mark", "bold"])
+                     "mark", "bold", "n", "dataset"])
     for panel in table.panels:
         for row in panel.rows:
             for (group, label), cell in zip(panel.headers, row.cells):
                 writer.writerow([table.number, panel.title, row.task or group, row.model, row.source, group, label,
                                  "" if cell.value is None else repr(cell.value),
                                  "" if cell.low is None else repr(cell.low), "" if cell.high is None else repr(cell.high),
-                                 cell.mark, int(cell.bold)])
+                                 cell.mark, int(cell.bold), "" if cell.n is None else cell.n,
+                                 table.dataset if row.source == "xgem-bench" else "XGeM paper"])
     return buffer.getvalue()
 
 
@@ -527,12 +606,15 @@ def latex_escape(text: str) -> str:
 
 
 def _latex(table: BuiltTable, digits: int) -> str:
-    out = ["% xgem-bench table; needs \\usepackage{booktabs}", r"\begin{table}[t]", r"\centering", r"\small",
-           f"\\caption{{Table {latex_escape(table.number)}: {latex_escape(table.caption)}}}"]
+    # LaTeX numbers the table itself ("Table 1: ..."): the caption carries the text only, the label the paper number.
+    # Wide tables shrink to \linewidth; narrow ones keep their natural size.
+    out = ["% xgem-bench table; needs \\usepackage{booktabs,graphicx}", r"\begin{table}[t]", r"\centering", r"\small",
+           f"\\caption{{{latex_escape(table.caption)}}}", f"\\label{{tab:xgem-{table.number.lower()}}}"]
     for index, panel in enumerate(table.panels):
         n_heads = len(panel.row_head)
         if index:
             out.append(r"\par\medskip")
+        out.append(r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%")
         out.append(r"\begin{tabular}{" + "l" * n_heads + "r" * len(panel.headers) + "}")
         out.append(r"\toprule")
         if panel.title:
@@ -566,7 +648,7 @@ def _latex(table: BuiltTable, digits: int) -> str:
                 cells = [f"\\textit{{{c}}}" for c in cells]
             out.append(" & ".join(labels + cells) + r" \\")
         out.append(r"\bottomrule")
-        out.append(r"\end{tabular}")
+        out.append(r"\end{tabular}}")
     if table.notes:
         out.append(r"\par\smallskip\footnotesize")
         out.append(r" \\ ".join(latex_escape(n) for n in table.notes))

@@ -84,6 +84,10 @@ class WeightsMissing(FileNotFoundError):
     """A needed weight is absent; the message names the command that fixes it."""
 
 
+class WeightsMismatch(ValueError):
+    """A weight's bytes differ from its published or recorded sha256; it is not loaded."""
+
+
 #: plug-ins declare their weights here: `NAME = "package.module"` (its WEIGHTS list) or "package.module:LIST"
 ENTRY_POINT_GROUP = "xgem_bench.weights"
 
@@ -136,6 +140,64 @@ def _record_path(spec: WeightSpec) -> Path:
     return weights_root() / ".checksums" / f"{spec.name}.json"  # with the weights they vouch for
 
 
+def _read_record(spec: WeightSpec) -> dict | None:
+    """The checksum recorded at fetch / import / first use, or None (an unreadable record counts as none)."""
+    try:
+        record = json.loads(_record_path(spec).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("sha256"), str) else None
+
+
+def _write_record(spec: WeightSpec, digest: str, source: str) -> None:
+    from datetime import datetime, timezone
+
+    from xgem_bench.cache import atomic_write_text
+    atomic_write_text(_record_path(spec), json.dumps({
+        "sha256": digest, "source": source, "published_sha256": spec.sha256,
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"), "identity": _identity(spec.path)}))
+
+
+def _identity(path: Path) -> str:
+    """Size and modification time of every file: what must change for the bytes to change, cheap to read."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for file in files:
+        stat = file.stat()
+        h.update(f"{file.relative_to(path) if path.is_dir() else ''}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def verify(name: str) -> str:
+    """The sha256 of the weight in place, checked before anything loads it.
+
+    Against the published sha256 where there is one, else against the one recorded at fetch or import; a weight
+    that arrived another way (e.g. the upstream package's own download) is recorded now: trust on first use. The
+    file is hashed only when its size or modification time changed since the last check, so runs do not re-hash.
+    Raises WeightsMismatch (naming the fix) on a difference, WeightsMissing when absent.
+    """
+    spec = get(name)
+    reason = missing_reason(name)
+    if reason:
+        raise WeightsMissing(reason)
+    record = _read_record(spec)
+    expected = spec.sha256 or (record or {}).get("sha256")
+    if record and record.get("identity") == _identity(spec.path) and record["sha256"] == expected:
+        return expected
+    digest = sha256_of(spec.path)
+    if expected and digest != expected:
+        origin = "the published checksum" if spec.sha256 else \
+            f"the checksum recorded on {record.get('recorded', '?')} from {record.get('source', '?')}"
+        raise WeightsMismatch(
+            f"weight {name!r} at {spec.path} has sha256 {digest}, not {expected} ({origin}): the file changed, is "
+            f"incomplete or is not the official release, so it is not loaded. Remove it and run `{spec.fix_command}`"
+            + ("" if spec.sha256 else f"; if you replaced it on purpose, run `xgem-bench weights import {name} "
+                                      "PATH` to record the new checksum"))
+    _write_record(spec, digest, (record or {}).get("source") or f"first use of {spec.path} (trust on first use)")
+    return digest
+
+
 def is_present(spec: WeightSpec) -> bool:
     path = spec.path
     if spec.kind == "folder":
@@ -153,10 +215,7 @@ def checksum(name: str) -> str | None:
         return None
     if spec.sha256:
         return spec.sha256
-    record = _record_path(spec)
-    if record.exists():
-        return json.loads(record.read_text())["sha256"]
-    return None
+    return (_read_record(spec) or {}).get("sha256")
 
 
 def missing_reason(name: str) -> str | None:
@@ -181,10 +240,8 @@ def _installed(distribution: str) -> bool:
 
 
 def require(name: str) -> Path:
-    """The path of a present weight, or WeightsMissing with the fixing command."""
-    reason = missing_reason(name)
-    if reason:
-        raise WeightsMissing(reason)
+    """The path of a present weight whose checksum matches (see `verify`), else WeightsMissing / WeightsMismatch."""
+    verify(name)
     return get(name).path
 
 
@@ -216,10 +273,7 @@ def _install(spec: WeightSpec, candidate: Path, move: bool, source: str | None =
         shutil.rmtree(target)
     os.replace(staging, target)
     shutil.rmtree(staging.parent, ignore_errors=True)
-    record = _record_path(spec)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"sha256": digest, "source": source or str(candidate),
-                                  "published_sha256": spec.sha256}))
+    _write_record(spec, digest, source or str(candidate))
     return target
 
 

@@ -108,3 +108,14 @@ def test_missing_weight_names_the_fetch_command():
     assert "xgem-bench weights fetch cxrmate" in CXRMateAdapter().unavailable_reason()
     with pytest.raises(ValueError, match="fallback"):
         CXRMateAdapter(fallback="report")
+
+
+def test_remote_code_runs_only_from_a_folder_matching_its_recorded_checksums(tiny_cxrmate, tmp_path):
+    """Issue 13 §5: trust_remote_code executes the folder's Python, so the folder is verified first."""
+    installed = weights.import_file("cxrmate", tiny_cxrmate)
+    marker = tmp_path / "custom-code-ran"
+    code = installed / CODE.name
+    code.write_text(code.read_text() + f"\nopen({str(marker)!r}, 'w').close()\n")  # what an attacker would add
+    with pytest.raises(weights.WeightsMismatch, match="cxrmate.*not loaded"):
+        CXRMateAdapter().setup(AdapterContext())
+    assert not marker.exists()

@@ -1,6 +1,9 @@
 """Small deterministic datasets and test-only adapters for the runner tests (imported by test modules)."""
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 
 from xgem_bench.adapters.base import Adapter, StudyFailure
@@ -52,3 +55,25 @@ class FlakyAdapter(Adapter):
                 values = {m: (np.full((4, 4), 2.0, np.float32) if m.is_image else 3) for m in task.outputs}
             out.append(values)
         return out
+
+
+class CountingAdapter(Adapter):
+    """Deterministic noise images and reports; records every study it generates (to prove what came from cache).
+
+    In another process: $COUNTING_LOG names a file that gets one line per study asked for, and $COUNTING_DELAY
+    seconds of sleep per study make a batch last long enough to be killed in the middle of.
+    """
+
+    name = "counting"
+    tasks = tuple(t.name for t in PAPER_TASKS)
+    calls: list[str] = []
+
+    def generate(self, studies, task, seeds):
+        CountingAdapter.calls.extend(s.study_id for s in studies)
+        if os.environ.get("COUNTING_LOG"):
+            for study in studies:
+                with open(os.environ["COUNTING_LOG"], "a") as log:
+                    log.write(study.study_id + "\n")
+                time.sleep(float(os.environ.get("COUNTING_DELAY", "0")))
+        return [{m: f"report {seed}" if not m.is_image else np.random.default_rng(seed).random((64, 64), np.float32)
+                 for m in task.outputs} for seed in seeds]

@@ -50,7 +50,7 @@ def test_import_file_verifies_a_published_checksum(tmp_path):
 
 
 def test_list_shows_sources_licences_and_locations():
-    result = runner.invoke(app, ["weights", "list"])
+    result = runner.invoke(app, ["weights", "list", "--wide"])
     assert result.exit_code == 0
     for name in ("fid-inception", "fid-inception-fid-helper", "xrv-densenet121-res224-all",
                  "xrv-densenet121-res224-mimic_nb", "xrv-densenet121-res224-mimic_ch"):

@@ -63,13 +63,16 @@ def test_lower_is_better_metrics_bold_the_minimum(tmp_path):
     del rng
     md = render(build_table("2", runs), "md")
     assert "**10.00**" in md and "**11.00**" in md and "**500.00**" not in md
-    assert "| xgem | **10.00** | n/a | **11.00** | n/a | - | - |" in md  # XRV not run; other tasks not in runs
+    assert "| xgem | **10.00** | n/a | **11.00** | n/a |" in md  # XRV not run; tasks not in the runs: no columns
+    every = render(build_table("2", runs, all_tasks=True), "md")
+    assert "| xgem | **10.00** | n/a | **11.00** | n/a | - | - |" in every
 
 
 def test_unsupported_tasks_show_a_dash_and_skipped_metrics_na_with_reason(report_runs):
     md = render(build_table("6", report_runs), "md")
     assert "| llm-cxr | 0." in md and md.count("| - | - | - | - |") == 1
-    assert "codi-xr on F->T: ratescore skipped: weight 'w' is missing; run fix" in md
+    assert ("n/a: ratescore skipped for codi-xr on F->T, codi-xr on L->T, codi-xr on F+L->T: weight 'w' is missing; "
+            "run fix") in md
 
 
 def test_intervals_come_from_per_study_rows(report_runs):
@@ -88,7 +91,7 @@ def test_rows_grouped_by_task_and_real_data_row_with_paper_values(tmp_path):
     values.update({"auc_micro": 0.7, "auc_macro": 0.6, "auc_weighted": 0.65})
     runs = [make_run(tmp_path, "t3", "T->F", {m: {"metrics": {"xrv-classification/F": (values, None, True)}}
                                               for m in ("xgem", "oracle")})]
-    table = build_table("3", runs, with_paper=True)
+    table = build_table("3", runs, with_paper=True, all_tasks=True)
     auc, f1 = table.panels
     assert auc.title == "AUC" and f1.title == "F1"
     tasks = [r.task for r in auc.rows]
@@ -136,7 +139,7 @@ def test_paper_values_file_is_marked_and_matches_the_paper_text():
 
 def test_every_layout_renders_in_every_format_and_latex_is_balanced(report_runs):
     for number in TABLES:
-        table = build_table(number, report_runs, with_paper=True)
+        table = build_table(number, report_runs, with_paper=True, all_tasks=True)
         for fmt in ("md", "csv"):
             assert render(table, fmt)
         latex = render(table, "latex")
@@ -148,10 +151,10 @@ def test_every_layout_renders_in_every_format_and_latex_is_balanced(report_runs)
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (apt-get install texlive-latex-base)")
 def test_latex_compiles_with_pdflatex(report_runs, tmp_path):
-    body = "".join(render(build_table(n, report_runs, with_paper=True, ci={"n_resamples": 50, "level": 0.95,
-                                                                          "seed": 0}), "latex") for n in TABLES)
+    body = "".join(render(build_table(n, report_runs, with_paper=True, all_tasks=True,
+                                      ci={"n_resamples": 50, "level": 0.95, "seed": 0}), "latex") for n in TABLES)
     (tmp_path / "t.tex").write_text("\\documentclass{article}\n\\usepackage[margin=1cm,landscape]{geometry}\n"
-                                    "\\usepackage{booktabs}\n\\begin{document}\n" + body + "\\end{document}\n")
+                                    "\\usepackage{booktabs,graphicx}\n\\begin{document}\n" + body + "\\end{document}\n")
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]

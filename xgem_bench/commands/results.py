@@ -17,8 +17,11 @@ def list_(root: Path = typer.Option(Path("results"), help="Folder holding run fo
     """Finished runs under ROOT."""
     from xgem_bench.results import format_table, list_runs
 
-    rows = [{**r, "models": ",".join(r["models"])} for r in list_runs(root)]
+    skipped: list[str] = []
+    rows = [{**r, "models": ",".join(r["models"])} for r in list_runs(root, skipped)]
     typer.echo(format_table(rows) if rows else f"no runs under {root}")
+    for reason in skipped:
+        typer.secho(f"skipped: {reason}", err=True, fg=typer.colors.YELLOW)
 
 
 @results_app.command("show")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -32,8 +32,12 @@ class Dataset(ABC):
         """Boolean mask over studies: the modality is present (path set / report non-empty)."""
 
     @abstractmethod
-    def load(self, index: int) -> Study:
-        """The full study at position `index`, images decoded to float32 [0, 1]."""
+    def load(self, index: int, modalities: Iterable[Modality] | None = None) -> Study:
+        """The study at position `index`, images decoded to float32 [0, 1].
+
+        `modalities`: the ones the caller needs; a reader may leave the others None instead of decoding them (so an
+        unreadable lateral does not drop a study evaluated on T->F). None: all.
+        """
 
     @abstractmethod
     def content_digest(self) -> str:
@@ -77,8 +81,8 @@ class InMemoryDataset(Dataset):
     def available(self, modality: Modality) -> np.ndarray:
         return np.array([s.has(modality) for s in self._studies], dtype=bool)
 
-    def load(self, index: int) -> Study:
-        return self._studies[index]
+    def load(self, index: int, modalities: Iterable[Modality] | None = None) -> Study:
+        return self._studies[index]  # already decoded: nothing to save
 
     def content_digest(self) -> str:
         h = hashlib.sha256()

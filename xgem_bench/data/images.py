@@ -185,6 +185,8 @@ def read_raster(path: str | os.PathLike) -> DecodedImage:
                 image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
             array = np.asarray(image)
             mode = image.mode
+    except Image.DecompressionBombError as error:  # e.g. a 20000x20000 PNG: refused before decoding
+        raise ImageReadError(path, f"image too large to decode safely ({error})") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(path, f"not a readable image ({error})") from error
     if mode in ("I", "I;16", "I;16B", "I;16L") and array.max(initial=0) <= 65535:

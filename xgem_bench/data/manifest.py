@@ -11,9 +11,11 @@ Pixels are read only in `load(i)`; images that are not 256x256 are zero-padded t
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,8 @@ from xgem_bench.tasks import Modality
 REQUIRED_COLUMNS = ("study_id", "frontal", "lateral", "report")
 DEFAULT_SPLIT = "test"
 LABEL_VALUES = {1.0, 0.0, -1.0}
+#: label cells that mean "not mentioned" (what pandas, R and spreadsheets write for a missing value)
+BLANK_LABELS = {"", "nan", "na", "n/a", "null", "none"}
 _HASH_COLUMNS = {Modality.FRONTAL: "frontal_sha256", Modality.LATERAL: "lateral_sha256"}
 
 
@@ -67,11 +71,12 @@ class ManifestDataset(Dataset):
         column = self._table[Modality(modality).field]
         return column.map(lambda v: bool(v.strip())).to_numpy(dtype=bool)
 
-    def load(self, index: int) -> Study:
+    def load(self, index: int, modalities: Iterable[Modality] | None = None) -> Study:
         row = self._table.iloc[index]
+        wanted = set(Modality) if modalities is None else set(modalities)
         images = {}
         for modality in (Modality.FRONTAL, Modality.LATERAL):
-            value = row[modality.field]
+            value = row[modality.field] if modality in wanted else ""
             images[modality.field] = load_image(self._resolve(value), IMAGE_SIZE) if value else None
         report = row["report"].strip() or None
         return Study(study_id=row["study_id"], subject_id=row["subject_id"], report=report,
@@ -150,6 +155,14 @@ def _normalise(table: pd.DataFrame, source: str) -> pd.DataFrame:
     for column in text_columns:
         if column in table.columns:
             table[column] = table[column].map(lambda v: "" if _blank(v) else str(v).strip())
+    if table.empty:
+        raise ManifestError(f"{source}: the manifest has a header but no studies; add one row per study")
+    for column in ("study_id", "subject_id"):
+        if column in table.columns:
+            bad = np.flatnonzero(table[column].str.contains(r"[\x00-\x1f\x7f]", regex=True))
+            if len(bad):  # a NUL byte would silently truncate the id in file names and C libraries
+                raise ManifestError(f"{source}: {column} at row(s) {(bad + 2)[:5].tolist()} contains control "
+                                    "characters (NUL, tab, newline...); ids must be printable text")
     if (table["study_id"] == "").any():
         rows = (np.flatnonzero(table["study_id"] == "") + 2)[:5].tolist()
         raise ManifestError(f"{source}: empty study_id at row(s) {rows} (line numbers, header = 1)")
@@ -174,13 +187,13 @@ def _blank(value) -> bool:
 
 
 def _parse_labels(column: pd.Series, name: str, source: str) -> pd.Series:
-    blank = column.map(_blank)
+    blank = column.map(lambda v: _blank(v) or str(v).strip().lower() in BLANK_LABELS)
     values = pd.to_numeric(column.mask(blank, np.nan), errors="coerce")
     bad = column[values.isna() & ~blank]
     bad = pd.concat([bad, column[values.notna() & ~values.isin(LABEL_VALUES)]])
     if len(bad):
         raise ManifestError(f"{source}: label column {name!r} has values {sorted(map(str, bad.unique()))[:5]}; "
-                            "allowed are 1, 0, -1 (uncertain) or blank")
+                            "allowed are 1, 0, -1 (uncertain) or blank (empty, NaN, NA)")
     return values.astype(float)
 
 
@@ -193,12 +206,28 @@ def read_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None
         if path.suffix.lower() == ".parquet":
             table = pd.read_parquet(path)
         else:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")  # Excel adds a BOM
+            table = pd.read_csv(io.StringIO(_csv_text(path)), dtype=str, keep_default_na=False)
+    except ManifestError:
+        raise
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as error:
         raise ManifestError(f"manifest {path} cannot be read: {error}") from error
     meta = read_sidecar(path)
     return ManifestDataset(table, root if root is not None else path.parent, name=meta.get("name", path.stem),
                            synthetic=bool(meta.get("synthetic", False)), source=str(path), meta=meta)
+
+
+def _csv_text(path: Path) -> str:
+    """The manifest's text, refusing what pandas would silently mangle (NUL bytes end a field in its C parser)."""
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        line = raw[:raw.index(b"\0")].count(b"\n") + 1
+        raise ManifestError(f"manifest {path}: line {line} contains a NUL byte; ids and paths must be printable text")
+    try:
+        return raw.decode("utf-8-sig")  # Excel adds a BOM
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"manifest {path} is not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
+                            f"{error.start}); re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path} > "
+                            f"{path.with_name(path.stem + '-utf8' + path.suffix)}`") from None
 
 
 def read_sidecar(path: str | os.PathLike) -> dict:

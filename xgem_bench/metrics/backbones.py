@@ -34,8 +34,8 @@ QUANTIZE = ("none", "uint8")
 
 def resolve_device(device: str | None) -> str:
     """`auto` (or None) picks CUDA when present; anything else is passed to torch as is."""
-    import torch
     if device in (None, "auto"):
+        import torch  # only here: availability checks build backbones on "cpu" and must not pay torch's import
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 

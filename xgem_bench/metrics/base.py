@@ -45,7 +45,7 @@ class MetricContext:
     def reference_studies(self):
         """Iterate the real studies of the reference set (for metrics that need statistics of real data)."""
         for i in self.reference_indices:
-            yield self.dataset.load(int(i))
+            yield self.dataset.load(int(i), self.task.modalities)
 
 
 class MetricUnavailable(RuntimeError):
@@ -81,6 +81,11 @@ class Metric(ABC):
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
         """Every setting that can change the numbers, with its default."""
+        return {}
+
+    @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        """Settings restricted to a fixed set of values, with those values (shown by `metrics --json`)."""
         return {}
 
     @classmethod

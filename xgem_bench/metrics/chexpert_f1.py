@@ -117,6 +117,10 @@ class CheXpertF1(Metric):
         return {"uncertain": "positive", "blank": "negative", "average_over": "all", "reference": "report",
                 **LABELER_SETTINGS}
 
+    @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return dict(SETTINGS)
+
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
         for key, allowed in SETTINGS.items():

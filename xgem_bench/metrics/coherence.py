@@ -38,14 +38,14 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def encoder_root(encoder: str) -> Path:
     """A configuration name (`tiny`, `paper`: the folder `xgem-bench train` uses) or a checkpoint folder."""
     from xgem_bench.reference_model.config import PRESETS
-    from xgem_bench.reference_model.model import default_checkpoint
+    from xgem_bench.reference_model.layout import default_checkpoint
     return default_checkpoint(encoder) if encoder in PRESETS else Path(encoder).expanduser()
 
 
 def encoder_problem(encoder: str) -> str | None:
     """None when `encoder` resolves to a trained XGeM prompt encoder, else why not and the fix (file checks only)."""
     from xgem_bench.reference_model.config import PRESETS
-    from xgem_bench.reference_model.model import component_dir, is_trained
+    from xgem_bench.reference_model.layout import component_dir, is_trained
     root = encoder_root(encoder)
     if (root / "xgem_config.json").is_file() and is_trained(component_dir(root, "clip")):
         return None

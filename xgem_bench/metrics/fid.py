@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 
-from xgem_bench import weights
+from xgem_bench import once, weights
 from xgem_bench.metrics.base import Metric, MetricContext, Sample
 
 logger = logging.getLogger(__name__)
@@ -111,9 +111,10 @@ def warn_if_rank_deficient(n: int, dim: int, what: str) -> bool:
     if n > dim:
         return False
     message = (f"FID {what}: only {n} images for {dim}-dimensional features (N <= d): the covariance is singular "
-               f"and the FID is biased and unstable; use more than {dim} images (>= 5,000 is the usual advice)")
+               f"and the FID is biased and unstable; use more than {dim} images (>= 5,000 is the usual advice). "
+               "Said once per run: every affected FID has rank_deficient=1 in the results")
     # logging, not warnings: importing torchxrayvision switches every Python warning off
-    logger.warning(message)
+    once.warn(logger, "fid-rank-deficient", message)
     return True
 
 

@@ -77,6 +77,10 @@ class HammingCoherence(Metric):
                 **LABELER_SETTINGS}
 
     @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return {"uncertain": UNCERTAIN_POLICIES}
+
+    @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         from xgem_bench.metrics.xrv_classification import XRVClassification
         return XRVClassification.unavailable_reason(settings)  # the same XRV weights

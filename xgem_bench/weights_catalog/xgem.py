@@ -2,6 +2,9 @@
 `paper` configuration starts from. No checksums are published: the sha256 is recorded at fetch / import."""
 from xgem_bench.weights import WeightSpec
 
+#: the reference model's tokenizer files: role -> catalog name
+TOKENIZER_WEIGHTS = {"clip": "xgem-tokenizer-clip", "encoder": "xgem-tokenizer-bert", "decoder": "xgem-tokenizer-gpt2"}
+
 _HF = "https://huggingface.co/{repo}/resolve/main/{path}"
 
 WEIGHTS = [
