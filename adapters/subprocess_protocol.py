@@ -3,7 +3,8 @@
 The user points the adapter at the upstream checkout (`repo`) and at the interpreter of its environment (`python`).
 For each batch xgem-bench writes a work folder
 
-    manifest.json             task, options, and per study: id, seed, report text, input/output file names
+    manifest.json             task, options, and per study: id, seed, report text, frontal ViewPosition (or null),
+                              input/output file names
     inputs/<i>/F.npy, L.npy   input images, float32 (H, W) in [0, 1]
     outputs/<i>/F.npy, T.txt  written by the driver: images as float (H, W) or (H, W, 3) in [0, 1], reports UTF-8
     status/<i>.json           written by the driver when study i failed: {"error": "..."}
@@ -72,6 +73,11 @@ class SubprocessAdapter(Adapter):
         """Model options for the driver (weight paths, sampler settings)."""
         return {}
 
+    def input_image(self, study: Study, modality: Modality) -> np.ndarray:
+        """The image the driver receives for one input view; subclasses may apply the model's own preprocessing
+        (raising StudyFailure for that study alone when they cannot)."""
+        return study.get(modality)
+
     def driver_path(self) -> Path:
         return DRIVERS_DIR / self.driver
 
@@ -108,13 +114,26 @@ class SubprocessAdapter(Adapter):
         self._device = self.options["device"] or context.device
 
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict | StudyFailure]:
+        results: list[dict | StudyFailure | None] = [None] * len(studies)
+        ready, images = [], []
+        for index, study in enumerate(studies):
+            try:
+                images.append({m: self.input_image(study, m) for m in task.inputs if m.is_image})
+                ready.append(index)
+            except StudyFailure as failure:
+                results[index] = failure
+        if not ready:
+            return results
         work = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-"))
         try:
-            manifest = write_batch(work, self.name, studies, task, seeds, self.driver_options(task),
+            manifest = write_batch(work, self.name, [studies[i] for i in ready], images, task,
+                                   [seeds[i] for i in ready], self.driver_options(task),
                                    repo=str(self._repo()), device=getattr(self, "_device", None) or "cpu")
             stage_errors = [error for stage in self.stages(task)
                             if (error := self._run_stage(stage, work))]
-            return read_outputs(work, manifest, task, "; ".join(stage_errors) or None)
+            for index, output in zip(ready, read_outputs(work, manifest, task, "; ".join(stage_errors) or None)):
+                results[index] = output
+            return results
         finally:
             if self.options["keep_workdir"]:
                 log.warning("%s: kept the work folder of this batch at %s", self.name, work)
@@ -179,22 +198,22 @@ def _log_tail(log_path: Path, lines: int = 8) -> str:
     return (": ..." + " | ".join(text[-lines:])) if text else ""
 
 
-def write_batch(work: Path, model: str, studies: Sequence[Study], task: Task, seeds: Sequence[int],
-                options: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
-    """Write the inputs and manifest.json of one batch into `work`; returns the manifest."""
+def write_batch(work: Path, model: str, studies: Sequence[Study], images: Sequence[dict[Modality, np.ndarray]],
+                task: Task, seeds: Sequence[int], options: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
+    """Write the inputs (one dict of input images per study) and manifest.json of one batch; returns the manifest."""
     entries = []
-    for index, (study, seed) in enumerate(zip(studies, seeds)):
-        images = {}
-        for modality in task.inputs:
-            if modality.is_image:
-                path = Path("inputs") / str(index) / f"{modality.value}.npy"
-                (work / path).parent.mkdir(parents=True, exist_ok=True)
-                np.save(work / path, np.asarray(study.get(modality), dtype=np.float32))
-                images[modality.value] = str(path)
+    for index, (study, study_images, seed) in enumerate(zip(studies, images, seeds)):
+        files = {}
+        for modality, pixels in study_images.items():
+            path = Path("inputs") / str(index) / f"{modality.value}.npy"
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            np.save(work / path, np.asarray(pixels, dtype=np.float32))
+            files[modality.value] = str(path)
         entries.append({
             "index": index, "study_id": study.study_id, "seed": int(seed),
             "report": study.report if Modality.REPORT in task.inputs else None,
-            "images": images,
+            "frontal_view": study.frontal_view or None,
+            "images": files,
             "outputs": {m.value: str(Path("outputs") / str(index) / (f"{m.value}.npy" if m.is_image else
                                                                       f"{m.value}.txt")) for m in task.outputs},
         })

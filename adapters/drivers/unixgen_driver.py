@@ -15,13 +15,15 @@ IMAGE_CODES = 1024  # 32x32 codes per 512x512 image
 
 
 def slot_layout(inputs, target, frontal_view):
-    """Image slots (target image last) and the generation order of modes, e.g. T->F: (["F"], ["txt", "img1"])."""
+    """Image slots (target image last) and the generation order of modes, e.g. T->F: (["F"], ["txt", "img1"]).
+
+    frontal_view is the study's own ViewPosition (AP or PA), as loader_unified.py reads it from the metadata."""
     images = [m for m in inputs if m != "T"] + ([target] if target != "T" else [])
     slots = ["img%d" % (i + 1) for i in range(len(images))]
     views = [frontal_view if m == "F" else "LATERAL" for m in images]
     if target == "T":
         modes = slots + ["txt"]
-    else:  # the text slot exists whatever the task; it carries an empty report when T is not an input
+    else:
         modes = ["txt"] + slots
     return images, views, modes
 
@@ -64,11 +66,13 @@ def generate(batch):
     vae = VQGanVAE(options["vqgan_checkpoint"], options["vqgan_config"]).to(device).eval()
     model = TransformerLightning_unified.load_from_checkpoint(options["checkpoint"], map_location="cpu")
     model = model.to(device).eval()
-    images, views, modes = slot_layout(batch.inputs, target, options["frontal_view"])
     lm = model.transformerLM_unified
-    lm.max_img_num = len(images)
 
     def one(study):
+        view = study.get("frontal_view")
+        view = view if view in ("AP", "PA") else options["frontal_view"]
+        images, views, modes = slot_layout(batch.inputs, target, view)
+        lm.max_img_num = len(images)
         seed_everything(study["seed"])
         report = (study["report"] or "").replace("  ", " ").replace("  ", " ").lower()
         item = {"txt": torch.tensor([tokenizer.encode(report).ids], device=device),
