@@ -78,6 +78,10 @@ class SubprocessAdapter(Adapter):
         (raising StudyFailure for that study alone when they cannot)."""
         return study.get(modality)
 
+    def stage_environment(self, stage: Stage) -> dict[str, str]:
+        """Extra environment variables for one stage's process (e.g. which GPUs it sees)."""
+        return {}
+
     def driver_path(self) -> Path:
         return DRIVERS_DIR / self.driver
 
@@ -156,7 +160,7 @@ class SubprocessAdapter(Adapter):
         log_path = work / "logs" / f"{stage.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in self.pythonpath()),
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", **self.stage_environment(stage)}
         timeout = float(self.options["timeout_s"])
         start = time.monotonic()
         with open(log_path, "wb") as log:

@@ -1,9 +1,10 @@
 """xgem-bench driver for LLM-CXR (github.com/hyn2028/llm-cxr).
 
 Stages (each run by the interpreter of the environment that has its libraries):
-  vq_encode     taming VQ-GAN: input frontal image -> 256 codes (scratch), as inference.py's inference_i2t
-  llm_generate  LLM: codes -> report (F->T), or report -> 256 codes (T->F), through upstream generate_response
-  vq_decode     taming VQ-GAN: codes -> 256x256 image, as inference.py's inference_t2i
+  vq_encode     taming VQ-GAN: input frontal image -> 256 codes (scratch), as encode_cxr_all.py
+  llm_generate  LLM: codes -> report (F->T), or report -> 256 codes (T->F), as generate_eval.py (generate_response)
+  vq_decode     taming VQ-GAN: codes -> 256x256 image, as decode_cxr_all.py
+The VQ-GAN is loaded strictly, as decode_cxr_all.py does with the release's *-compat files.
 """
 import json
 import os
@@ -22,7 +23,13 @@ def load_vqgan(config_path, checkpoint_path, device):
 
     config = OmegaConf.load(config_path)
     vqgan = VQModel(**config.model.params)
-    vqgan.load_state_dict(torch.load(checkpoint_path, map_location="cpu")["state_dict"], strict=False)
+    state = torch.load(checkpoint_path, map_location="cpu")["state_dict"]
+    try:
+        vqgan.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise SystemExit("VQ-GAN checkpoint %s does not match config %s (%s); use the release's *-compat.yaml and "
+                         "*-compat.ckpt (llm-cxr settings vqgan_config / vqgan_checkpoint)"
+                         % (checkpoint_path, config_path, str(error).splitlines()[0]))
     return vqgan.to(device).eval()
 
 
