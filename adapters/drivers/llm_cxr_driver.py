@@ -11,12 +11,17 @@ import os
 
 import numpy as np
 
-from _driver_protocol import run, seed_everything
+from _driver_protocol import cached, run, seed_everything
 
 VQ_CODES = 256  # 16x16
 
 
 def load_vqgan(config_path, checkpoint_path, device):
+    return cached(("vqgan", config_path, checkpoint_path, device),
+                  lambda: _load_vqgan(config_path, checkpoint_path, device))
+
+
+def _load_vqgan(config_path, checkpoint_path, device):
     import torch
     from omegaconf import OmegaConf
     from taming.models.vqgan import VQModel
@@ -61,7 +66,7 @@ def llm_generate(batch):
                                               sample_cxr_vq_output_instruction)
 
     options = batch.options
-    model, tokenizer = load_model_tokenizer_for_generate(options["model"])
+    model, tokenizer = cached(("llm", options["model"]), lambda: load_model_tokenizer_for_generate(options["model"]))
     if len(tokenizer) != CXR_VQ_TOKENIZER_LEN:
         raise SystemExit("tokenizer has %d entries, LLM-CXR expects %d: wrong model folder?"
                          % (len(tokenizer), CXR_VQ_TOKENIZER_LEN))

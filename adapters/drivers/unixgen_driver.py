@@ -7,7 +7,7 @@ One study at a time, seeded, so each output depends only on its own inputs and s
 """
 import numpy as np
 
-from _driver_protocol import run, seed_everything
+from _driver_protocol import cached, run, seed_everything
 
 IMAGE_PAD = 1024  # codebook size: the "no image" code
 VIEW_TOKENS = {"AP": (1025, 1026), "PA": (1027, 1028), "LATERAL": (1029, 1030)}  # loader_unified.py
@@ -62,10 +62,12 @@ def generate(batch):
 
     options, device = batch.options, batch.device
     target = batch.outputs[0]
-    tokenizer = make_tokenizer("BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt", options["max_text_len"])
-    vae = VQGanVAE(options["vqgan_checkpoint"], options["vqgan_config"]).to(device).eval()
-    model = TransformerLightning_unified.load_from_checkpoint(options["checkpoint"], map_location="cpu")
-    model = model.to(device).eval()
+    tokenizer = cached(("tokenizer", options["max_text_len"]), lambda: make_tokenizer(
+        "BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt", options["max_text_len"]))
+    vae = cached(("vqgan", options["vqgan_checkpoint"], device), lambda: VQGanVAE(
+        options["vqgan_checkpoint"], options["vqgan_config"]).to(device).eval())
+    model = cached(("unixgen", options["checkpoint"], device), lambda: TransformerLightning_unified
+                   .load_from_checkpoint(options["checkpoint"], map_location="cpu").to(device).eval())
     lm = model.transformerLM_unified
 
     def one(study):
