@@ -51,6 +51,10 @@ def run(
     if data["synthetic"]:
         typer.secho("SYNTHETIC data: these numbers test the pipeline; they say nothing about real patients.",
                     fg=typer.colors.YELLOW)
+    from xgem_bench.data.mimic import split_note
+    note = split_note(data["name"], [e.get("checkpoint_id") for e in res["models"].values()])
+    if note:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW)
     typer.echo(format_table(summary_rows(res)))
     metric_notes: dict[tuple[str, str, str], list[str]] = {}
     for name, entry in res["models"].items():

@@ -116,6 +116,7 @@ def read_dicom(path: str | os.PathLike) -> DecodedImage:
         raise ImageReadError(path, f"not a readable DICOM file ({error})") from error
     if "PixelData" not in ds:
         raise ImageReadError(path, "DICOM file has no pixel data")
+    _require_decoder(ds, path)
     try:
         raw = np.asarray(ds.pixel_array)
     except Exception as error:  # pydicom raises many types for truncated or undecodable pixel data
@@ -133,6 +134,22 @@ def read_dicom(path: str | os.PathLike) -> DecodedImage:
         pixels = invert_monochrome1(pixels, max_value)
     pixels = divide_by_bit_depth_max(pixels, bits)
     return DecodedImage(np.clip(pixels, 0.0, 1.0).astype(np.float32), spacing)
+
+
+def _require_decoder(ds, path) -> None:
+    """Compressed pixel data (JPEG lossless, JPEG-LS, JPEG 2000...) needs a decoder package: name the fix."""
+    from pydicom.pixels import get_decoder
+
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or not syntax.is_compressed:
+        return
+    try:
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:  # a transfer syntax pydicom has no decoder for at all
+        available = False
+    if not available:
+        raise ImageReadError(path, f"no decoder is installed for its transfer syntax '{syntax.name}'; install "
+                                   "the DICOM codecs: pip install 'xgem-bench[dicom]' (python-gdcm)")
 
 
 def dicom_spacing(ds) -> tuple[float, float] | None:

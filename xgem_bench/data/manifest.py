@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xgem_bench.cache import atomic_write_text
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.images import load_image
 from xgem_bench.data.study import CHEXPERT_LABELS, IMAGE_SIZE, Study
@@ -235,10 +236,10 @@ def read_sidecar(path: str | os.PathLike) -> dict:
 
 
 def write_manifest(table: pd.DataFrame, path: str | os.PathLike, meta: dict) -> Path:
-    """Write a CSV manifest and its JSON sidecar (used by every builder in this package)."""
+    """Write a CSV manifest and its JSON sidecar (used by every builder in this package), each atomically."""
     path = Path(path)
-    table.to_csv(path, index=False)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, table.to_csv(index=False))  # last: a manifest is never there without its sidecar
     return path
 
 
