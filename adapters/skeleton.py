@@ -35,6 +35,7 @@ _ADAPTER = '''\
 """xgem-bench adapter `{name}`. Replace the two marked blocks with your model; keep the input/output contract."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -42,6 +43,7 @@ import numpy as np
 from xgem_bench.adapters.base import Adapter, AdapterContext
 from xgem_bench.data.study import IMAGE_SIZE, Study
 from xgem_bench.tasks import Modality, Task
+from xgem_bench.weights import sha256_of
 
 
 class {cls}(Adapter):
@@ -55,10 +57,28 @@ class {cls}(Adapter):
     @classmethod
     def default_options(cls) -> dict:
         # Everything that changes outputs belongs here: it is recorded in results and enters the cache key.
-        return {{"smoothness": 8, "report": "No acute cardiopulmonary process."}}
+        # `checkpoint`: the weights file or folder your model loads (-o {name}.checkpoint=PATH).
+        return {{"checkpoint": None, "smoothness": 8, "report": "No acute cardiopulmonary process."}}
+
+    def settings(self) -> dict:
+        # the checkpoint enters the cache key through checkpoint_id(), by content: a path says nothing about
+        # the weights in it
+        return {{k: v for k, v in self.options.items() if k != "checkpoint"}}
+
+    def checkpoint_id(self) -> str:
+        # Part of the cache key. Retraining rewrites the same path, often with the same size: only a digest of
+        # the bytes keeps cached generations of the old weights from being scored as the new model's.
+        checkpoint = self.options["checkpoint"]
+        return f"sha256={{sha256_of(Path(checkpoint).expanduser())}}" if checkpoint else "no-checkpoint"
+
+    def unavailable_reason(self) -> str | None:
+        checkpoint = self.options["checkpoint"]
+        if checkpoint and not Path(checkpoint).expanduser().exists():
+            return f"checkpoint {{checkpoint}} does not exist; pass -o {name}.checkpoint=PATH"
+        return super().unavailable_reason()
 
     def setup(self, context: AdapterContext) -> None:
-        # --- load your model here, once (context.device says where) ---
+        # --- load your model here, once (context.device says where), from self.options["checkpoint"] ---
         self.device = context.device
 
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict]:

@@ -13,5 +13,6 @@ import pytest  # noqa: E402
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own xgem-bench cache, so nothing leaks into (or reads from) the user's home cache."""
     monkeypatch.setenv("XGEM_BENCH_CACHE", str(tmp_path_factory.mktemp("xgem-cache")))
+    monkeypatch.setenv("XGEM_BENCH_WEIGHTS", str(tmp_path_factory.mktemp("xgem-weights")))
     from xgem_bench import weights
     weights.catalog.cache_clear()

@@ -38,8 +38,13 @@ def _pick(header: list[str], wanted: tuple[str, ...], path: Path, what: str) -> 
     return hits[0]
 
 
-def read_reports_csv(path: str | Path) -> dict[str, str]:
-    """id -> report text, in file order; see the module docstring for the format."""
+def read_id_csv(path: str | Path, columns: Mapping[str, tuple[str, ...]], required: Iterable[str] | None = None,
+                id_column: tuple[str, ...] = ID_COLUMNS) -> dict[str, dict[str, str]]:
+    """id -> {field: cell} in file order, for a UTF-8 CSV with a header.
+
+    `columns` maps each field to the header names accepted for it (case-insensitive); fields in `required` (default:
+    all) must have exactly one column, the others are read when present. Ids must be non-empty and unique.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -55,37 +60,56 @@ def read_reports_csv(path: str | Path) -> dict[str, str]:
     rows = csv.reader(io.StringIO(text, newline=""))
     header = next(rows, None)
     if not header:
-        raise ReportFileError(f"{path} is empty; expected a header row with an id and a report column")
-    id_col = _pick(header, ID_COLUMNS, path, "id")
-    text_col = _pick(header, REPORT_COLUMNS, path, "report")
-    reports: dict[str, str] = {}
+        raise ReportFileError(f"{path} is empty; expected a header row with an id column ({', '.join(id_column)})")
+    required = set(columns) if required is None else set(required)
+    id_col = _pick(header, id_column, path, "id")
+    picked = {field: _pick(header, names, path, field) for field, names in columns.items()
+              if field in required or _present(header, names)}
+    table: dict[str, dict[str, str]] = {}
     for number, row in enumerate(rows, start=2):
         if not row:
             continue
-        if len(row) <= max(id_col, text_col):
+        if len(row) <= max(id_col, *picked.values()):
             raise ReportFileError(f"{path}: row {number} has {len(row)} fields, expected {len(header)}")
         study_id = row[id_col].strip()
         if not study_id:
             raise ReportFileError(f"{path}: row {number} has an empty id")
-        if study_id in reports:
+        if study_id in table:
             raise ReportFileError(f"{path}: id {study_id!r} appears twice (again on row {number})")
-        reports[study_id] = row[text_col]
-    return reports
+        table[study_id] = {field: row[i] for field, i in picked.items()}
+    return table
+
+
+def _present(header: list[str], names: tuple[str, ...]) -> bool:
+    return any(h.strip().lower() in names for h in header)
+
+
+def read_reports_csv(path: str | Path, id_column: str | None = None, report_column: str | None = None
+                     ) -> dict[str, str]:
+    """id -> report text, in file order; see the module docstring for the format (column names may be given)."""
+    ids = (id_column.strip().lower(),) if id_column else ID_COLUMNS
+    reports = (report_column.strip().lower(),) if report_column else REPORT_COLUMNS
+    return {i: row["report"] for i, row in read_id_csv(path, {"report": reports}, id_column=ids).items()}
 
 
 def match_reports(hypotheses: Mapping[str, str], references: Mapping[str, str],
-                  hyp_name: str = "hypotheses", ref_name: str = "references") -> list[tuple[str, str, str]]:
-    """(id, hypothesis, reference) in hypothesis order; the two sets of ids must be identical."""
+                  hyp_name: str = "hypotheses", ref_name: str = "references", intersect: bool = False,
+                  ) -> list[tuple[str, str, str]]:
+    """(id, hypothesis, reference) in hypothesis order.
+
+    The two sets of ids must be identical; with `intersect`, references without a hypothesis are left out (a
+    reference set larger than the hypotheses), while a hypothesis without a reference is still an error."""
     missing_ref = [i for i in hypotheses if i not in references]
-    missing_hyp = [i for i in references if i not in hypotheses]
-    if len(hypotheses) != len(references) or missing_ref or missing_hyp:
+    missing_hyp = [] if intersect else [i for i in references if i not in hypotheses]
+    if missing_ref or missing_hyp:
         def some(ids):
             return ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
         details = [f"{hyp_name} has {len(hypotheses)} reports, {ref_name} has {len(references)}"]
         if missing_ref:
             details.append(f"ids only in {hyp_name}: {some(missing_ref)}")
         if missing_hyp:
-            details.append(f"ids only in {ref_name}: {some(missing_hyp)}")
+            details.append(f"ids only in {ref_name}: {some(missing_hyp)} (--intersect scores only the ids of "
+                           f"{hyp_name})")
         raise ReportFileError("hypotheses and references do not match: " + "; ".join(details))
     return [(i, hypotheses[i], references[i]) for i in hypotheses]
 
@@ -166,3 +190,35 @@ def write_per_sample(rows: Iterable[tuple[str, str, str, float]], path: str | Pa
         writer.writerow(["study_id", "metric", "key", "value"])
         writer.writerows(rows)
     staging.replace(path)
+
+
+def add_intervals(summary: dict, per_sample: Iterable[tuple[str, str, str, float]], n_resamples: int = 1000,
+                  level: float = 0.95, seed: int = 0) -> None:
+    """Add a percentile bootstrap interval over reports of each scored metric's primary value, as
+    `summary["metrics"][name]["interval"]` (or `interval_error` with the reason when it cannot be resampled).
+
+    The resampled statistic is the one `tables --ci` uses for a run (corpus BLEU from per-report n-gram counts,
+    label F1 from per-report labels, else the mean), read from the same long format a run stores."""
+    import tempfile
+
+    from xgem_bench.results import PER_SAMPLE_COLUMNS, _csv_text
+    from xgem_bench.stats import StatsUnavailable, bootstrap_ci, run_resampleable
+
+    with tempfile.TemporaryDirectory(prefix="xgem-score-reports-") as folder:
+        rows = ((HYPOTHESES_MODEL, study_id, metric, Modality.REPORT.value, key, value)
+                for study_id, metric, key, value in per_sample)
+        (Path(folder) / "per_sample.csv").write_text(_csv_text(PER_SAMPLE_COLUMNS, rows))
+        run = {"run_dir": folder}
+        for name, record in summary["metrics"].items():
+            if record["status"] != "ok":
+                continue
+            try:
+                data = run_resampleable(run, HYPOTHESES_MODEL, {**record, "metric": name,
+                                                                "modality": Modality.REPORT.value},
+                                        record["primary"])
+                record["interval"] = bootstrap_ci(data, n_resamples, level, seed).to_dict()
+            except (StatsUnavailable, ValueError) as error:
+                record["interval_error"] = str(error)
+
+
+HYPOTHESES_MODEL = "hypotheses"  # the model name the per-report rows carry while resampling

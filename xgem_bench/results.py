@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import platform
@@ -82,12 +83,19 @@ def _jsonable(value):
     raise TypeError(f"cannot store {type(value).__name__} in results.json")
 
 
-def load_run(path: str | Path) -> dict:
-    """The parsed results.json of a run folder (or of the file itself), with `run_dir` added."""
+def load_run(path: str | Path, root: str | Path = "results") -> dict:
+    """The parsed results.json of a run folder (or of the file itself, or of run id `path` under `root`), with
+    `run_dir` added."""
     path = Path(path)
+    if not path.exists() and len(path.parts) == 1 and (Path(root) / path).exists():
+        path = Path(root) / path  # a run id, as `results list` shows it
     file = path if path.suffix == ".json" else path / "results.json"
     if not file.exists():
-        raise FileNotFoundError(f"{path} is not a finished xgem-bench run (no results.json)")
+        known = [r["run_id"] for r in list_runs(root)] if Path(root).is_dir() else []
+        close = difflib.get_close_matches(str(path), known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise FileNotFoundError(f"{path} is not a finished xgem-bench run (no results.json), nor a run id under "
+                                f"{root}/.{hint} `xgem-bench results list --root {root}` shows the runs")
     results = json.loads(file.read_text())
     if results.get("schema") != SCHEMA_VERSION:
         raise ValueError(f"{file} has results schema {results.get('schema')}, this xgem-bench reads {SCHEMA_VERSION}")

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -35,8 +35,23 @@ class RunError(RuntimeError):
 
 @dataclass
 class RunResult:
-    run_dir: Path | None  # None on ranks other than 0
+    """What `run` returns.
+
+    - `run_dir`: the folder written (`results.json`, `per_sample.csv`, `generation.csv`, `artifacts/`); None on
+      torchrun ranks other than 0, which write nothing.
+    - `results`: the content of `results.json`: `task`, `dataset` (name, split, fingerprint, `n_evaluated`,
+      `missing_modality`, `n_unreadable`), `seed`, `provenance` (git commit, package versions, device), `timings`,
+      and `models`: per model its `status` ("ok", "skipped", "failed") and `reason`, `settings`, `checkpoint_id`,
+      `cache_key`, `n_generated`, `n_failed`, `failures`, and `metrics`: per "metric/modality" key its `status`,
+      `values` (the numbers; `primary` names the headline one), `settings`, `signature` and `higher_is_better`.
+    """
+
+    run_dir: Path | None
     results: dict[str, Any]
+
+    def table(self) -> str:
+        """One row per model: status, counts and each metric's primary value (what `xgem-bench run` prints)."""
+        return store.format_table(store.summary_rows(self.results))
 
 
 @dataclass
@@ -145,7 +160,8 @@ class Runner:
                  limit: int | None = None, seed: int = 0, out: str | Path = "results", force: bool = False,
                  batch_size: int = 8, model_options: dict[str, dict[str, Any]] | None = None,
                  metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
-                 cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True):
+                 cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
+                 predictions: Mapping[str, str | Path] | None = None):
         self.task = parse_task(task)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
@@ -157,7 +173,9 @@ class Runner:
         self.cache_dir = Path(cache_dir) if cache_dir else weights.cache_root()
         self.model_options = model_options or {}
         self.metric_options = metric_options or {}
+        self.predictions = {name: Path(path) for name, path in (predictions or {}).items()}
         self.model_names = self._resolve_models(_parse_names(models))
+        self._adapters = self._prediction_adapters()
         self.metric_names = self._resolve_metrics(_parse_names(metrics))
         # the dataset last: cheap argument errors should not wait for a dataset to be read or built
         self.dataset_spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "custom")
@@ -168,14 +186,29 @@ class Runner:
 
     # ---- argument resolution -----------------------------------------------------------------------------------
     def _resolve_models(self, names: list[str] | None) -> list[str]:
-        if names is None:  # every model that claims the task; unavailable ones are reported as skipped
+        clash = sorted(set(self.predictions) & set(adapter_names()))
+        if clash:
+            raise RunError(f"predictions named {clash} clash with model names; call them e.g. 'mine-{clash[0]}'")
+        if names is None and not self.predictions:  # every model that claims the task; unavailable ones: skipped
             return [n for n in adapter_names() if get_adapter_class(n).supports(self.task)]
-        for name in names:
+        for name in names or []:
             get_adapter_class(name)  # raises with the closest valid names
+        names = [*(names or []), *self.predictions]
         unknown_options = set(self.model_options) - set(names)
         if unknown_options:
             raise RunError(f"options given for model(s) not in the run: {sorted(unknown_options)}")
         return names
+
+    def _prediction_adapters(self) -> dict[str, Adapter]:
+        """One predictions adapter per --predictions NAME=PATH, its files indexed now: a wrong layout or column
+        name is an error before any run folder exists."""
+        from xgem_bench.adapters.predictions import PredictionsAdapter
+        adapters = {}
+        for name, path in self.predictions.items():
+            adapter = PredictionsAdapter(**{**self.model_options.get(name, {}), "path": str(path)})
+            adapter.index(self.task)
+            adapters[name] = adapter
+        return adapters
 
     def _resolve_metrics(self, names: list[str] | None) -> list[str]:
         if names is None:
@@ -275,14 +308,15 @@ class Runner:
 
     def _evaluate_model(self, name: str, shard: np.ndarray, eligible: np.ndarray, run_dir: Path,
                         dist: _Distributed) -> _ModelRun:
-        cls = get_adapter_class(name)
-        entry: dict[str, Any] = {"status": "ok", "reason": None, "version": cls.version, "metrics": {}}
+        cls = type(self._adapters[name]) if name in self._adapters else get_adapter_class(name)
+        entry: dict[str, Any] = {"status": "ok", "reason": None, "adapter": cls.name, "version": cls.version,
+                                 "metrics": {}}
         model_run = _ModelRun(name, entry)
         if not cls.supports(self.task):
             tasks = ", ".join(t.name for t in cls.supported_tasks())
             entry.update(status="skipped", reason=f"does not support task {self.task} (supports {tasks})")
             return model_run
-        adapter = cls(**self.model_options.get(name, {}))
+        adapter = self._adapters[name] if name in self._adapters else cls(**self.model_options.get(name, {}))
         reason = adapter.unavailable_reason()
         if reason:
             entry.update(status="skipped", reason=reason)
@@ -440,5 +474,12 @@ def _describe(error: BaseException) -> str:
 
 
 def run(task: str | Task, **kwargs) -> RunResult:
-    """Python API of `xgem-bench run`; keyword arguments as in `Runner`."""
+    """Generate with every chosen model on `task` and score with every chosen metric (`xgem-bench run`).
+
+    Keyword arguments as in `Runner`: `models` (names; default every model supporting the task, none when
+    `predictions` is given), `predictions` ({name: folder or CSV} of outputs generated elsewhere), `dataset` (a spec
+    such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
+    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
+    Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
+    """
     return Runner(task, **kwargs).run()

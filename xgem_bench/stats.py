@@ -379,3 +379,22 @@ def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model
     result = PAIRED_TESTS[test](*sides, **options)
     return {"task": task, "metric": metric, "key": key, "a": model_a, "b": model_b,
             "statistic": sides[0].description, **result.to_dict()}
+
+
+def two_sample_fid_ci(features_a: np.ndarray, features_b: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES,
+                      level: float = DEFAULT_LEVEL, seed: int = DEFAULT_SEED) -> Interval:
+    """Percentile bootstrap interval of the FID between two unpaired image sets (e.g. two folders): each resample
+    redraws both sets independently, with replacement, and recomputes the FID from their features."""
+    _check_arguments(n_resamples, level)
+    n_a, n_b = len(features_a), len(features_b)
+    if min(n_a, n_b) < 2:
+        raise ValueError(f"a bootstrap interval of the FID needs at least 2 images per set, got {n_a} and {n_b}")
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    rng = np.random.default_rng(seed)
+    draws = np.array([fid_of_samples(a[_resample_indices(rng, n_a)], b[_resample_indices(rng, n_b)])
+                      for _ in range(n_resamples)])
+    finite = draws[np.isfinite(draws)]
+    low, high = _percentiles(finite, level)
+    return Interval(value=fid_of_samples(a, b), low=low, high=high, level=level,
+                    method="percentile-bootstrap, both sets redrawn independently", n_studies=n_a + n_b,
+                    n_resamples=n_resamples, seed=seed, n_invalid=int(n_resamples - finite.size))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import types
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
@@ -153,6 +155,7 @@ class Measurements:
         self.runs = list(runs)
         self.entries: dict[tuple[str, str], tuple[dict, dict]] = {}
         self.names: dict[tuple[str, str], str] = {}  # (task, label) -> model name in the run
+        self.notes: list[str] = []
         seen_settings: dict[str, list[dict]] = {}
         for run in self.runs:
             for model, entry in run["models"].items():
@@ -162,12 +165,16 @@ class Measurements:
                 key = (run["task"], _label(model, entry.get("settings") or {}, seen_settings[model]))
                 if key in self.entries:
                     other = self.entries[key][0]
+                    if _same_configuration(other, self.entries[key][1], run, entry):  # a shared baseline: one row
+                        self._note(f"{model} on {run['task']} ran with identical settings in "
+                                   f"{other.get('run_dir', other['run_id'])} and {run.get('run_dir', run['run_id'])}"
+                                   f"; one row, from the first")
+                        continue
                     raise ValueError(f"model {model!r} on task {run['task']} appears in two runs with the same "
                                      f"settings ({other.get('run_dir', other['run_id'])} and "
                                      f"{run.get('run_dir', run['run_id'])}); pass only one of them")
                 self.entries[key] = (run, entry)
                 self.names[key] = model
-        self.notes: list[str] = []
 
     def models(self) -> list[str]:
         """Every model of the runs, in first-seen order."""
@@ -217,6 +224,19 @@ class Measurements:
     def _note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+
+def _same_configuration(run_a: dict, a: dict, run_b: dict, b: dict) -> bool:
+    """Same generations (the cache key covers adapter, version, checkpoint, task, settings and dataset) of the same
+    studies with the same seed, scored with the same metric settings."""
+    def metrics(entry):
+        return {k: (m.get("status"), m.get("signature")) for k, m in entry.get("metrics", {}).items()}
+
+    def studies(run):
+        data = run.get("dataset", {})
+        return run.get("seed"), data.get("split"), data.get("limit"), data.get("n_evaluated")
+    return (a.get("cache_key") is not None and a.get("cache_key") == b.get("cache_key")
+            and studies(run_a) == studies(run_b) and metrics(a) == metrics(b))
 
 
 def _label(model: str, settings: dict, all_settings: list[dict]) -> str:
@@ -563,3 +583,15 @@ def _spans(groups: list[str]) -> list[tuple[str, int, int]]:
         else:
             spans.append((group, i, 1))
     return spans
+
+
+class _CallableModule(types.ModuleType):
+    """`xgem_bench.tables` is both this module and the API function `xgem_bench.api.tables`: importing a submodule
+    sets the package attribute of the same name to the module, so the module itself answers the call."""
+
+    def __call__(self, *args, **kwargs) -> str:
+        from xgem_bench.api import tables
+        return tables(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -85,6 +85,9 @@ def parse_task(text: str | Task) -> Task:
     """Parse `L+T->F` (whitespace and case tolerant; aliases such as `lateral+report -> frontal`)."""
     if isinstance(text, Task):
         return text
+    if text.strip().endswith("-") and "->" not in text:
+        raise TaskError(f"task {text!r} ends in '-': unquoted, the shell read '>' as a redirect (and wrote a file "
+                        f"named after the outputs); quote the task, e.g. --task '{text.strip()}>F'")
     if text.count("->") != 1:
         raise TaskError(f"task {text!r} must have exactly one '->' between inputs and outputs, e.g. 'L+T->F'")
     sides = []

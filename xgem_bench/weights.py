@@ -22,8 +22,16 @@ from xgem_bench.registry import unknown_name
 
 
 def cache_root() -> Path:
-    """xgem-bench's own cache ($XGEM_BENCH_CACHE, default ~/.cache/xgem-bench)."""
+    """xgem-bench's own cache of generations, datasets and features ($XGEM_BENCH_CACHE, default
+    ~/.cache/xgem-bench)."""
     return Path(os.environ.get("XGEM_BENCH_CACHE", Path.home() / ".cache" / "xgem-bench")).expanduser()
+
+
+def weights_root() -> Path:
+    """The weights store ($XGEM_BENCH_WEIGHTS, default ~/.cache/xgem-bench/weights). It does not follow
+    $XGEM_BENCH_CACHE: a scratch cache for one experiment must not hide gigabytes of weights already fetched."""
+    default = Path.home() / ".cache" / "xgem-bench" / "weights"
+    return Path(os.environ.get("XGEM_BENCH_WEIGHTS", default)).expanduser()
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class WeightSpec:
     #: the file or folder name inside `directory`
     filename: str
     #: folder the loader reads from; a callable so that environment variables are read at use time
-    directory: Callable[[], Path] = field(default=lambda: cache_root() / "weights", compare=False)
+    directory: Callable[[], Path] = field(default=weights_root, compare=False)
     sha256: str | None = None  # None: no published checksum; recorded at import, shown by `status`
     size: int | None = None  # bytes, when known
     kind: str = "file"  # "file" or "folder"
@@ -51,6 +59,8 @@ class WeightSpec:
     import_from: str | None = None
     #: "module:function" that writes the weight, verified, to the path it is given (used with `import_from`)
     converter: str | None = None
+    #: another catalog weight that stands in for this one (its missing message names that weight's offline import)
+    alternative: str | None = None
 
     @property
     def path(self) -> Path:
@@ -123,7 +133,7 @@ def sha256_of(path: Path) -> str:
 
 
 def _record_path(spec: WeightSpec) -> Path:
-    return cache_root() / "weights-checksums" / f"{spec.name}.json"
+    return weights_root() / ".checksums" / f"{spec.name}.json"  # with the weights they vouch for
 
 
 def is_present(spec: WeightSpec) -> bool:
@@ -153,7 +163,21 @@ def missing_reason(name: str) -> str | None:
     spec = get(name)
     if is_present(spec):
         return None
-    return f"weight {name!r} is not at {spec.path}; run `{spec.fix_command}`"
+    reason = f"weight {name!r} is not at {spec.path}; run `{spec.fix_command}`"
+    stand_in = get(spec.alternative) if spec.alternative else None
+    if stand_in and stand_in.import_from and _installed(stand_in.import_from):
+        reason += (f", or offline `{stand_in.fix_command}` (the same network, built from the installed "
+                   f"{stand_in.import_from})")
+    return reason
+
+
+def _installed(distribution: str) -> bool:
+    from importlib import metadata
+    try:
+        metadata.distribution(distribution)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
 
 
 def require(name: str) -> Path:

@@ -106,6 +106,12 @@ def test_study_labels_reference_and_bad_settings():
         cls(context, uncertain="maybe")
     with pytest.raises(ValueError, match="no setting"):
         cls(context, threshold=1)
+    # the labeler version and engine are recorded, and results of another labeler are refused, not silently mixed
+    assert "labeler:xgem-chexpert-rules-2" in metric.signature and "labeler_engine:lexical-scope" in metric.signature
+    with pytest.raises(ValueError, match="xgem-chexpert-rules-2"):
+        cls(context, labeler="xgem-chexpert-rules-1")
+    with pytest.raises(ValueError, match="labeler_engine"):
+        cls(context, labeler_engine="negbio")
     bad = cls(context, reference="study-labels")
     with pytest.raises(ValueError, match="expected 1, 0, -1"):
         bad.update([Sample(Study(study_id="x", labels={"Edema": 2}), {Modality.REPORT: "x"})])

@@ -116,15 +116,20 @@ def test_custom_rules_dir(tmp_path):
         CheXpertLabeler(tmp_path / "missing")
 
 
-def test_heldout_iu_sentences():
-    """Hand-labelled IU X-ray sentences never used for tuning (see the file header): agreement must stay >= 95%
-    (145 of 150 at the time of writing; the five misses are listed in docs/metrics/chexpert.md)."""
+@pytest.mark.parametrize("name, n_pairs, minimum", [
+    # rules 1 got 145; rules 2 fixed its five misses with general scope rules (so this set is no longer untouched)
+    ("chexpert_heldout_iu.tsv", 150, 148),  # issue 11 §8: >= 148 of 150
+    # drawn and labelled after rules 2 was written, never used to change a rule: rules 2 gets 101 (rules 1: 100)
+    ("chexpert_heldout2_iu.tsv", 102, 100),
+])
+def test_heldout_iu_sentences(name, n_pairs, minimum):
+    """Hand-labelled IU X-ray sentences (see each file's header); the misses are listed in docs/metrics/chexpert.md."""
     import hashlib
 
     from xgem_bench.labelers.chexpert import split_sentences
     from xgem_bench.data.iuxray import read_iu_reports
 
-    with open(HERE / "chexpert_heldout_iu.tsv", encoding="utf-8") as f:
+    with open(HERE / name, encoding="utf-8") as f:
         rows = list(csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t"))
     reports = {r.source: r for r in read_iu_reports()}
     agree = 0
@@ -133,5 +138,5 @@ def test_heldout_iu_sentences():
         assert hashlib.sha1(sentence.encode()).hexdigest()[:8] == row["sha1"], row
         got = _value(label_reports([sentence])[0][CHEXPERT_LABELS.index(row["observation"])])
         agree += got == row["expected"]
-    assert len(rows) == 150
-    assert agree / len(rows) >= 0.95, f"{agree}/{len(rows)}"
+    assert len(rows) == n_pairs
+    assert agree >= minimum, f"{agree}/{len(rows)}"

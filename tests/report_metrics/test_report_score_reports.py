@@ -32,7 +32,7 @@ def files(tmp_path):
 
 
 def score(*args):
-    return cli.invoke(app, ["score-reports", *map(str, args)])
+    return cli.invoke(app, ["score-reports", "--json", *map(str, args)])
 
 
 def test_bleu_json_and_per_sample_file(files, tmp_path):

@@ -11,8 +11,8 @@ def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
 
 
-def compare(runs: List[Path] = typer.Argument(..., help="Run folders holding both models' results."),
-            task: str = typer.Option(..., help="Task, e.g. L->F+T."),
+def compare(runs: List[Path] = typer.Argument(..., help="Run folders or run ids holding both models' results."),
+            task: str = typer.Option(..., help="Task, e.g. 'L->F+T' (quoted: > is a shell redirect)."),
             metric: str = typer.Option(..., help="Metric name, e.g. coherence-cosine."),
             key: str = typer.Option(None, help="Value key (default: the metric's primary value)."),
             a: str = typer.Option(..., "--a", help="First model (difference = A - B)."),
@@ -21,19 +21,16 @@ def compare(runs: List[Path] = typer.Argument(..., help="Run folders holding bot
                                                        "(approximate randomisation)."),
             resamples: int = typer.Option(1000, help="Resamples."),
             seed: int = typer.Option(0, help="Seed."),
-            level: float = typer.Option(0.95, help="Level of the interval of the difference (bootstrap).")) -> None:
+            level: float = typer.Option(0.95, help="Level of the interval of the difference (bootstrap)."),
+            root: Path = typer.Option(Path("results"), "--root", help="Folder where run ids are looked up.")) -> None:
     """Two-sided p-value that two models differ on one metric value, studies paired."""
     import json
 
+    from xgem_bench.api import compare as paired_test
     from xgem_bench.commands._common import user_errors
-    from xgem_bench.results import load_run
-    from xgem_bench.stats import StatsUnavailable, compare_models
-    from xgem_bench.tasks import parse_task
+    from xgem_bench.stats import StatsUnavailable
 
     with user_errors(FileNotFoundError, ValueError, KeyError, StatsUnavailable):
-        loaded = [load_run(run) for run in runs]
-        if key is None:
-            from xgem_bench.metrics import get_metric_class
-            key = get_metric_class(metric).primary
-        result = compare_models(loaded, parse_task(task).name, metric, key, a, b, test, resamples, seed, level)
+        result = paired_test(runs, task, metric, a, b, key=key, test=test, n_resamples=resamples, seed=seed,
+                             level=level, root=root)
     typer.echo(json.dumps(result, indent=2))

@@ -68,6 +68,25 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)
 
 
+    @data.command("export")
+    def export_command(
+        dataset: str = typer.Argument(..., help="demo, manifest:PATH, mimic-cxr:DIR, iu-xray:DIR"),
+        out: Path = typer.Option(..., "--out", "-o", help="empty folder for manifest.csv and images/"),
+        split: str = typer.Option("test", help="split to export ('all' for every study)"),
+        task: str = typer.Option(None, "--task", "-t", help="only the studies and input modalities of this task, "
+                                                           "e.g. --task 'T->F' (quote it: > is a shell redirect)"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    ):
+        """Write what an external generator needs: manifest.csv (study_id, report, frontal, lateral, labels) and
+        the conditioning images as PNG. Score the outputs later with `run --predictions NAME=PATH`."""
+        from xgem_bench.data import load_dataset
+        from xgem_bench.data.export import export_inputs
+
+        with user_errors(ValueError, OSError):
+            manifest = export_inputs(load_dataset(dataset), out, split=split, task=task, progress=not quiet)
+        _print_summary(manifest)
+
+
 def _print_summary(manifest: Path) -> None:
     from xgem_bench.data.manifest import read_manifest
 

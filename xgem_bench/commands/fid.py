@@ -3,47 +3,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import typer
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".bmp"}
 
 
 def register(app: typer.Typer) -> None:
     app.command("fid")(fid)
 
 
-def image_paths(folder: Path) -> list[Path]:
-    """Every image file under `folder` (recursive, sorted)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def images_of(source: Path, view: str) -> Iterator:
-    """Grey float32 [0, 1] images of a folder, or of one view of a manifest (.csv / .parquet)."""
-    from xgem_bench.data import load_dataset
-    from xgem_bench.data.images import read_image
-    from xgem_bench.tasks import parse_modality
-
-    if source.is_dir():
-        paths = image_paths(source)
-        if not paths:
-            raise ValueError(f"{source} contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-        return (read_image(p).pixels for p in paths)
-    if source.suffix.lower() in {".csv", ".parquet"}:
-        dataset, modality = load_dataset(f"manifest:{source}"), parse_modality(view)
-        indices = [int(i) for i in (dataset.available(modality)).nonzero()[0]]
-        if not indices:
-            raise ValueError(f"manifest {source} has no {modality.field} images")
-        return (dataset.load(i).get(modality) for i in indices)
-    raise ValueError(f"{source} is neither a folder nor a manifest (.csv / .parquet)")
-
-
 def fid(
-    a: Path = typer.Argument(..., help="First image set: a folder (searched recursively) or a manifest."),
-    b: Path = typer.Argument(..., help="Second image set: a folder or a manifest."),
+    a: Path = typer.Argument(..., help="First image set: a folder (searched recursively), a manifest or a dataset."),
+    b: Path = typer.Argument(..., help="Second image set: a folder, a manifest or a dataset (e.g. demo)."),
     backbone: str = typer.Option("inception", "--backbone", "-b", help="inception | xrv | xrv-mimic"),
-    view: str = typer.Option("F", "--view", help="For manifests: which view to read (F or L)."),
+    view: str = typer.Option("F", "--view", help="For datasets: which view to read (F or L)."),
+    split: str = typer.Option("test", "--split", help="For datasets: the split to read ('all' for every study)."),
+    ids: Optional[str] = typer.Option(None, "--ids", help="Only these studies (both sets): a file with one id per "
+                                                          "line, or id1,id2,...; folders match file name stems."),
+    ci: bool = typer.Option(False, "--ci", help="Bootstrap interval: both sets redrawn independently."),
+    resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
+    level: float = typer.Option(0.95, help="Confidence level for --ci."),
+    seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
     option: Optional[List[str]] = typer.Option(None, "--option", "-o",
                                                help="Backbone setting KEY=VALUE, e.g. layer=features, "
                                                     "variant=mimic_nb, quantize=none (repeatable)."),
@@ -52,8 +32,9 @@ def fid(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """FID between two image sets with the chosen backbone; prints the value, both set sizes and the signature."""
+    from xgem_bench.api import fid as fid_of_sets
     from xgem_bench.commands._common import fail, user_errors
-    from xgem_bench.metrics.fid import fid_between
+    from xgem_bench.image_sets import read_ids
     from xgem_bench.weights import WeightsMissing
 
     settings = {}
@@ -62,14 +43,19 @@ def fid(
         if not sep or not key:
             fail(f"option {pair!r} must look like KEY=VALUE")
         settings[key] = value
-    for path in (a, b):
-        if not path.exists():
-            fail(f"{path} does not exist")
     with user_errors(ValueError, WeightsMissing, OSError, KeyError):
-        result = fid_between(images_of(a, view), images_of(b, view), backbone=backbone, device=device,
-                             batch_size=batch_size, **settings)
+        chosen = read_ids(ids)
+        interval = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
+        result = fid_of_sets(a, b, backbone=backbone, view=view, split=split, ids=chosen, ci=interval,
+                             device=device, batch_size=batch_size, **settings)
+    result.update(split=split, ids=len(chosen) if chosen else None)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-    else:
-        typer.echo(f"FID {result['fid']:.4f}  (n_a={result['n_a']}, n_b={result['n_b']})\n"
-                   f"backbone {result['backbone']}\nweights {result['weights']} sha256 {result['weights_sha256']}")
+        return
+    interval = result.get("interval")
+    typer.echo(f"FID {result['fid']:.4f}"
+               + (f"  [{interval['low']:.4f}, {interval['high']:.4f}] ({interval['level']:.0%} bootstrap, "
+                  f"{interval['n_resamples']} resamples)" if interval else "")
+               + f"  (n_a={result['n_a']}, n_b={result['n_b']}; datasets: split {split}"
+               + (f", {len(chosen)} ids" if chosen else "") + ")\n"
+               f"backbone {result['backbone']}\nweights {result['weights']} sha256 {result['weights_sha256']}")

@@ -22,8 +22,9 @@ def list_(root: Path = typer.Option(Path("results"), help="Folder holding run fo
 
 
 @results_app.command("show")
-def show(run: Path = typer.Argument(..., help="A run folder."),
-         as_json: bool = typer.Option(False, "--json", help="Print the whole results.json.")) -> None:
+def show(run: Path = typer.Argument(..., help="A run folder or a run id (see `results list`)."),
+         as_json: bool = typer.Option(False, "--json", help="Print the whole results.json."),
+         root: Path = typer.Option(Path("results"), "--root", help="Folder where run ids are looked up.")) -> None:
     """Aggregate numbers of one run."""
     import json
 
@@ -31,7 +32,7 @@ def show(run: Path = typer.Argument(..., help="A run folder."),
     from xgem_bench.results import format_table, load_run, summary_rows
 
     with user_errors(FileNotFoundError, ValueError):
-        results = load_run(run)
+        results = load_run(run, root)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return

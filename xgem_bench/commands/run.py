@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from xgem_bench.commands._common import parse_options, user_errors
+from xgem_bench.commands._common import fail, parse_options, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -14,8 +14,14 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    task: str = typer.Option(..., "--task", "-t", help="Task such as 'L+T->F' (see `xgem-bench tasks`)."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model(s); default: all that support the task."),
+    task: str = typer.Option(..., "--task", "-t", help="Task such as 'L+T->F', quoted ('>' is a shell redirect); "
+                                                       "see `xgem-bench tasks`."),
+    model: Optional[List[str]] = typer.Option(
+        None, "--model", "-m", help="Model(s); default: all that support the task (none when --predictions is given)."),
+    predictions: Optional[List[str]] = typer.Option(
+        None, "--predictions", "-p", help="NAME=PATH: outputs generated elsewhere, scored as model NAME (repeatable). "
+                                          "PATH: a folder (<study_id>.png; F/ and L/ for two images; reports.csv) or "
+                                          "a CSV (study_id, frontal, lateral, report; -o NAME.report_column=...)."),
     dataset: str = typer.Option("demo", help="demo | manifest:PATH | mimic-cxr:DIR | iu-xray:DIR | a manifest file."),
     metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Metric(s); default: all for the task's outputs."),
     split: str = typer.Option("test", help="Dataset split to evaluate ('all' for every study)."),
@@ -36,8 +42,8 @@ def run(
     from xgem_bench.tasks import TaskError
 
     with user_errors(KeyError, ValueError, RunError, TaskError, FileNotFoundError):
-        runner = Runner(task, models=model, dataset=dataset, metrics=metrics, split=split, limit=limit, seed=seed,
-                        out=out, force=force, batch_size=batch_size,
+        runner = Runner(task, models=model, predictions=parse_predictions(predictions), dataset=dataset,
+                        metrics=metrics, split=split, limit=limit, seed=seed, out=out, force=force, batch_size=batch_size,
                         model_options=parse_options(option, "model"),
                         metric_options=parse_options(metric_option, "metric"),
                         run_id=run_id, device=device, progress=not quiet)
@@ -77,6 +83,19 @@ def run(
                     f"(messages in {result.run_dir / 'generation.csv'}); fix or remove them and run again: "
                     "generated outputs are cached", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
+
+
+def parse_predictions(pairs: list[str] | None) -> dict[str, Path]:
+    """["mine=out/", "theirs=preds.csv"] -> {"mine": Path("out"), "theirs": Path("preds.csv")}."""
+    found: dict[str, Path] = {}
+    for pair in pairs or []:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            fail(f"--predictions {pair!r} must look like NAME=PATH, e.g. --predictions mine=outputs/")
+        if name.strip() in found:
+            fail(f"--predictions names {name.strip()!r} twice")
+        found[name.strip()] = Path(path.strip())
+    return found
 
 
 def _unreadable_rows(run_dir: Path) -> list[dict]:

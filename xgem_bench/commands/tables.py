@@ -11,7 +11,7 @@ def register(app: typer.Typer) -> None:
     app.command("tables")(tables)
 
 
-def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task each); they are combined."),
+def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (one task each); they are combined."),
            table: str = typer.Option(..., "--table", "-t", help="Paper table: 2, 3, 4, 5, 6, 7, A1 or A2."),
            fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
            ci: bool = typer.Option(False, "--ci", help="Add bootstrap confidence intervals over studies."),
@@ -22,16 +22,16 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task ea
            seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
            cache_dir: Optional[Path] = typer.Option(None, help="Cache root the runs' generations moved to (Table A2 "
                                                                "reads generated reports); default: as recorded."),
-           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout.")) -> None:
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
+           root: Path = typer.Option(Path("results"), "--root", help="Folder where run ids are looked up.")) -> None:
     """Build one of the paper's tables from finished runs."""
+    from xgem_bench.api import tables as build
     from xgem_bench.commands._common import user_errors
-    from xgem_bench.results import load_run
-    from xgem_bench.tables import build_table, render
 
     with user_errors(FileNotFoundError, ValueError, KeyError):
-        loaded = [load_run(run) for run in runs]
         settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
-        text = render(build_table(table, loaded, with_paper=with_paper, ci=settings, cache_root=cache_dir), fmt, digits=digits)
+        text = build(runs, table, fmt, ci=settings, with_paper=with_paper, digits=digits, root=root,
+                     cache_root=cache_dir)
     if out is None:
         typer.echo(text, nl=False)
         return

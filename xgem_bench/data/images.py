@@ -23,6 +23,8 @@ TARGET_SPACING_MM = 0.139
 SPACING_TOLERANCE_MM = 1e-3
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
+#: every file suffix `read_image` decodes (folders of images are searched for these)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", *TIFF_SUFFIXES, *DICOM_SUFFIXES}
 # ITU-R BT.601 luma weights, the ones PIL uses for RGB -> L (kept in float here instead of rounding to 8 bit).
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 

@@ -7,6 +7,8 @@ Stable API (used by the report metrics, the coherence metric and the demo datase
     label_reports(["No effusion.", "Mild cardiomegaly."])   # numpy (N, 14) float64, columns = CHEXPERT_LABELS
     label_dataframe(reports)                                 # pandas frame in chexpert-labeler's output format
 """
-from xgem_bench.labelers.chexpert import CheXpertLabeler, default_labeler, label_dataframe, label_reports
+from xgem_bench.labelers.chexpert import (LABELER_SETTINGS, CheXpertLabeler, check_labeler_settings, default_labeler,
+                                          label_dataframe, label_reports)
 
-__all__ = ["CheXpertLabeler", "default_labeler", "label_dataframe", "label_reports"]
+__all__ = ["LABELER_SETTINGS", "CheXpertLabeler", "check_labeler_settings", "default_labeler", "label_dataframe",
+           "label_reports"]

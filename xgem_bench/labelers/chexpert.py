@@ -33,6 +33,10 @@ import numpy as np
 from xgem_bench.data.study import CHEXPERT_LABELS
 from xgem_bench.labelers import chexpert_triggers as lex
 
+#: what a result computed with this labeler records: the rule version (bumped whenever labels can change) and the
+#: negation/uncertainty engine (lexical triggers with scope rules; a dependency parse was measured too slow)
+LABELER_SETTINGS = {"labeler": "xgem-chexpert-rules-2", "labeler_engine": "lexical-scope"}
+
 POSITIVE, NEGATIVE, UNCERTAIN = 1.0, 0.0, -1.0
 NO_FINDING, SUPPORT_DEVICES, CARDIOMEGALY = "No Finding", "Support Devices", "Cardiomegaly"
 ENLARGED_CARDIOMEDIASTINUM = "Enlarged Cardiomediastinum"
@@ -243,8 +247,9 @@ class CheXpertLabeler:
 
     @staticmethod
     def _stacked(words, gap_start, gap_end) -> bool:
-        """Two triggers act together when only coordination separates them ("normal and stable", "no new or")."""
-        return all(w in (",", "and", "or") for w in words[gap_start:gap_end])
+        """Two triggers act together when only coordination separates them ("normal and stable", "no new or",
+        "stable and grossly normal")."""
+        return all(w in (",", "and", "or") or w in lex.ADVERBS for w in words[gap_start:gap_end])
 
     def _forward_hits(self, words, triggers, trigger_ends, first) -> list[lex.Trigger]:
         hits, boundary = [], first
@@ -268,6 +273,8 @@ class CheXpertLabeler:
             return len(gap) <= _FORWARD_WINDOW and not any(w in lex.CLAUSE_BREAKS for w in gap)
         if len(gap) > _PHRASE_WINDOW or any(w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w in lex.COPULAS
                                             for w in gap):
+            return False
+        if trig.scope == "comma" and "," in gap:
             return False
         if trig.adjective:
             # "heart size is normal, atelectasis" : a predicative adjective does not modify what follows
@@ -307,8 +314,8 @@ class CheXpertLabeler:
             elif after_copula:
                 if w not in lex.PREDICATE_FILLERS:
                     return False
-            elif (w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w.endswith(("ed", "ing"))
-                  or w in lex.ALTERNATIVES):
+            elif (w in lex.CLAUSE_BREAKS or w in lex.PHRASE_BREAKS or w in lex.ALTERNATIVES
+                  or (w.endswith(("ed", "ing")) and w not in lex.PARTICIPLE_ADJECTIVES)):
                 return False
         return True
 
@@ -382,6 +389,14 @@ def _as_text(report) -> str:
     if not isinstance(report, str):
         raise TypeError(f"reports must be strings, got {type(report).__name__}")
     return report
+
+
+def check_labeler_settings(settings: dict, metric: str) -> None:
+    """A metric's recorded labeler settings must name this labeler: results of another version are not comparable."""
+    for key, built_in in LABELER_SETTINGS.items():
+        if settings.get(key, built_in) != built_in:
+            raise ValueError(f"{metric} setting {key}={settings[key]!r} is not available; the built-in labeler is "
+                             f"{key}={built_in!r} (results from another labeler version must be recomputed)")
 
 
 @lru_cache(maxsize=1)

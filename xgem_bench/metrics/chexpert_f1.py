@@ -15,6 +15,8 @@ Settings (all recorded in the signature):
   default) or ``paper`` (the ten pathologies of Table 5 plus No Finding). Per-class F1 is reported for all 14.
 * ``reference`` - ``report`` (label `study.report`, default) or ``study-labels`` (use the dataset's own CheXpert
   labels, `study.labels`, e.g. MIMIC-CXR's official file).
+* ``labeler``, ``labeler_engine`` - the labeler's rule version and negation/uncertainty engine
+  (`xgem_bench.labelers.LABELER_SETTINGS`); only the built-in ones are accepted, so results never mix versions.
 
 F1 per class is 2TP / (2TP + FP + FN), 0 when the class has no positive on either side (sklearn's `zero_division=0`),
 NaN when the ignore policies leave it no (study, class) pair at all (such a class is left out of the averages);
@@ -111,17 +113,17 @@ class CheXpertF1(Metric):
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
+        from xgem_bench.labelers import LABELER_SETTINGS
         return {"uncertain": "positive", "blank": "negative", "average_over": "all", "reference": "report",
-                "labeler": "xgem-chexpert-rules-1"}
+                **LABELER_SETTINGS}
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
         for key, allowed in SETTINGS.items():
             if self.settings[key] not in allowed:
                 raise ValueError(f"chexpert-f1 setting {key}={self.settings[key]!r}; choose one of {allowed}")
-        if self.settings["labeler"] != self.default_settings()["labeler"]:
-            raise ValueError(f"chexpert-f1 labeler {self.settings['labeler']!r} is not available; "
-                             f"the built-in one is {self.default_settings()['labeler']!r}")
+        from xgem_bench.labelers import check_labeler_settings
+        check_labeler_settings(self.settings, self.name)
         self.add_state("gen_labels", [], "extend")
         self.add_state("ref_labels", [], "extend")
         self.add_state("n_empty_generated", 0, "sum")

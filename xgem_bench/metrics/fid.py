@@ -304,22 +304,39 @@ class FrechetDistance(Metric):
 
 
 def fid_between(images_a: Iterable[np.ndarray], images_b: Iterable[np.ndarray], backbone: str = "inception",
-                device: str | None = "auto", batch_size: int = 32, **settings: Any) -> dict[str, Any]:
-    """FID between two streams of X-rays (float32 [0, 1], (H, W)); the Python API of `xgem-bench fid`."""
+                device: str | None = "auto", batch_size: int = 32, keep_features: bool = False,
+                **settings: Any) -> dict[str, Any]:
+    """FID between two streams of X-rays (float32 [0, 1], (H, W)); the Python API of `xgem-bench fid`.
+
+    `keep_features`: also return each set's features (`features_a`, `features_b`: float32 (n, d)), e.g. for a
+    bootstrap interval."""
     from xgem_bench.metrics.backbones import make_backbone
     net = make_backbone(backbone, device=device, **settings)
-    stats = []
+    stats, kept = [], []
     for images, what in ((images_a, "set A"), (images_b, "set B")):
-        sums, batch = GaussianSums(net.dim), []
-        for image in images:
-            batch.append(image)
-            if len(batch) == batch_size:
-                sums.update(net.features(batch))
-                batch = []
-        if batch:
-            sums.update(net.features(batch))
+        sums, blocks = GaussianSums(net.dim), []
+        for batch in _batches(images, batch_size):
+            features = net.features(batch)
+            sums.update(features)
+            if keep_features:
+                blocks.append(features)
         warn_if_rank_deficient(sums.n, net.dim, what)
         stats.append(sums)
+        kept.append(np.concatenate(blocks) if blocks else np.zeros((0, net.dim), np.float32))
     (mu1, s1), (mu2, s2) = (s.mean_cov_of() for s in stats)
-    return {"fid": frechet_distance(mu1, s1, mu2, s2), "n_a": stats[0].n, "n_b": stats[1].n,
-            "backbone": net.signature, "weights": net.weight, "weights_sha256": weights.checksum(net.weight)}
+    result = {"fid": frechet_distance(mu1, s1, mu2, s2), "n_a": stats[0].n, "n_b": stats[1].n,
+              "backbone": net.signature, "weights": net.weight, "weights_sha256": weights.checksum(net.weight)}
+    if keep_features:
+        result.update(features_a=kept[0], features_b=kept[1])
+    return result
+
+
+def _batches(images: Iterable[np.ndarray], size: int) -> Iterable[list[np.ndarray]]:
+    batch = []
+    for image in images:
+        batch.append(image)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

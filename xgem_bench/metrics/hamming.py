@@ -5,7 +5,8 @@ Image labels: the torchxrayvision DenseNet (`variant`, default `all`, as in Tabl
 positive at its operating point (`threshold=op`: `op_threshs` then 0.5, as xrv-classification scores F1) or at 0.5 on
 the raw sigmoid (`threshold=0.5`). Report labels: the CheXpert labeler on the generated report; a mention is positive
 (1) or negative (0), a finding not mentioned (blank) is negative, an uncertain mention (-1) follows `uncertain`
-(`positive` default: the report raises the finding, as the U-Ones convention reads it; or `negative`).
+(`positive` default: the report raises the finding, as the U-Ones convention reads it; or `negative`). The labeler's
+version and engine are recorded as the settings `labeler` and `labeler_engine`.
 
 Common label set (`COMMON_LABELS`): the ten pathologies the paper scores with both tools (Tables 3 and 5), mapped by
 name: CheXpert observation -> XRV output (`XRV_NAME`; only "Pleural Effusion" is "Effusion" in torchxrayvision).
@@ -71,7 +72,9 @@ class HammingCoherence(Metric):
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
         from xgem_bench.metrics.backbones import XRVBackbone
-        return {**XRVBackbone.default_settings(), "threshold": "op", "uncertain": "positive", "labels": "paper-10"}
+        from xgem_bench.labelers import LABELER_SETTINGS
+        return {**XRVBackbone.default_settings(), "threshold": "op", "uncertain": "positive", "labels": "paper-10",
+                **LABELER_SETTINGS}
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
@@ -85,6 +88,8 @@ class HammingCoherence(Metric):
             raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
         if self.settings["uncertain"] not in UNCERTAIN_POLICIES:
             raise ValueError(f"uncertain must be one of {UNCERTAIN_POLICIES}, got {self.settings['uncertain']!r}")
+        from xgem_bench.labelers import check_labeler_settings
+        check_labeler_settings(self.settings, self.name)
         if self.settings["labels"] != "paper-10":
             raise ValueError("labels: only `paper-10` (the ten pathologies of Tables 3 and 5) is defined")
         missing = [m.value for m in self.outputs_needed if m not in context.task.outputs]

