@@ -97,6 +97,9 @@ class Adapter(ABC):
     def setup(self, context: AdapterContext) -> None:
         """Load models once before the first batch. The default does nothing."""
 
+    def close(self) -> None:
+        """Release what setup() acquired (driver processes, ...) once the run is done. The default does nothing."""
+
     def diagnostics(self) -> dict[str, Any]:
         """Counters worth keeping with the results (truncated prompts, fallbacks, ...); recorded after generation.
 

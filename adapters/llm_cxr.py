@@ -6,24 +6,37 @@ taming-transformers, possibly in a second environment, so this is a subprocess a
     -o llm-cxr.repo=~/llm-cxr -o llm-cxr.python=~/envs/llmcxr/bin/python
     [-o llm-cxr.vq_python=~/envs/taming/bin/python -o llm-cxr.taming_repo=~/taming-transformers]
 
-F->T: VQ-GAN encode (vq_python) -> LLM generate (python). T->F: LLM generate -> VQ-GAN decode. Sampling follows
-generate_eval.py (do_sample, top_p 0.92, top_k 0; 128 new tokens for reports, 300 for images, the image retried
-until it has 256 codes: upstream retries forever, here at most `image_attempts` times). The instruction sentence is
-drawn from upstream's list with the study's seed.
+F->T: VQ-GAN encode (vq_python) -> LLM generate (python). T->F: LLM generate -> VQ-GAN decode. The upstream
+evaluation path is encode_cxr_all.py (LANCZOS shortest side 256, centre crop, 2x-1), generate_eval.py (do_sample,
+top_p 0.92, top_k 0; 128 new tokens for reports, 300 for images; the image retried until it has 256 codes) and
+decode_cxr_all.py (the VQ-GAN loaded strictly from the `*-compat` config and checkpoint of the release; codes ->
+[-1, 1] -> [0, 1]). Upstream retries without limit; here at most `image_attempts` times, and the studies that
+exhausted them are counted (`image_retries_exhausted` of `image_requests` in the results): they are left out of the
+scores, which biases FID when they are many. The instruction sentence is drawn from upstream's list with the
+study's seed. The LLM is loaded with device_map="auto" upstream; the `device` setting reaches it through
+CUDA_VISIBLE_DEVICES (cuda:N -> N, cpu -> none), as generate_eval.py pins one GPU per process.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from xgem_bench import weights
+from xgem_bench.adapters.base import StudyFailure
 from xgem_bench.adapters.subprocess_protocol import Stage, SubprocessAdapter
+from xgem_bench.adapters.upstream_inputs import check_input_mode, llm_cxr_input, source_image
+from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
+
+#: the message the driver gives a study whose image never came out with 256 codes
+RETRIES_EXHAUSTED = "VQ codes after"
 
 
 class LLMCXRAdapter(SubprocessAdapter):
     name = "llm-cxr"
-    version = "1"
+    version = "2"
     description = "LLM-CXR (frontal only; subprocess, LLM + VQ-GAN environments)"
     tasks = ("T->F", "F->T")
     weights = ("llm-cxr", "llm-cxr-vqgan")
@@ -38,7 +51,47 @@ class LLMCXRAdapter(SubprocessAdapter):
                 "taming_repo": None,  # a taming-transformers checkout, when it is not installed in that env
                 "top_p": 0.92, "top_k": 0, "max_new_tokens_report": 128, "max_new_tokens_image": 300,
                 "image_attempts": 10,
-                "vqgan_config": None, "vqgan_checkpoint": None}  # inside the llm-cxr-vqgan folder; default: found
+                "vqgan_config": None, "vqgan_checkpoint": None,  # inside the llm-cxr-vqgan folder; default: found
+                # canonical: the suite's 256 px inputs; upstream: LANCZOS shortest side + centre crop of the original
+                "input": "canonical"}
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        check_input_mode(self.name, self.options["input"])
+        self.image_requests = 0
+        self.image_retries_exhausted = 0
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(),
+                "report_input": "the dataset's report section (impression by default), as generate_eval.py's "
+                                "parse_report_i",
+                "output_conversion": "256x256 RGB decode clipped to [-1, 1] -> [0, 1] -> ITU-R 601 luma"}
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {"image_requests": self.image_requests, "image_retries_exhausted": self.image_retries_exhausted}
+
+    def input_image(self, study: Study, modality: Modality) -> np.ndarray:
+        if self.options["input"] == "upstream":
+            return llm_cxr_input(source_image(study, modality))
+        return study.get(modality)
+
+    def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict | StudyFailure]:
+        results = super().generate(studies, task, seeds)
+        if Modality.FRONTAL in task.outputs:
+            self.image_requests += len(studies)
+            self.image_retries_exhausted += sum(isinstance(r, StudyFailure) and RETRIES_EXHAUSTED in str(r)
+                                                for r in results)
+        return results
+
+    def stage_environment(self, stage: Stage) -> dict[str, str]:
+        if stage.name != "llm_generate":
+            return {}
+        device = str(self.options["device"] or getattr(self, "_device", "cpu"))
+        if device == "cpu":
+            return {"CUDA_VISIBLE_DEVICES": ""}
+        if device.startswith("cuda:"):
+            return {"CUDA_VISIBLE_DEVICES": device.split(":", 1)[1]}
+        return {}
 
     def stages(self, task: Task) -> list[Stage]:
         vq = Stage("vq_encode" if Modality.FRONTAL in task.inputs else "vq_decode",
@@ -59,15 +112,16 @@ class LLMCXRAdapter(SubprocessAdapter):
 
 
 def vqgan_files(folder: Path, config: str | None, checkpoint: str | None) -> tuple[Path, Path]:
-    """The VQ-GAN's *.yaml and *.ckpt inside its folder: the named ones, else the only ones (last.ckpt preferred)."""
-    def pick(name: str | None, pattern: str, prefer: str | None = None) -> Path:
+    """The VQ-GAN's *.yaml and *.ckpt inside its folder: the named ones, else the release's `*-compat` pair (what
+    LLM-CXR's README and scripts name), else the only ones."""
+    def pick(name: str | None, pattern: str) -> Path:
         if name:
             path = folder / name
             if not path.is_file():
                 raise FileNotFoundError(f"{path} does not exist")
             return path
         found = sorted(folder.rglob(pattern))
-        preferred = [p for p in found if p.name == prefer]
+        preferred = [p for p in found if p.stem.endswith("-compat")]
         if len(preferred) == 1:
             return preferred[0]
         if len(found) != 1:
@@ -75,4 +129,4 @@ def vqgan_files(folder: Path, config: str | None, checkpoint: str | None) -> tup
             raise FileNotFoundError(f"expected one {pattern} in {folder}, found {[str(p) for p in found] or 'none'}; "
                                     f"name the right one with the llm-cxr option {option}")
         return found[0]
-    return pick(config, "*.yaml"), pick(checkpoint, "*.ckpt", prefer="last.ckpt")
+    return pick(config, "*.yaml"), pick(checkpoint, "*.ckpt")

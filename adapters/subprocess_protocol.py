@@ -3,15 +3,19 @@
 The user points the adapter at the upstream checkout (`repo`) and at the interpreter of its environment (`python`).
 For each batch xgem-bench writes a work folder
 
-    manifest.json             task, options, and per study: id, seed, report text, input/output file names
+    manifest.json             task, options, and per study: id, seed, report text, frontal ViewPosition (or null),
+                              input/output file names
     inputs/<i>/F.npy, L.npy   input images, float32 (H, W) in [0, 1]
     outputs/<i>/F.npy, T.txt  written by the driver: images as float (H, W) or (H, W, 3) in [0, 1], reports UTF-8
     status/<i>.json           written by the driver when study i failed: {"error": "..."}
     scratch/                  the driver's own intermediates (e.g. VQ codes passed from one stage to the next)
     logs/<stage>.log          the driver's stdout and stderr
 
-and runs `PYTHON drivers/<model>_driver.py STAGE WORK/manifest.json` with the checkout as working directory, once
-per stage (a model may need two environments, e.g. an LLM and a separate VQ-GAN). Drivers ship with xgem-bench in
+and hands it to `PYTHON drivers/<model>_driver.py --serve STAGE`, one process per stage kept alive across batches
+with the checkout as working directory (a model may need two environments, e.g. an LLM and a separate VQ-GAN), so
+the models load once per run, not once per batch; `keep_driver=false` runs `driver.py STAGE WORK/manifest.json`
+once per batch instead. A driver that crashes, exits or times out is started afresh for the next batch. Drivers ship
+with xgem-bench in
 `adapters/drivers/` and use only the standard library and numpy on their side of the protocol
 (`drivers/_driver_protocol.py`), so they run under old Pythons (3.7+).
 
@@ -28,6 +32,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -58,18 +63,39 @@ class SubprocessAdapter(Adapter):
     #: files that must exist in the upstream checkout for it to count as one
     repo_markers: ClassVar[tuple[str, ...]] = ()
     #: options that say where and how long to run, not what comes out: they stay out of settings() and the cache key
-    runtime_options: ClassVar[tuple[str, ...]] = ("repo", "python", "timeout_s", "keep_workdir", "device")
+    runtime_options: ClassVar[tuple[str, ...]] = ("repo", "python", "timeout_s", "keep_workdir", "device",
+                                                  "keep_driver")
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        # device None: the run's device (--device); timeout_s: per stage and batch; keep_workdir: for debugging
-        return {"repo": None, "python": None, "timeout_s": 3600.0, "device": None, "keep_workdir": False}
+        # device None: the run's device (--device); timeout_s: per stage and batch; keep_workdir: for debugging;
+        # keep_driver: one driver process per stage for the whole run (models loaded once)
+        return {"repo": None, "python": None, "timeout_s": 3600.0, "device": None, "keep_workdir": False,
+                "keep_driver": True}
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self._drivers: dict[str, _Driver] = {}
+        self._finalizer = weakref.finalize(self, _stop_drivers, self._drivers)
+
+    def close(self) -> None:
+        """Stop the driver processes kept alive across batches."""
+        _stop_drivers(self._drivers)
 
     def stages(self, task: Task) -> list[Stage]:
         return [Stage("generate")]
 
     def driver_options(self, task: Task) -> dict[str, Any]:
         """Model options for the driver (weight paths, sampler settings)."""
+        return {}
+
+    def input_image(self, study: Study, modality: Modality) -> np.ndarray:
+        """The image the driver receives for one input view; subclasses may apply the model's own preprocessing
+        (raising StudyFailure for that study alone when they cannot)."""
+        return study.get(modality)
+
+    def stage_environment(self, stage: Stage) -> dict[str, str]:
+        """Extra environment variables for one stage's process (e.g. which GPUs it sees)."""
         return {}
 
     def driver_path(self) -> Path:
@@ -108,13 +134,26 @@ class SubprocessAdapter(Adapter):
         self._device = self.options["device"] or context.device
 
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict | StudyFailure]:
+        results: list[dict | StudyFailure | None] = [None] * len(studies)
+        ready, images = [], []
+        for index, study in enumerate(studies):
+            try:
+                images.append({m: self.input_image(study, m) for m in task.inputs if m.is_image})
+                ready.append(index)
+            except StudyFailure as failure:
+                results[index] = failure
+        if not ready:
+            return results
         work = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-"))
         try:
-            manifest = write_batch(work, self.name, studies, task, seeds, self.driver_options(task),
+            manifest = write_batch(work, self.name, [studies[i] for i in ready], images, task,
+                                   [seeds[i] for i in ready], self.driver_options(task),
                                    repo=str(self._repo()), device=getattr(self, "_device", None) or "cpu")
             stage_errors = [error for stage in self.stages(task)
                             if (error := self._run_stage(stage, work))]
-            return read_outputs(work, manifest, task, "; ".join(stage_errors) or None)
+            for index, output in zip(ready, read_outputs(work, manifest, task, "; ".join(stage_errors) or None)):
+                results[index] = output
+            return results
         finally:
             if self.options["keep_workdir"]:
                 log.warning("%s: kept the work folder of this batch at %s", self.name, work)
@@ -130,20 +169,25 @@ class SubprocessAdapter(Adapter):
         """Import roots of the upstream code for the driver (the checkout; subclasses may add more)."""
         return [self._repo()]
 
+    def _stage_process(self, command: list[str], stage: Stage, log, stdin=None) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in self.pythonpath()),
+               "PYTHONUNBUFFERED": "1", **self.stage_environment(stage)}
+        # own session, so a time-out ends the driver and anything it started
+        return subprocess.Popen(command, cwd=self._repo(), stdin=stdin, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+
     def _run_stage(self, stage: Stage, work: Path) -> str | None:
-        """Run one driver stage; None when it exited 0, else why not (time-out, exit code, log tail)."""
+        """Run one driver stage on a batch; None when it succeeded, else why not (time-out, exit code, log tail)."""
+        if self.options["keep_driver"]:
+            return self._run_on_driver(stage, work)
         python = str(Path(self.options[stage.python_option]).expanduser())
         command = [python, str(self.driver_path()), stage.name, str(work / "manifest.json")]
         log_path = work / "logs" / f"{stage.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in self.pythonpath()),
-               "PYTHONUNBUFFERED": "1"}
         timeout = float(self.options["timeout_s"])
         start = time.monotonic()
         with open(log_path, "wb") as log:
-            # own session, so a time-out ends the driver and anything it started
-            process = subprocess.Popen(command, cwd=self._repo(), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                       start_new_session=True)
+            process = self._stage_process(command, stage, log)
             try:
                 code = process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -154,6 +198,73 @@ class SubprocessAdapter(Adapter):
             return (f"stage {stage.name!r} exited with code {code} after {time.monotonic() - start:.1f} s"
                     f"{_log_tail(log_path)}")
         return None
+
+
+    def _run_on_driver(self, stage: Stage, work: Path) -> str | None:
+        """Hand the batch to the stage's serving driver (started if needed) and wait for its .done file."""
+        driver = self._drivers.get(stage.name)
+        if driver is None or driver.process.poll() is not None:
+            python = str(Path(self.options[stage.python_option]).expanduser())
+            folder = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-{stage.name}-"))
+            log = open(folder / "driver.log", "wb")
+            process = self._stage_process([python, str(self.driver_path()), "--serve", stage.name], stage, log,
+                                          stdin=subprocess.PIPE)
+            driver = self._drivers[stage.name] = _Driver(process, log, folder)
+        offset = driver.log_path.stat().st_size
+        done = work / "status" / f"{stage.name}.done"
+        timeout = float(self.options["timeout_s"])
+        start = time.monotonic()
+        try:
+            driver.process.stdin.write(f"{work / 'manifest.json'}\n".encode())
+            driver.process.stdin.flush()
+        except BrokenPipeError:
+            pass  # it died on its own; the exit code is read below
+        while not done.exists():
+            code = driver.process.poll()
+            if code is not None or time.monotonic() - start > timeout:
+                if code is None:
+                    driver.kill()
+                tail = _log_tail(driver.log_path, offset=offset)
+                self._drivers.pop(stage.name).stop()
+                if code is None:
+                    return f"stage {stage.name!r} timed out after {timeout:g} s{tail}"
+                return f"stage {stage.name!r} exited with code {code} after {time.monotonic() - start:.1f} s{tail}"
+            time.sleep(0.02)
+        error = json.loads(done.read_text())["error"]
+        return f"stage {stage.name!r} failed: {error}{_log_tail(driver.log_path, offset=offset)}" if error else None
+
+
+@dataclass
+class _Driver:
+    """A driver process serving one stage, and the log its output goes to."""
+
+    process: subprocess.Popen
+    log: Any
+    folder: Path
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "driver.log"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()  # end of input: the driver's loop ends
+                self.process.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.log.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _stop_drivers(drivers: dict[str, _Driver]) -> None:
+    while drivers:
+        drivers.popitem()[1].stop()
 
 
 def git_commit(repo: str | None) -> str | None:
@@ -174,27 +285,29 @@ def git_commit(repo: str | None) -> str | None:
         return None
 
 
-def _log_tail(log_path: Path, lines: int = 8) -> str:
-    text = log_path.read_text(errors="replace").strip().splitlines()
+def _log_tail(log_path: Path, lines: int = 8, offset: int = 0) -> str:
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace").strip().splitlines()
     return (": ..." + " | ".join(text[-lines:])) if text else ""
 
 
-def write_batch(work: Path, model: str, studies: Sequence[Study], task: Task, seeds: Sequence[int],
-                options: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
-    """Write the inputs and manifest.json of one batch into `work`; returns the manifest."""
+def write_batch(work: Path, model: str, studies: Sequence[Study], images: Sequence[dict[Modality, np.ndarray]],
+                task: Task, seeds: Sequence[int], options: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
+    """Write the inputs (one dict of input images per study) and manifest.json of one batch; returns the manifest."""
     entries = []
-    for index, (study, seed) in enumerate(zip(studies, seeds)):
-        images = {}
-        for modality in task.inputs:
-            if modality.is_image:
-                path = Path("inputs") / str(index) / f"{modality.value}.npy"
-                (work / path).parent.mkdir(parents=True, exist_ok=True)
-                np.save(work / path, np.asarray(study.get(modality), dtype=np.float32))
-                images[modality.value] = str(path)
+    for index, (study, study_images, seed) in enumerate(zip(studies, images, seeds)):
+        files = {}
+        for modality, pixels in study_images.items():
+            path = Path("inputs") / str(index) / f"{modality.value}.npy"
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            np.save(work / path, np.asarray(pixels, dtype=np.float32))
+            files[modality.value] = str(path)
         entries.append({
             "index": index, "study_id": study.study_id, "seed": int(seed),
             "report": study.report if Modality.REPORT in task.inputs else None,
-            "images": images,
+            "frontal_view": study.frontal_view or None,
+            "images": files,
             "outputs": {m.value: str(Path("outputs") / str(index) / (f"{m.value}.npy" if m.is_image else
                                                                       f"{m.value}.txt")) for m in task.outputs},
         })

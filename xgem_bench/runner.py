@@ -385,6 +385,7 @@ class Runner:
             timings["scoring_s"] += time.time() - t0
             bar.update(len(studies))
         bar.close()
+        adapter.close()
         entry["timings"] = {k: round(v, 3) for k, v in timings.items()}
         model_run.diagnostics = adapter.diagnostics()
         return model_run

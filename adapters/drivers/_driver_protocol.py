@@ -3,6 +3,10 @@
 Runs inside the model's own environment: standard library + numpy only, Python 3.7 syntax, no xgem-bench import.
 A driver calls `run({"stage name": function})`; each function receives a `Batch` and usually loops with
 `batch.each_study(fn)`, which records an exception as that study's failure and goes on with the next study.
+
+`driver.py STAGE MANIFEST` runs one batch; `driver.py --serve STAGE` keeps the process (and the models it loaded
+through `cached`) alive, running the stage on each manifest path read from stdin and writing
+`status/<STAGE>.done` ({"error": null or "..."}) beside that manifest when the batch is finished.
 """
 import json
 import os
@@ -90,7 +94,41 @@ def seed_everything(seed):
         torch.cuda.manual_seed_all(seed)
 
 
+_LOADED = {}
+
+
+def cached(key, load):
+    """load() once per driver process: a serving driver keeps its models across batches."""
+    if key not in _LOADED:
+        _LOADED[key] = load()
+    return _LOADED[key]
+
+
+def serve(stage, name):
+    """Run `stage` on every manifest path read from stdin. An exception fails that batch (reported in the .done file)
+    and the process goes on; sys.exit or a crash ends it, as in a one-shot run."""
+    for line in iter(sys.stdin.readline, ""):
+        manifest_path = line.strip()
+        if not manifest_path:
+            continue
+        error = None
+        try:
+            stage(Batch(manifest_path))
+        except Exception as failure:  # noqa: BLE001 - reported for this batch; the loaded models stay
+            traceback.print_exc()
+            error = "%s: %s" % (type(failure).__name__, failure)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        done = os.path.join(os.path.dirname(os.path.abspath(manifest_path)), "status", name + ".done")
+        with open(done + ".part", "w") as f:
+            json.dump({"error": error}, f)
+        os.rename(done + ".part", done)
+
+
 def run(stages):
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve" and sys.argv[2] in stages:
+        serve(stages[sys.argv[2]], sys.argv[2])
+        return
     if len(sys.argv) != 3 or sys.argv[1] not in stages:
-        raise SystemExit("usage: %s {%s} MANIFEST.json" % (sys.argv[0], "|".join(sorted(stages))))
+        raise SystemExit("usage: %s {%s} MANIFEST.json | --serve STAGE" % (sys.argv[0], "|".join(sorted(stages))))
     stages[sys.argv[1]](Batch(sys.argv[2]))

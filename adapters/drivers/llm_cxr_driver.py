@@ -1,28 +1,40 @@
 """xgem-bench driver for LLM-CXR (github.com/hyn2028/llm-cxr).
 
 Stages (each run by the interpreter of the environment that has its libraries):
-  vq_encode     taming VQ-GAN: input frontal image -> 256 codes (scratch), as inference.py's inference_i2t
-  llm_generate  LLM: codes -> report (F->T), or report -> 256 codes (T->F), through upstream generate_response
-  vq_decode     taming VQ-GAN: codes -> 256x256 image, as inference.py's inference_t2i
+  vq_encode     taming VQ-GAN: input frontal image -> 256 codes (scratch), as encode_cxr_all.py
+  llm_generate  LLM: codes -> report (F->T), or report -> 256 codes (T->F), as generate_eval.py (generate_response)
+  vq_decode     taming VQ-GAN: codes -> 256x256 image, as decode_cxr_all.py
+The VQ-GAN is loaded strictly, as decode_cxr_all.py does with the release's *-compat files.
 """
 import json
 import os
 
 import numpy as np
 
-from _driver_protocol import run, seed_everything
+from _driver_protocol import cached, run, seed_everything
 
 VQ_CODES = 256  # 16x16
 
 
 def load_vqgan(config_path, checkpoint_path, device):
+    return cached(("vqgan", config_path, checkpoint_path, device),
+                  lambda: _load_vqgan(config_path, checkpoint_path, device))
+
+
+def _load_vqgan(config_path, checkpoint_path, device):
     import torch
     from omegaconf import OmegaConf
     from taming.models.vqgan import VQModel
 
     config = OmegaConf.load(config_path)
     vqgan = VQModel(**config.model.params)
-    vqgan.load_state_dict(torch.load(checkpoint_path, map_location="cpu")["state_dict"], strict=False)
+    state = torch.load(checkpoint_path, map_location="cpu")["state_dict"]
+    try:
+        vqgan.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise SystemExit("VQ-GAN checkpoint %s does not match config %s (%s); use the release's *-compat.yaml and "
+                         "*-compat.ckpt (llm-cxr settings vqgan_config / vqgan_checkpoint)"
+                         % (checkpoint_path, config_path, str(error).splitlines()[0]))
     return vqgan.to(device).eval()
 
 
@@ -54,7 +66,7 @@ def llm_generate(batch):
                                               sample_cxr_vq_output_instruction)
 
     options = batch.options
-    model, tokenizer = load_model_tokenizer_for_generate(options["model"])
+    model, tokenizer = cached(("llm", options["model"]), lambda: load_model_tokenizer_for_generate(options["model"]))
     if len(tokenizer) != CXR_VQ_TOKENIZER_LEN:
         raise SystemExit("tokenizer has %d entries, LLM-CXR expects %d: wrong model folder?"
                          % (len(tokenizer), CXR_VQ_TOKENIZER_LEN))

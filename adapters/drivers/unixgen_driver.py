@@ -7,7 +7,7 @@ One study at a time, seeded, so each output depends only on its own inputs and s
 """
 import numpy as np
 
-from _driver_protocol import run, seed_everything
+from _driver_protocol import cached, run, seed_everything
 
 IMAGE_PAD = 1024  # codebook size: the "no image" code
 VIEW_TOKENS = {"AP": (1025, 1026), "PA": (1027, 1028), "LATERAL": (1029, 1030)}  # loader_unified.py
@@ -15,13 +15,15 @@ IMAGE_CODES = 1024  # 32x32 codes per 512x512 image
 
 
 def slot_layout(inputs, target, frontal_view):
-    """Image slots (target image last) and the generation order of modes, e.g. T->F: (["F"], ["txt", "img1"])."""
+    """Image slots (target image last) and the generation order of modes, e.g. T->F: (["F"], ["txt", "img1"]).
+
+    frontal_view is the study's own ViewPosition (AP or PA), as loader_unified.py reads it from the metadata."""
     images = [m for m in inputs if m != "T"] + ([target] if target != "T" else [])
     slots = ["img%d" % (i + 1) for i in range(len(images))]
     views = [frontal_view if m == "F" else "LATERAL" for m in images]
     if target == "T":
         modes = slots + ["txt"]
-    else:  # the text slot exists whatever the task; it carries an empty report when T is not an input
+    else:
         modes = ["txt"] + slots
     return images, views, modes
 
@@ -60,15 +62,19 @@ def generate(batch):
 
     options, device = batch.options, batch.device
     target = batch.outputs[0]
-    tokenizer = make_tokenizer("BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt", options["max_text_len"])
-    vae = VQGanVAE(options["vqgan_checkpoint"], options["vqgan_config"]).to(device).eval()
-    model = TransformerLightning_unified.load_from_checkpoint(options["checkpoint"], map_location="cpu")
-    model = model.to(device).eval()
-    images, views, modes = slot_layout(batch.inputs, target, options["frontal_view"])
+    tokenizer = cached(("tokenizer", options["max_text_len"]), lambda: make_tokenizer(
+        "BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt", options["max_text_len"]))
+    vae = cached(("vqgan", options["vqgan_checkpoint"], device), lambda: VQGanVAE(
+        options["vqgan_checkpoint"], options["vqgan_config"]).to(device).eval())
+    model = cached(("unixgen", options["checkpoint"], device), lambda: TransformerLightning_unified
+                   .load_from_checkpoint(options["checkpoint"], map_location="cpu").to(device).eval())
     lm = model.transformerLM_unified
-    lm.max_img_num = len(images)
 
     def one(study):
+        view = study.get("frontal_view")
+        view = view if view in ("AP", "PA") else options["frontal_view"]
+        images, views, modes = slot_layout(batch.inputs, target, view)
+        lm.max_img_num = len(images)
         seed_everything(study["seed"])
         report = (study["report"] or "").replace("  ", " ").replace("  ", " ").lower()
         item = {"txt": torch.tensor([tokenizer.encode(report).ids], device=device),

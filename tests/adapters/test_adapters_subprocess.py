@@ -98,6 +98,39 @@ def test_time_out_kills_the_driver_and_fails_every_study(make_adapter, studies):
     assert all(isinstance(o, StudyFailure) and "timed out after 2 s" in str(o) for o in out)
 
 
+def _loads(adapter):
+    return (Path(adapter.options["repo"]) / "loads.log").read_text().split()
+
+
+def test_driver_serves_batches_and_loads_its_model_once(make_adapter, studies):
+    adapter = make_adapter()
+    task = parse_task("T->F")
+    first = adapter.generate(studies, task, [1, 2, 3])
+    second = adapter.generate(studies, task, [1, 2, 3])
+    assert len(_loads(adapter)) == 1  # one process, one load, two batches
+    np.testing.assert_array_equal(first[0][Modality.FRONTAL], second[0][Modality.FRONTAL])
+    adapter.close()
+    assert not adapter._drivers
+    one_shot = make_adapter()
+    one_shot.options["keep_driver"] = False
+    (Path(one_shot.options["repo"]) / "loads.log").unlink()
+    one_shot.generate(studies, task, [1, 2, 3])
+    one_shot.generate(studies, task, [1, 2, 3])
+    assert len(_loads(one_shot)) == 2
+    np.testing.assert_array_equal(first[0][Modality.FRONTAL], one_shot.generate(studies, task, [1, 2, 3])[0]
+                                  [Modality.FRONTAL])
+
+
+def test_a_crashed_driver_is_started_afresh(make_adapter, studies):
+    adapter = make_adapter(exit_after=1)
+    task = parse_task("T->F")
+    assert isinstance(adapter.generate(studies, task, [1, 2, 3])[1], StudyFailure)
+    adapter.options["behaviour"] = {}
+    assert all(isinstance(o, dict) for o in adapter.generate(studies, task, [1, 2, 3]))
+    assert len(set(_loads(adapter))) == 2  # a second process
+    adapter.close()
+
+
 def test_unavailable_reasons_name_the_fix(make_adapter, tmp_path):
     assert make_adapter().unavailable_reason() is None
     assert "option 'repo' is not set" in FakeUpstreamAdapter().unavailable_reason()
@@ -116,7 +149,7 @@ def test_settings_record_upstream_commit_not_runtime_paths(make_adapter):
     (git / "refs" / "heads" / "main").write_text("0123abcd" * 5 + "\n")
     settings = adapter.settings()
     assert settings["upstream_commit"] == "0123abcd" * 5
-    assert not {"repo", "python", "timeout_s", "device"} & set(settings)
+    assert not {"repo", "python", "timeout_s", "device", "keep_driver"} & set(settings)
 
 
 def test_drivers_keep_python37_syntax():

@@ -52,14 +52,16 @@ def _calls(checkout):
     return [json.loads(line) for line in (checkout / "calls.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("task, modes, views, txt_tokens", [
-    ("T->F", [["txt"], ["img1"]], [["PA"]], None),
-    ("L+T->F", [["txt"], ["img1"], ["img2"]], [["LATERAL"], ["PA"]], None),
-    ("F->L", [["txt"], ["img1"], ["img2"]], [["PA"], ["LATERAL"]], 2),  # empty report: SOS + EOS only
-    ("F+L->T", [["img1"], ["img2"], ["txt"]], [["PA"], ["LATERAL"]], None),
+@pytest.mark.parametrize("task, modes, views", [
+    ("T->F", [["txt"], ["img1"]], [["AP"]]),
+    ("L+T->F", [["txt"], ["img1"], ["img2"]], [["LATERAL"], ["AP"]]),
+    ("F+T->L", [["txt"], ["img1"], ["img2"]], [["AP"], ["LATERAL"]]),
+    ("F+L->T", [["img1"], ["img2"], ["txt"]], [["AP"], ["LATERAL"]]),
 ])
-def test_driver_builds_upstream_batches(adapter, checkout, studies, task, modes, views, txt_tokens):
+def test_driver_builds_upstream_batches(adapter, checkout, studies, task, modes, views):
     task = parse_task(task)
+    for study in studies[:2]:
+        study.frontal_view = "AP"
     out = adapter.generate([s.only(task.inputs) for s in studies[:2]], task, [3, 4])
     for o in out:
         value = o[task.outputs[0]]
@@ -70,8 +72,22 @@ def test_driver_builds_upstream_batches(adapter, checkout, studies, task, modes,
     calls = _calls(checkout)
     assert len(calls) == 2
     assert all(c["modes"] == modes and c["views"] == views and c["max_img_num"] == len(views) for c in calls)
-    if txt_tokens is not None:
-        assert all(c["txt_tokens"] == txt_tokens for c in calls)
+    assert adapter.diagnostics() == {"frontal_view_fallbacks": 0}
+
+
+def test_each_frontal_gets_its_own_view_tokens(adapter, checkout, studies):
+    """loader_unified.py: AP frontals start with [SOS1] (1025), PA with [SOS2] (1027), per image; unknown -> fallback."""
+    task = parse_task("T->F")
+    for study, view in zip(studies, ("AP", "PA", "")):
+        study.frontal_view = view
+    adapter.generate([s.only(task.inputs) for s in studies], task, [1, 2, 3])
+    assert [c["views"] for c in _calls(checkout)] == [[["AP"]], [["PA"]], [["PA"]]]  # the third: fallback PA
+    assert adapter.diagnostics() == {"frontal_view_fallbacks": 1}
+
+
+def test_tasks_the_paper_marks_unsupported_are_not_declared():
+    assert "L->F" not in UniXGenAdapter.tasks and "F->L" not in UniXGenAdapter.tasks
+    assert {"T->F", "L+T->F", "T->L", "F+T->L", "F->T", "L->T", "F+L->T"} == set(UniXGenAdapter.tasks)
 
 
 @pytest.mark.slow
@@ -83,6 +99,9 @@ def test_conformance_through_the_driver(adapter, dataset):
 def test_settings_and_view_option(checkout):
     settings = UniXGenAdapter(repo=str(checkout)).settings()
     assert settings["top_p"] == 0.9 and settings["temperature"] == 0.7 and settings["frontal_view"] == "PA"
-    assert "empty report" in settings["missing_report"]
+    assert settings["input"] == "canonical" and "ViewPosition" in settings["frontal_view_source"]
+    assert "luma" in settings["output_conversion"] and "whole report" in settings["report_input"]
     with pytest.raises(ValueError, match="frontal_view"):
         UniXGenAdapter(frontal_view="LL")
+    with pytest.raises(ValueError, match="input"):
+        UniXGenAdapter(input="native")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -143,6 +144,10 @@ def test_prepare_dicoms_in_every_transfer_syntax(tree, tmp_path):
     assert list(meta["preprocessing"]) == ["dicom"] and meta["warnings"] == []
     assert meta["preprocessing_version"] == 1 and meta["report_section"] == "impression" and meta["views"] == "pair"
     assert set(table["frontal_format"]) == {"dicom"}
+    # the acquisition facts models read (manifest.py): the frontal's ViewPosition, the original file, the time
+    study = ds.load(0)
+    assert study.frontal_view in ("PA", "AP") and study.study_datetime == "21800506 213014.531"
+    assert Path(study.sources["frontal"]).is_file() and study.sources["frontal"].endswith(".dcm")
     image = out / table["frontal"].iloc[0]
     stamp = image.stat().st_mtime_ns
     prepare_mimic(tree["dicom"], out, csv_dir=tree["jpg"], workers=1)

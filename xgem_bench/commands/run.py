@@ -68,6 +68,8 @@ def run(
             typer.echo(f"  {name}: {entry['status']} - {entry['reason']}")
         elif entry["n_failed"]:
             typer.echo(f"  {name}: {entry['n_failed']} studies failed (see generation.csv)")
+        if any(entry.get("diagnostics", {}).values()):  # e.g. llm-cxr's exhausted image retries
+            typer.echo(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in entry["diagnostics"].items()))
         for key, metric in entry["metrics"].items():
             if metric["status"] != "ok":
                 metric_notes.setdefault((key, metric["status"], metric["reason"]), []).append(name)

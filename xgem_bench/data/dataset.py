@@ -43,6 +43,16 @@ class Dataset(ABC):
     def content_digest(self) -> str:
         """A stable digest of everything that defines the data (ids, paths or pixels, reports, labels)."""
 
+    @property
+    def subject_ids(self) -> list[str]:
+        """The subject of each study, aligned with study_ids (subclasses answer without reading pixels)."""
+        return [self.load(i).subject_id for i in range(len(self))]
+
+    @property
+    def study_datetimes(self) -> list[str]:
+        """When each study was acquired ("" = unknown), aligned with study_ids; orders a subject's studies."""
+        return [self.load(i).study_datetime for i in range(len(self))]
+
     def __len__(self) -> int:
         return len(self.study_ids)
 
@@ -88,6 +98,8 @@ class InMemoryDataset(Dataset):
         h = hashlib.sha256()
         for s in self._studies:
             h.update(f"{s.study_id}|{s.subject_id}|{s.split}|{s.report}|{sorted(s.labels.items())}".encode())
+            if s.frontal_view or s.sources or s.study_datetime:
+                h.update(f"{s.frontal_view}|{sorted(s.sources.items())}|{s.study_datetime}".encode())
             for image in (s.frontal, s.lateral):
                 h.update(b"-" if image is None else np.ascontiguousarray(image, dtype=np.float32).tobytes())
         return h.hexdigest()

@@ -3,7 +3,10 @@
 Columns: `study_id`, `frontal`, `lateral`, `report` (required; cells may be blank), `subject_id` (default: the study
 id, i.e. one subject per study), `split` (default: `test`), any of the 14 CheXpert label columns (1 / 0 / -1 / blank)
 and, optionally, `frontal_sha256` / `lateral_sha256` (used for the fingerprint instead of file sizes and mtimes, so a
-copied dataset keeps its fingerprint). An optional sidecar `<manifest stem>.json` carries `name`, `synthetic`,
+copied dataset keeps its fingerprint). Optional acquisition columns feed models that use them (see `Study`):
+`frontal_view` (the frontal's ViewPosition, PA / AP), `frontal_source` / `lateral_source` (the original image files,
+absolute or relative to the root, for models run with their own preprocessing) and `study_datetime` (sortable text,
+e.g. `21800331 132559`: StudyDate and StudyTime). An optional sidecar `<manifest stem>.json` carries `name`, `synthetic`,
 `description` and `licence`; the readers of this package (demo, MIMIC-CXR, IU X-ray) all write one.
 
 Pixels are read only in `load(i)`; images that are not 256x256 are zero-padded to square and resized there.
@@ -32,6 +35,8 @@ LABEL_VALUES = {1.0, 0.0, -1.0}
 #: label cells that mean "not mentioned" (what pandas, R and spreadsheets write for a missing value)
 BLANK_LABELS = {"", "nan", "na", "n/a", "null", "none"}
 _HASH_COLUMNS = {Modality.FRONTAL: "frontal_sha256", Modality.LATERAL: "lateral_sha256"}
+_SOURCE_COLUMNS = {"frontal": "frontal_source", "lateral": "lateral_source"}
+ACQUISITION_COLUMNS = ("frontal_view", *_SOURCE_COLUMNS.values(), "study_datetime")
 
 
 class ManifestError(ValueError):
@@ -67,6 +72,10 @@ class ManifestDataset(Dataset):
     def subject_ids(self) -> list[str]:
         return self._table["subject_id"].tolist()
 
+    @property
+    def study_datetimes(self) -> list[str]:
+        return self._table["study_datetime"].tolist()
+
     def available(self, modality: Modality) -> np.ndarray:
         column = self._table[Modality(modality).field]
         return column.map(lambda v: bool(v.strip())).to_numpy(dtype=bool)
@@ -79,8 +88,10 @@ class ManifestDataset(Dataset):
             value = row[modality.field] if modality in wanted else ""
             images[modality.field] = load_image(self._resolve(value), IMAGE_SIZE) if value else None
         report = row["report"].strip() or None
+        sources = {view: str(self._source(row[column])) for view, column in _SOURCE_COLUMNS.items() if row[column]}
         return Study(study_id=row["study_id"], subject_id=row["subject_id"], report=report,
-                     labels=self.labels(index), split=row["split"], **images)
+                     labels=self.labels(index), split=row["split"], frontal_view=row["frontal_view"],
+                     sources=sources, study_datetime=row["study_datetime"], **images)
 
     def labels(self, index: int) -> dict[str, float]:
         """The study's non-blank CheXpert labels, without reading pixels."""
@@ -100,6 +111,9 @@ class ManifestDataset(Dataset):
             h.update(str([record[c] for c in label_columns]).encode())
             for modality in (Modality.FRONTAL, Modality.LATERAL):
                 h.update(self._file_identity(record, modality).encode())
+            acquisition = [record[c] for c in ACQUISITION_COLUMNS]
+            if any(acquisition):  # manifests without these columns keep the fingerprint they had
+                h.update(str(acquisition).encode())
         return h.hexdigest()
 
     # --- helpers -------------------------------------------------------------------------------------------------
@@ -129,6 +143,11 @@ class ManifestDataset(Dataset):
             raise ManifestError(f"{self.source}: image path {value!r} escapes the manifest root {root}")
         return Path(full)
 
+    def _source(self, value: str) -> Path:
+        # originals usually live in the download folder (e.g. MIMIC-CXR-JPG), outside the manifest root
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
     def _file_identity(self, record: dict, modality: Modality) -> str:
         value = record[modality.field]
         if not value:
@@ -151,10 +170,15 @@ def _normalise(table: pd.DataFrame, source: str) -> pd.DataFrame:
         raise ManifestError(f"{source}: missing required column(s) {missing}; a manifest needs "
                             f"{list(REQUIRED_COLUMNS)} (cells may be blank) and may have subject_id, split, "
                             "and CheXpert label columns")
-    text_columns = ["study_id", "subject_id", "frontal", "lateral", "report", "split", *_HASH_COLUMNS.values()]
+    text_columns = ["study_id", "subject_id", "frontal", "lateral", "report", "split", *_HASH_COLUMNS.values(),
+                    *ACQUISITION_COLUMNS]
+    for column in ACQUISITION_COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
     for column in text_columns:
         if column in table.columns:
             table[column] = table[column].map(lambda v: "" if _blank(v) else str(v).strip())
+    table["frontal_view"] = table["frontal_view"].str.upper()
     if table.empty:
         raise ManifestError(f"{source}: the manifest has a header but no studies; add one row per study")
     for column in ("study_id", "subject_id"):

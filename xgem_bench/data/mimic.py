@@ -121,6 +121,7 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
     counts = {"images_in_metadata": len(metadata), "studies_in_metadata": int(metadata["study_id"].nunique()),
               "excluded_views": {str(k or "(blank)"): int(v) for k, v in
                                  metadata.loc[metadata["view_group"] == "", "view"].value_counts().items()}}
+    datetime_of = study_datetimes(metadata)
     usable = metadata.loc[metadata["view_group"] != "", ["subject_id", "study_id", "dicom_id", "view", "view_group"]]
     usable = usable.sort_values(["subject_id", "study_id", "dicom_id"])
     assign = _assign_split(split, holdout_fraction, split_of, test_ids)
@@ -160,9 +161,11 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
             without_section += 1 if report_file.is_file() else 0
             continue
         label_row = labels_of.get(study, {})
-        for pick in _picks(views, study, by_view, {dicom: view for _, _, dicom, view, _ in images}):
+        view_of = {dicom: view for _, _, dicom, view, _ in images}
+        for pick in _picks(views, study, by_view, view_of):
             row = {"study_id": pick["id"], "subject_id": subject, "mimic_study_id": study,
-                   "anchor_view": pick["anchor"],
+                   "anchor_view": pick["anchor"], "study_datetime": datetime_of.get(study, ""),
+                   "frontal_view": view_of[pick["frontal"]] if pick["frontal"] else "",
                    "split": assign(subject, study, [pick[v] for v in ("frontal", "lateral") if pick[v]]),
                    "report": report, "report_section": section,
                    **{name: label_row.get(name) for name in CHEXPERT_LABELS}}
@@ -171,7 +174,8 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
                 path, kind = files[dicom] if dicom else ("", "")
                 if dicom:
                     format_of[dicom] = kind
-                row |= {f"{view}_dicom": dicom or "", f"{view}_source": str(path), f"{view}_format": kind}
+                row |= {f"{view}_dicom": dicom or "", f"{view}_source": str(Path(path).resolve()) if path else "",
+                        f"{view}_format": kind}
             rows.append(row)
     counts |= {"studies_without_both_views": without_both, "images_missing_on_disk": missing_images,
                "studies_without_report_file": without_report_file,
@@ -193,6 +197,21 @@ def plan_mimic(source: str | os.PathLike, split: str = "official", holdout_fract
                "image_formats": formats}
     plan.attrs["counts"] = counts
     return plan
+
+
+def study_datetimes(metadata: pd.DataFrame) -> dict[str, str]:
+    """Study id -> "YYYYMMDD HHMMSS.fff" (sortable text) from StudyDate / StudyTime, the earliest image's; empty when
+    the metadata lacks them. Longitudinal models (CXRMate) order a subject's studies by these two columns."""
+    if not {"StudyDate", "StudyTime"} <= set(metadata.columns):
+        return {}
+    stamps = {}
+    for study, date, time in zip(metadata["study_id"], metadata["StudyDate"], metadata["StudyTime"]):
+        try:
+            stamp = f"{int(float(date)):08d} {float(time):010.3f}"
+        except (TypeError, ValueError):
+            continue  # blank or malformed: no time order for this image
+        stamps[study] = min(stamps.get(study, stamp), stamp)
+    return stamps
 
 
 def _picks(views: str, study: str, by_view: dict[str, list[str]], view_of: dict[str, str]) -> list[dict]:
@@ -297,7 +316,9 @@ def prepare_mimic(source: str | os.PathLike, out: str | os.PathLike, split: str 
     counts = counts | {"rows_written": len(plan)}
     columns = ["study_id", "subject_id", "split", "frontal", "lateral", "report", *CHEXPERT_LABELS,
                "mimic_study_id", "anchor_view", "report_section", "frontal_dicom", "lateral_dicom",
-               "frontal_format", "lateral_format", "frontal_sha256", "lateral_sha256"]
+               "frontal_format", "lateral_format", "frontal_sha256", "lateral_sha256",
+               # what some models take as input besides pixels (manifest.py): view, originals, time order
+               "frontal_view", "frontal_source", "lateral_source", "study_datetime"]
     formats = sorted((set(plan["frontal_format"]) | set(plan["lateral_format"])) - {""})
     meta = {"name": "mimic-cxr", "synthetic": False, "licence": LICENCE, "source": str(Path(source)),
             "reports": str(reports or source), "csv_dir": str(csv_dir or source),

@@ -24,7 +24,13 @@ IMAGE_SIZE = 256
 
 @dataclass
 class Study:
-    """Images are float32 arrays in [0, 1] of shape (H, W); labels map CheXpert names to 1 / 0 / -1 (absent = blank)."""
+    """Images are float32 arrays in [0, 1] of shape (H, W); labels map CheXpert names to 1 / 0 / -1 (absent = blank).
+
+    The optional acquisition facts are inputs some models use: `frontal_view` is the frontal image's DICOM
+    ViewPosition (PA / AP; UniXGen has a token set per view), `sources` the original image file per view field
+    ("frontal", "lateral") for models run with their own preprocessing, `study_datetime` orders a subject's studies
+    (longitudinal models prompted with the previous study). Blank when the dataset does not know them.
+    """
 
     study_id: str
     subject_id: str = ""
@@ -33,6 +39,9 @@ class Study:
     report: str | None = None
     labels: dict[str, float] = field(default_factory=dict)
     split: str = ""
+    frontal_view: str = ""
+    sources: dict[str, str] = field(default_factory=dict)
+    study_datetime: str = ""
 
     def get(self, modality: Modality):
         return getattr(self, modality.field)
@@ -42,9 +51,13 @@ class Study:
         return value is not None and (not isinstance(value, str) or bool(value.strip()))
 
     def only(self, modalities: Iterable[Modality]) -> "Study":
-        """A copy that keeps only the given modalities (what an adapter is allowed to see), without labels."""
+        """A copy that keeps only the given modalities (what an adapter is allowed to see), without labels.
+
+        The acquisition facts stay (the view to generate is a request, not an answer); originals only for inputs."""
         keep = set(modalities)
-        return replace(self, labels={}, **{m.field: (self.get(m) if m in keep else None) for m in Modality})
+        kept_images = {m.field for m in keep if m.is_image}
+        return replace(self, labels={}, **{m.field: (self.get(m) if m in keep else None) for m in Modality},
+                       sources={k: v for k, v in self.sources.items() if k in kept_images})
 
 
 def validate_image(array: np.ndarray, where: str) -> np.ndarray:

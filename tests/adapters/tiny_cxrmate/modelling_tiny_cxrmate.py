@@ -27,11 +27,18 @@ class TinyLongitudinalModel(transformers.VisionEncoderDecoderModel):
 
     @staticmethod
     def tokenize_prompt(previous_findings, previous_impression, tokenizer, max_len, add_bos_token_id=False):
-        texts = ["%s[SEP]%s[PMT-SEP]" % (f, i) for f, i in zip(previous_findings, previous_impression)]
-        if add_bos_token_id:
-            texts = ["[BOS]" + t for t in texts]
-        return tokenizer(texts, padding="longest", truncation=True, max_length=max_len, return_tensors="pt",
-                         add_special_tokens=False)
+        """As modelling_longitudinal.py: [NPF]/[NPI] for missing sections, '[PMT]findings[PMT-SEP]impression[BOS]',
+        longest padding, truncation to max_len with the BOS kept last."""
+        previous_findings = ["[NPF]" if not i else i for i in previous_findings]
+        previous_impression = ["[NPI]" if not i else i for i in previous_impression]
+        texts = ["[PMT]%s[PMT-SEP]%s%s" % (i, j, tokenizer.bos_token if add_bos_token_id else "")
+                 for i, j in zip(previous_findings, previous_impression)]
+        sections = tokenizer(texts, padding="longest", truncation=True, max_length=max_len, return_tensors="pt",
+                             return_token_type_ids=False, add_special_tokens=False)
+        if sections.input_ids.shape[1] == max_len:
+            sections.input_ids[:, -1] = torch.where(sections.attention_mask[:, -1] == 1, tokenizer.bos_token_id,
+                                                    sections.input_ids[:, -1])
+        return {"input_ids": sections.input_ids, "attention_mask": sections.attention_mask}
 
     @staticmethod
     def split_and_decode_sections(token_ids, special_token_ids, tokenizer):
