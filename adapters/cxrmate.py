@@ -134,11 +134,11 @@ class CXRMateAdapter(CheckpointOption, Adapter):
         if previous is None:
             return None, None
         if self.options["prior"] == "reference":
-            prompt = (None, self._dataset.load(self._position[previous]).report)
+            prompt = (None, self._dataset.load(self._position[previous], [Modality.REPORT]).report)
         elif previous in self._generated:
             prompt = self._generated[previous]
         else:
-            earlier = self._dataset.load(self._position[previous])
+            earlier = self._dataset.load(self._position[previous], task.inputs)
             if not all(earlier.has(m) for m in task.inputs):
                 return None, None
             prompt = self._generate_one(earlier.only(task.inputs), task)

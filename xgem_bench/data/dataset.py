@@ -46,12 +46,12 @@ class Dataset(ABC):
     @property
     def subject_ids(self) -> list[str]:
         """The subject of each study, aligned with study_ids (subclasses answer without reading pixels)."""
-        return [self.load(i).subject_id for i in range(len(self))]
+        return [self.load(i, ()).subject_id for i in range(len(self))]
 
     @property
     def study_datetimes(self) -> list[str]:
         """When each study was acquired ("" = unknown), aligned with study_ids; orders a subject's studies."""
-        return [self.load(i).study_datetime for i in range(len(self))]
+        return [self.load(i, ()).study_datetime for i in range(len(self))]
 
     def __len__(self) -> int:
         return len(self.study_ids)
