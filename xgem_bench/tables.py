@@ -26,6 +26,12 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
 REFERENCE_MODELS = frozenset({"oracle"})
 TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
 FORMATS = ("latex", "md", "csv")
+CI_STYLES = ("bracket", "pm")
+#: interval methods (xgem_bench.intervals) as named under tables
+INTERVAL_NAMES = {"percentile": "percentile bootstrap", "basic": "basic bootstrap", "bca": "BCa bootstrap",
+                  "subsampling": "half-sampling without replacement (n/2, rescaled; bias-corrected)",
+                  "extrapolated": "FID extrapolated to infinite N with the half-sample spread"}
+INTERVAL_FLAG = "†"
 
 
 # ---- layouts: the one place that maps paper columns to metrics and value keys -------------------------------------
@@ -107,6 +113,9 @@ class Cell:
     value: float | None = None
     low: float | None = None
     high: float | None = None
+    #: interval method and the point it is built around (a bias-corrected value for FID's half-sampling)
+    ci_method: str | None = None
+    ci_estimate: float | None = None
     #: "" (a number), "-" (task not supported / not run), "n/a" (metric skipped or failed)
     mark: str = ""
     bold: bool = False
@@ -140,6 +149,8 @@ class BuiltTable:
     caption: str
     panels: list[BuiltPanel]
     notes: list[str] = field(default_factory=list)
+    #: how intervals are printed: `bracket` ([low, high]; intervals are not symmetric) or `pm` (± half-width)
+    ci_style: str = "bracket"
 
 
 class Measurements:
@@ -236,7 +247,8 @@ def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, st
 # ---- building ----------------------------------------------------------------------------------------------------
 def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
                 cache_root: Path | None = None) -> BuiltTable:
-    """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals.
+    """Table `number` from the runs. `ci`: None, or interval settings {n_resamples, level, seed, and optionally
+    style: bracket (default) or pm}.
 
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
     default: the cache folder each run recorded)."""
@@ -255,8 +267,10 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         table = BuiltTable(number, layout.caption, panels)
     table.notes = measured.notes + table.notes
     if ci:
-        table.notes.append(f"± = half-width of the {ci['level']:.0%} percentile bootstrap interval over studies "
-                           f"({ci['n_resamples']} resamples, seed {ci['seed']}).")
+        table.ci_style = ci.get("style", "bracket")
+        if table.ci_style not in CI_STYLES:
+            raise ValueError(f"unknown interval style {table.ci_style!r}; choose {' or '.join(CI_STYLES)}")
+        table.notes += _interval_notes(table, ci)
     if with_paper:
         table.notes.append("Rows and columns marked (paper) are published values transcribed from the XGeM paper, "
                            "not measured.")
@@ -315,7 +329,22 @@ def _with_interval(cell: Cell, measured: Measurements, task: str, model: str, co
     except stats.StatsUnavailable as error:
         measured._note(f"no interval for {model} on {task}, {column.metric} {column.key}: {error}")
         return cell
-    return replace(cell, low=interval.low, high=interval.high)
+    return replace(cell, low=interval.low, high=interval.high, ci_method=interval.method,
+                   ci_estimate=interval.estimate)
+
+
+def _interval_notes(table: BuiltTable, ci: dict) -> list[str]:
+    """What the printed intervals are, per method used, and the flag of intervals that miss their value."""
+    shown = "[low, high]" if table.ci_style == "bracket" else "±: half-width of the"
+    cells = [c for panel in table.panels for row in panel.rows for c in row.cells if c.ci_method]
+    methods = dict.fromkeys(c.ci_method for c in cells) or {"percentile": None}
+    notes = [f"{shown} {ci['level']:.0%} interval over studies, {INTERVAL_NAMES.get(m, m)} ({ci['n_resamples']} "
+             f"resamples, seed {ci['seed']})." for m in methods]
+    if any(_flagged(c) for c in cells):
+        notes.append(f"{INTERVAL_FLAG} the interval does not contain the value shown. FID is biased upward at finite "
+                     "N; its half-sampling interval is centred on the bias-corrected FID (given in the CSV as "
+                     "ci_estimate) and covers the infinite-N value (docs/metrics/image.md).")
+    return notes
 
 
 def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> BuiltTable:
@@ -447,13 +476,22 @@ def render(table: BuiltTable, fmt: str, digits: int = 2) -> str:
     return {"latex": _latex, "md": _markdown, "csv": _csv}[fmt](table, digits)
 
 
-def _number(cell: Cell, digits: int) -> str:
+def _flagged(cell: Cell) -> bool:
+    return (cell.value is not None and cell.low is not None and cell.high is not None
+            and not cell.low <= cell.value <= cell.high)
+
+
+def _number(cell: Cell, digits: int, ci_style: str = "bracket") -> str:
     if cell.value is None:
         return cell.mark or "-"
     text = f"{cell.value:.{digits}f}"
-    if cell.low is not None and cell.high is not None and math.isfinite(cell.low) and math.isfinite(cell.high):
-        text += f" ± {(cell.high - cell.low) / 2:.{digits}f}"
-    return text
+    if cell.low is None or cell.high is None or not (math.isfinite(cell.low) and math.isfinite(cell.high)):
+        return text
+    if _flagged(cell):  # never a ± around a value outside its own interval
+        return text + f" [{cell.low:.{digits}f}, {cell.high:.{digits}f}]{INTERVAL_FLAG}"
+    if ci_style == "pm":
+        return text + f" ± {(cell.high - cell.low) / 2:.{digits}f}"
+    return text + f" [{cell.low:.{digits}f}, {cell.high:.{digits}f}]"
 
 
 def _row_labels(panel: BuiltPanel, row: Row) -> list[str]:
@@ -471,7 +509,8 @@ def _markdown(table: BuiltTable, digits: int) -> str:
         out.append("| " + " | ".join(heads) + " |")
         out.append("|" + "|".join([":--"] * len(panel.row_head) + ["--:"] * len(panel.headers)) + "|")
         for row in panel.rows:
-            cells = [(f"**{_number(c, digits)}**" if c.bold else _number(c, digits)) for c in row.cells]
+            cells = [(f"**{_number(c, digits, table.ci_style)}**" if c.bold else _number(c, digits, table.ci_style))
+                     for c in row.cells]
             labels = [f"*{x}*" if row.source == "paper" else x for x in _row_labels(panel, row)]
             out.append("| " + " | ".join(labels + cells) + " |")
         out.append("")
@@ -486,14 +525,16 @@ def _csv(table: BuiltTable, digits: int) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["table", "panel", "task", "model", "source", "group", "column", "value", "ci_low", "ci_high",
-                     "mark", "bold"])
+                     "mark", "bold", "ci_method", "ci_estimate", "ci_contains_value"])
     for panel in table.panels:
         for row in panel.rows:
             for (group, label), cell in zip(panel.headers, row.cells):
                 writer.writerow([table.number, panel.title, row.task or group, row.model, row.source, group, label,
                                  "" if cell.value is None else repr(cell.value),
                                  "" if cell.low is None else repr(cell.low), "" if cell.high is None else repr(cell.high),
-                                 cell.mark, int(cell.bold)])
+                                 cell.mark, int(cell.bold), cell.ci_method or "",
+                                 "" if cell.ci_estimate is None else repr(cell.ci_estimate),
+                                 "" if cell.low is None else int(not _flagged(cell))])
     return buffer.getvalue()
 
 
@@ -503,7 +544,7 @@ _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
 
 def latex_escape(text: str) -> str:
     escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
-    return escaped.replace("->", r"$\rightarrow$").replace("±", r"$\pm$")
+    return escaped.replace("->", r"$\rightarrow$").replace("±", r"$\pm$").replace(INTERVAL_FLAG, r"$^\dagger$")
 
 
 def _latex(table: BuiltTable, digits: int) -> str:
@@ -539,7 +580,7 @@ def _latex(table: BuiltTable, digits: int) -> str:
             if panel.grouped and row.task == previous:
                 labels[0] = ""
             previous = row.task
-            cells = [latex_escape(_number(c, digits)) for c in row.cells]
+            cells = [latex_escape(_number(c, digits, table.ci_style)) for c in row.cells]
             cells = [f"\\textbf{{{c}}}" if cell.bold else c for c, cell in zip(cells, row.cells)]
             if row.source == "paper":
                 labels = [f"\\textit{{{x}}}" if x else x for x in labels]

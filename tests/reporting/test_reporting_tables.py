@@ -78,8 +78,11 @@ def test_intervals_come_from_per_study_rows(report_runs):
     row = next(r for r in rows if r["model"] == "xgem" and r["task"] == "L->T" and r["column"] == "RaTE")
     value, low, high = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
     assert low < value < high and high - low < 0.2
-    assert "90% percentile bootstrap interval over studies (300 resamples, seed 3)" in render(
-        build_table("6", report_runs, ci=settings), "md")
+    md = render(build_table("6", report_runs, ci=settings), "md")
+    assert "[low, high] 90% interval over studies, percentile bootstrap (300 resamples, seed 3)" in md
+    assert f"{value:.2f} [{low:.2f}, {high:.2f}]" in md and "†" not in md
+    pm = render(build_table("6", report_runs, ci={**settings, "style": "pm"}), "md")
+    assert f"{value:.2f} ± {(high - low) / 2:.2f}" in pm and "±: half-width of the 90% interval" in pm
 
 
 def test_rows_grouped_by_task_and_real_data_row_with_paper_values(tmp_path):

@@ -14,7 +14,11 @@ def register(app: typer.Typer) -> None:
 def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task each); they are combined."),
            table: str = typer.Option(..., "--table", "-t", help="Paper table: 2, 3, 4, 5, 6, 7, A1 or A2."),
            fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
-           ci: bool = typer.Option(False, "--ci", help="Add bootstrap confidence intervals over studies."),
+           ci: bool = typer.Option(False, "--ci", help="Add confidence intervals over studies (FID: half-sampling, "
+                                                       "bias-corrected; others: percentile bootstrap)."),
+           ci_style: str = typer.Option("bracket", help="How --ci intervals print: bracket ([low, high]) or pm "
+                                                        "(± half-width). An interval that misses its value is "
+                                                        "always printed as [low, high] and flagged †."),
            with_paper: bool = typer.Option(False, "--with-paper", help="Add the paper's published values as rows."),
            digits: int = typer.Option(2, help="Decimals shown (latex, md)."),
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
@@ -30,7 +34,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task ea
 
     with user_errors(FileNotFoundError, ValueError, KeyError):
         loaded = [load_run(run) for run in runs]
-        settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
+        settings = {"n_resamples": resamples, "level": level, "seed": seed, "style": ci_style} if ci else None
         text = render(build_table(table, loaded, with_paper=with_paper, ci=settings, cache_root=cache_dir), fmt, digits=digits)
     if out is None:
         typer.echo(text, nl=False)
