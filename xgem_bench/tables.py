@@ -25,6 +25,8 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
 #: models that are references, not competitors: shown, never bold
 REFERENCE_MODELS = frozenset({"oracle"})
 TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+#: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
+COUNT_TABLE = "1"
 FORMATS = ("latex", "md", "csv")
 CI_STYLES = ("bracket", "pm")
 #: interval methods (xgem_bench.intervals) as named under tables
@@ -151,6 +153,8 @@ class BuiltTable:
     notes: list[str] = field(default_factory=list)
     #: how intervals are printed: `bracket` ([low, high]; intervals are not symmetric) or `pm` (± half-width)
     ci_style: str = "bracket"
+    #: decimals of every cell when fixed by the table (counts), else None (the caller's `digits`)
+    digits: int | None = None
 
 
 class Measurements:
@@ -253,11 +257,13 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
     default: the cache folder each run recorded)."""
     number = str(number).upper()
-    if number not in TABLES:
-        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join(TABLES)}")
+    if number not in (COUNT_TABLE, *TABLES):
+        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}")
     measured = Measurements(runs)
     paper = load_paper_values() if with_paper else {}
-    if number == "7":
+    if number == COUNT_TABLE:
+        table = _build_label_counts(measured)
+    elif number == "7":
         table = _build_coherence(measured, paper, ci)
     elif number == "A2":
         table = _build_intra_study(measured, paper, cache_root)
@@ -266,7 +272,7 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         panels = [_build_panel(layout, panel, measured, paper, ci) for panel in layout.panels]
         table = BuiltTable(number, layout.caption, panels)
     table.notes = measured.notes + table.notes
-    if ci:
+    if ci and number != COUNT_TABLE:
         table.ci_style = ci.get("style", "bracket")
         if table.ci_style not in CI_STYLES:
             raise ValueError(f"unknown interval style {table.ci_style!r}; choose {' or '.join(CI_STYLES)}")
@@ -345,6 +351,42 @@ def _interval_notes(table: BuiltTable, ci: dict) -> list[str]:
                      "N; its half-sampling interval is centred on the bias-corrected FID (given in the CSV as "
                      "ci_estimate) and covers the infinite-N value (docs/metrics/image.md).")
     return notes
+
+
+_COUNT_COLUMNS = (("Samples", "n"), ("Negatives", "n_neg"), ("Positives", "n_pos"), ("Uncertain", "n_uncertain"),
+                  ("Blank", "n_blank"))
+
+
+def _build_label_counts(measured: Measurements) -> BuiltTable:
+    """Table 1: per XRV task and pathology, the studies with a defined ground truth under the run's label policy
+    (samples, negatives, positives) and the raw uncertain and blank labels, from the first model's record."""
+    from xgem_bench.metrics.xrv_classification import LABEL_POLICIES
+    rows = []
+    for task in _XRV_TASKS:
+        found = [(model, record) for model in measured.models()
+                 if (record := measured.record(task, model, "xrv-classification")) is not None]
+        if not found:
+            continue
+        model, (_, record) = found[0]
+        values, settings = record["values"], record.get("settings", {})
+        policy = ", ".join(f"{key}={settings.get(key, '?')}" for key in LABEL_POLICIES)
+        measured._note(f"{task}: counts from {model}'s xrv-classification record ({int(values.get('n_studies', 0))} "
+                       f"studies), label policy {policy}")
+        differing = [m for m, (_, r) in found[1:] if any(r["values"].get(f"{key}/{label}") != values.get(
+            f"{key}/{label}") for _, key in _COUNT_COLUMNS for label in PAPER_PATHOLOGIES)]
+        if differing:
+            measured._note(f"{task}: {', '.join(differing)} scored other studies or used another policy: their "
+                           "counts differ from these")
+        for label in PAPER_PATHOLOGIES:
+            cells = [Cell(value=values[f"{key}/{label}"]) if f"{key}/{label}" in values else Cell(mark="n/a")
+                     for _, key in _COUNT_COLUMNS]
+            rows.append(Row(label, label, task, "xgem-bench", cells))  # the CSV's model column names the pathology
+    built = BuiltPanel("", [("", name) for name, _ in _COUNT_COLUMNS], rows, [True] * len(_COUNT_COLUMNS),
+                       ["Task", "Pathology"])
+    caption = ("Number of studies with a ground truth per pathology for the XRV classification of generated X-rays "
+               "(Table 3): samples = negatives + positives under the label policy; uncertain and blank are the raw "
+               "labels before it.")
+    return BuiltTable(COUNT_TABLE, caption, [built], digits=0)
 
 
 def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> BuiltTable:
@@ -473,6 +515,7 @@ def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2)
 def render(table: BuiltTable, fmt: str, digits: int = 2) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    digits = digits if table.digits is None else table.digits
     return {"latex": _latex, "md": _markdown, "csv": _csv}[fmt](table, digits)
 
 

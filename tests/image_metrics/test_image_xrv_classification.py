@@ -23,6 +23,38 @@ def test_ground_truth_policies():
         ground_truth({"Edema": 2})
 
 
+def test_healthy_policy_equals_torchxrayvision_mimic_loader(tmp_path):
+    """`healthy` (default) against torchxrayvision's own MIMIC_Dataset on the same label table (tiny CSVs)."""
+    import pandas as pd
+    import torchxrayvision as xrv
+
+    from xgem_bench.data.study import CHEXPERT_LABELS
+    rng = np.random.default_rng(0)
+    n = 60
+    table = pd.DataFrame({"subject_id": np.arange(n), "study_id": np.arange(n) + 100})
+    for label in CHEXPERT_LABELS:
+        table[label] = rng.choice([1.0, 0.0, -1.0, np.nan], size=n)
+    table["No Finding"] = rng.choice([1.0, np.nan], size=n)  # CheXpert: No Finding is 1 or blank
+    meta = pd.DataFrame({"subject_id": np.arange(n), "study_id": np.arange(n) + 100, "ViewPosition": "PA",
+                         "dicom_id": [f"d{i}" for i in range(n)], "StudyDate": 20200101, "StudyTime": 1.0})
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    loader = xrv.datasets.MIMIC_Dataset(imgpath=str(tmp_path), csvpath=str(tmp_path / "labels.csv"),
+                                        metacsvpath=str(tmp_path / "meta.csv"), views=["PA"], unique_patients=False)
+    columns = [loader.pathologies.index(XRV_NAME[label]) for label in PAPER_PATHOLOGIES]
+    expected = loader.labels[:, columns]
+    records = table.to_dict("records")
+    ours = np.array([ground_truth({k: v for k, v in r.items() if k in CHEXPERT_LABELS and not np.isnan(v)})
+                     for r in records])
+    np.testing.assert_array_equal(ours, expected)
+    healthy = table["No Finding"].to_numpy() == 1
+    explicit = np.array([ground_truth({k: v for k, v in r.items() if k in CHEXPERT_LABELS and not np.isnan(v)},
+                                      label_policy="explicit") for r in records])
+    # `explicit` differs exactly on healthy studies whose own columns are not all 0
+    assert not np.array_equal(explicit[healthy], expected[healthy])
+    np.testing.assert_array_equal(explicit[~healthy], expected[~healthy])
+
+
 def test_label_mapping_is_by_name():
     assert XRV_NAME["Pleural Effusion"] == "Effusion"
     assert all(XRV_NAME[k] == k for k in PAPER_PATHOLOGIES if k != "Pleural Effusion")

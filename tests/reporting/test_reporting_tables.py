@@ -243,3 +243,28 @@ def test_coherence_table_never_bolds_the_oracle_column(tmp_path):
         "oracle": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.9, "cosine_real": 0.9}, None, True)}},
         "xgem": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.3, "cosine_real": 0.9}, None, True)}}})
     assert "| L->F+T | 0.90 | **0.30** | 0.90 |" in render(build_table("7", [run]), "md")
+
+
+def test_table_1_counts_under_the_recorded_label_policy(tmp_path):
+    from xgem_bench.data.study import PAPER_PATHOLOGIES
+    from xgem_bench.metrics.xrv_classification import XRVClassification
+    values = {"n_studies": 12.0}
+    for i, label in enumerate(PAPER_PATHOLOGIES):
+        values.update({f"n/{label}": 10.0 - i % 3, f"n_pos/{label}": 2.0, f"n_neg/{label}": 8.0 - i % 3,
+                       f"n_uncertain/{label}": float(i % 3), f"n_blank/{label}": 0.0})
+    other = {**values, "n/Edema": 3.0}
+    settings = {"xrv-classification": XRVClassification.default_settings()}
+    run = make_run(tmp_path, "t1", "T->F", {"xgem": {"metrics": {"xrv-classification/F": (values, None, True)},
+                                                     "settings": settings},
+                                            "codi": {"metrics": {"xrv-classification/F": (other, None, True)},
+                                                     "settings": settings}})
+    table = build_table("1", [run])
+    md = render(table, "md", digits=2)
+    assert "| T->F | Cardiomegaly | 9 | 7 | 2 | 1 | 0 |" in md  # counts print as integers
+    assert "label policy label_policy=healthy, uncertain=exclude, blank=exclude" in md
+    assert "codi scored other studies or used another policy" in md
+    rows = _cells(render(table, "csv"))
+    edema = {r["column"]: float(r["value"]) for r in rows if r["model"] == "Edema"}
+    assert edema == {"Samples": values["n/Edema"], "Negatives": values["n_neg/Edema"], "Positives": 2.0,
+                     "Uncertain": values["n_uncertain/Edema"], "Blank": 0.0}
+    assert len(rows) == len(PAPER_PATHOLOGIES) * 5
