@@ -415,7 +415,25 @@ def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> Bu
     caption = ("Cosine similarity, in XGeM's shared prompt-encoder space, between the two outputs generated for one "
                "study; columns are models (joint or independent generation); 'Real pairs' is the level of the real "
                "study's own modalities.")
+    caption += _encoder_sentence(measured)
     return BuiltTable("7", caption, [built])
+
+
+#: how Table 7's caption names a coherence encoder setting (the XGeM configurations `xgem-bench train` builds)
+_ENCODERS = {"tiny": "the tiny XGeM prompt encoder, trained on the synthetic demo data (not the paper's encoder)",
+             "paper": "the full-size (paper configuration) XGeM prompt encoder"}
+
+
+def _encoder_sentence(measured: Measurements) -> str:
+    """' Encoder: …' naming the prompt encoder(s) of the coherence records (numbers of different encoders differ)."""
+    encoders = dict.fromkeys(record.get("settings", {}).get("encoder")
+                             for run in measured.runs for entry in run["models"].values()
+                             for record in entry.get("metrics", {}).values() if record["metric"] == COHERENCE_METRIC)
+    if not encoders:
+        return ""
+    named = [_ENCODERS.get(e, f"the XGeM checkpoint folder {e}" if e else "not recorded by the run")
+             for e in encoders]
+    return f" Encoder: {'; '.join(named)}."
 
 
 def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:

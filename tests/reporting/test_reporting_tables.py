@@ -115,6 +115,10 @@ def test_coherence_table_has_models_as_columns_and_real_pairs(tmp_path):
     assert "| Task | Cosine similarity xgem | Cosine similarity xgem-independent | Cosine similarity Real pairs |" in md
     assert "| T->F+L | **0.60** | 0.50 | 0.90 | 0.61 | 0.65 |" in md
     assert "| F->L+T | 0.40 | **0.50** | 0.90 | 0.19 | 0.21 |" in md
+    assert "Encoder: not recorded by the run." in md  # the fixture records no settings: said, not guessed
+    tiny = make_run(tmp_path, "c-tiny", "T->F+L", {"xgem": {"metrics": {"coherence-cosine/joint": (
+        {"cosine": 0.6}, None, True)}, "settings": {"coherence-cosine": {"encoder": "tiny", "real_pairs": True}}}})
+    assert "trained on the synthetic demo data (not the paper's encoder)" in build_table("7", [tiny]).caption
 
 
 def test_paper_values_file_is_marked_and_matches_the_paper_text():

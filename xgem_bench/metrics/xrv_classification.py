@@ -3,7 +3,9 @@
 The torchxrayvision DenseNet-121 (`variant`, default `all`, the paper's "XRV-DenseNet") scores each generated image.
 Its outputs are taken as torchxrayvision's `forward` gives them: sigmoid, then `op_norm` with the model's per-label
 operating thresholds (`op_threshs`), so **0.5 is the operating point** used for F1 (`threshold=op`); `threshold=0.5`
-uses the raw sigmoid at 0.5 instead. AUC does not depend on this choice (`op_norm` is increasing).
+uses the raw sigmoid at 0.5 instead. Per-class AUC (and so macro and weighted AUC) does not depend on this choice:
+`op_norm` is increasing within a class. Micro-AUC does: it ranks the pooled scores of all classes against each other,
+and `op_norm` moves each class by its own threshold (monotone within a class, not across classes).
 
 Labels: the ten pathologies of the paper, mapped by name to the XRV outputs (`XRV_NAME`; only "Pleural Effusion" is
 called "Effusion" in torchxrayvision), looked up in `model.pathologies`, never by position. Ground truth follows the
