@@ -116,19 +116,21 @@ def test_metric_uses_torchxrayvision_outputs_with_op_threshs(xrv_weights, make_i
     values = metric.compute()
 
     upstream = xrv.models.DenseNet(weights="densenet121-res224-mimic_nb", cache_dir=str(folder)).eval()
-    x = torch.stack([torch.from_numpy(s.frontal)[None] * 2048 - 1024 for s in dataset._studies])
+    # the default quantize=uint8: torchxrayvision's recipe on the images as 8-bit files
+    as_png = [np.rint(np.clip(s.frontal, 0, 1) * 255).astype(np.uint8) for s in dataset._studies]
+    x = torch.stack([torch.from_numpy(xrv.datasets.normalize(image, 255)[None]).float() for image in as_png])
     with torch.no_grad():
         outputs = upstream(x).numpy()  # sigmoid + op_norm: 0.5 is the operating point
     index = [list(upstream.pathologies).index(XRV_NAME[label]) for label in PAPER_PATHOLOGIES]
     per_sample = metric.per_sample()
     for i in range(4):
         got = [per_sample[f"s{i}"][f"p/{label}"] for label in PAPER_PATHOLOGIES]
-        np.testing.assert_allclose(got, outputs[i, index], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got, outputs[i, index], rtol=1e-4, atol=1e-5)
         truth = [per_sample[f"s{i}"][f"y/{label}"] for label in PAPER_PATHOLOGIES]
         np.testing.assert_array_equal(truth, ground_truth(dataset._studies[i].labels))
     expected = classification_scores(np.array([ground_truth(s.labels) for s in dataset._studies]), outputs[:, index])
     for key, value in expected.items():
-        assert values[key] == pytest.approx(value, nan_ok=True)
+        assert values[key] == pytest.approx(value, rel=1e-4, nan_ok=True)
     raw = [s.labels.get("Edema") for s in dataset._studies]
     assert values["n_uncertain/Edema"] == raw.count(-1.0) and values["n_blank/Edema"] == raw.count(None)
     assert values["n_studies"] == 4 and "auc_macro" in values
