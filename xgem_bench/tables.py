@@ -600,7 +600,9 @@ def _csv(table: BuiltTable, digits: int) -> str:
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  # braced, so a note line starting with "[" is not read as the optional argument of \\
+                  "[": "{[}", "]": "{]}"}
 
 
 def latex_escape(text: str) -> str:
