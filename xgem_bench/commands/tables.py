@@ -16,9 +16,9 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders (one task ea
            fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
            ci: bool = typer.Option(False, "--ci", help="Add confidence intervals over studies (FID: half-sampling, "
                                                        "bias-corrected; others: percentile bootstrap)."),
-           ci_style: str = typer.Option("bracket", help="How --ci intervals print: bracket ([low, high]) or pm "
+           ci_style: str = typer.Option("bracket", help="How --ci intervals print: bracket (\\[low, high]) or pm "
                                                         "(± half-width). An interval that misses its value is "
-                                                        "always printed as [low, high] and flagged †."),
+                                                        "always printed as \\[low, high] and flagged †."),
            with_paper: bool = typer.Option(False, "--with-paper", help="Add the paper's published values as rows."),
            digits: int = typer.Option(2, help="Decimals shown (latex, md)."),
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
