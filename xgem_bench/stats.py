@@ -5,7 +5,10 @@ the function that turns any multiset of rows into the metric's value. Means are 
 is not a mean of per-study numbers (FID, corpus BLEU, AUC) supply their own statistic over per-study rows, so a
 resample recomputes the metric exactly as the metric does (FID from cached per-study features, never re-extracted).
 
-Intervals are percentile bootstrap intervals. Paired tests align two models on the studies they share and report a
+Intervals are percentile bootstrap intervals, except for statistics biased at finite N: FID uses half-sampling
+(m = n/2 without replacement, rescaled), chosen by the coverage simulation `benchmarks/fid_interval_coverage.py`
+(see `xgem_bench.intervals` and docs/metrics/image.md). Every interval records the point it is built around and
+whether it contains the reported value. Paired tests align two models on the studies they share and report a
 two-sided p-value from either the paired bootstrap (resample studies, centre the differences) or approximate
 randomisation (swap the two models' rows per study at random). Every result carries its seed and resample count.
 """
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from xgem_bench.intervals import quantile_interval
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
@@ -35,6 +40,8 @@ class Resampleable:
     statistic: Callable[[np.ndarray], float]
     #: how the statistic is built, for records (e.g. "mean of per-study bleu4")
     description: str = ""
+    #: interval method of `xgem_bench.intervals` (FID: `subsampling`, chosen by measured coverage)
+    interval_method: str = "percentile"
 
     def __post_init__(self):
         self.study_ids = np.asarray(self.study_ids).astype(str)
@@ -53,7 +60,8 @@ class Resampleable:
     def subset(self, study_ids: Sequence[str]) -> "Resampleable":
         position = {sid: i for i, sid in enumerate(self.study_ids.tolist())}
         index = np.array([position[s] for s in study_ids], dtype=int)
-        return Resampleable(self.study_ids[index], self.rows[index], self.statistic, self.description)
+        return Resampleable(self.study_ids[index], self.rows[index], self.statistic, self.description,
+                            self.interval_method)
 
 
 def mean_of(values: Sequence[float], study_ids: Sequence[str], description: str = "mean") -> Resampleable:
@@ -78,9 +86,16 @@ class Interval:
     seed: int
     #: resamples whose statistic was not finite (left out of the percentiles)
     n_invalid: int = 0
+    #: the point the interval is built around: `value`, or a bias-corrected value (basic, subsampling, extrapolated)
+    estimate: float | None = None
+
+    @property
+    def contains_value(self) -> bool:
+        """Whether the interval holds the reported value; when not, it must be shown flagged (never silently)."""
+        return bool(self.low <= self.value <= self.high)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "contains_value": self.contains_value}
 
 
 @dataclass
@@ -108,26 +123,19 @@ def _resample_indices(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def bootstrap_ci(data: Resampleable, n_resamples: int = DEFAULT_RESAMPLES, level: float = DEFAULT_LEVEL,
-                 seed: int = DEFAULT_SEED) -> Interval:
-    """Percentile bootstrap interval of `data.statistic`, resampling studies with replacement."""
+                 seed: int = DEFAULT_SEED, method: str | None = None) -> Interval:
+    """Interval of `data.statistic` over studies by `method` (default: the data's own, `data.interval_method`)."""
+    from xgem_bench import intervals
     _check_arguments(n_resamples, level)
     n = len(data)
     if n < 2:
         raise ValueError(f"a bootstrap interval needs at least 2 studies, got {n}")
-    rng = np.random.default_rng(seed)
-    draws = np.array([data.statistic(data.rows[_resample_indices(rng, n)]) for _ in range(n_resamples)], dtype=float)
-    finite = draws[np.isfinite(draws)]
-    low, high = _percentiles(finite, level)
-    return Interval(value=data.value(), low=low, high=high, level=level, method="percentile-bootstrap",
-                    n_studies=n, n_resamples=n_resamples, seed=seed, n_invalid=int(n_resamples - finite.size))
-
-
-def _percentiles(draws: np.ndarray, level: float) -> tuple[float, float]:
-    if draws.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
-    return float(low), float(high)
+    method = method or data.interval_method
+    found = intervals.intervals(data.statistic, data.rows, (method,), n_resamples, level,
+                                np.random.default_rng(seed))[method]
+    return Interval(value=data.value(), low=found["low"], high=found["high"], level=level, method=method,
+                    n_studies=n, n_resamples=n_resamples, seed=seed, n_invalid=found["n_invalid"],
+                    estimate=found["estimate"])
 
 
 def _check_arguments(n_resamples: int, level: float) -> None:
@@ -160,7 +168,7 @@ def paired_bootstrap(a: Resampleable, b: Resampleable, n_resamples: int = DEFAUL
     finite = diffs[np.isfinite(diffs)]
     # Under H0 the differences are centred on 0: shift the bootstrap distribution by the observed difference.
     extreme = np.count_nonzero(np.abs(finite - observed) >= abs(observed) - 1e-12)
-    low, high = _percentiles(finite, level)
+    low, high = quantile_interval(finite, level)
     return PairedTest(method="paired-bootstrap", difference=observed, value_a=a.value(), value_b=b.value(),
                       p_value=(extreme + 1) / (finite.size + 1), n_studies=n, n_resamples=n_resamples, seed=seed,
                       low=low, high=high, level=level)
@@ -301,14 +309,14 @@ def _fid_from_features(run: dict, model: str, record: dict, key: str) -> Resampl
         order = {sid: i for i, sid in enumerate(reference_ids.tolist())}
         rows = np.concatenate([generated, reference[[order[s] for s in ids]]], axis=1)
         data = Resampleable(ids, rows, lambda r: fid_of_samples(r[:, :dim], r[:, dim:]),
-                            "FID of resampled studies (generated and real features redrawn together)")
+                            "FID of resampled studies (generated and real features redrawn together)", "subsampling")
     elif len(reference) < dim:
         data = Resampleable(ids, generated, lambda r: fid_of_samples(r, reference),
-                            "FID of resampled generated features against the fixed reference set")
+                            "FID of resampled generated features against the fixed reference set", "subsampling")
     else:
         mu, sigma = reference.mean(0), np.cov(reference, rowvar=False)
         data = Resampleable(ids, generated, lambda r: frechet_distance(r.mean(0), np.cov(r, rowvar=False), mu, sigma),
-                            "FID of resampled generated features against the fixed reference set")
+                            "FID of resampled generated features against the fixed reference set", "subsampling")
     # FID is a difference of traces: allow for float32 features and cancellation at the scale of those traces
     scale = float(np.trace(np.cov(generated, rowvar=False)) + np.trace(np.cov(reference, rowvar=False)))
     return _check_reproduces(data, record, key, rel_tol=1e-4, abs_tol=1e-6 * scale)
@@ -361,11 +369,18 @@ def _builder(metric: str):
             "xrv-classification": _xrv_classification}.get(metric, _mean_of_per_sample)
 
 
+def default_test(metric: str) -> str:
+    """FID: approximate randomisation at fixed N (a resample with replacement inflates FID, see `intervals`)."""
+    return "randomisation" if metric.startswith("fid-") else "bootstrap"
+
+
 def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model_a: str, model_b: str,
-                   test: str = "bootstrap", n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                   test: str | None = None, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
                    level: float = DEFAULT_LEVEL) -> dict:
-    """Paired test of value `key` of `metric` between two models (table row labels) on the studies both scored."""
+    """Paired test of value `key` of `metric` between two models (table row labels) on the studies both scored;
+    `test` None picks `default_test(metric)`."""
     from xgem_bench.tables import Measurements
+    test = test or default_test(metric)
     if test not in PAIRED_TESTS:
         raise ValueError(f"unknown test {test!r}; choose {' or '.join(PAIRED_TESTS)}")
     measured = Measurements(runs)

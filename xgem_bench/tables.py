@@ -27,7 +27,15 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
 #: models that are references, not competitors: shown, never bold
 REFERENCE_MODELS = frozenset({"oracle"})
 TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+#: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
+COUNT_TABLE = "1"
 FORMATS = ("latex", "md", "csv")
+CI_STYLES = ("bracket", "pm")
+#: interval methods (xgem_bench.intervals) as named under tables
+INTERVAL_NAMES = {"percentile": "percentile bootstrap", "basic": "basic bootstrap", "bca": "BCa bootstrap",
+                  "subsampling": "half-sampling without replacement (n/2, rescaled; bias-corrected)",
+                  "extrapolated": "FID extrapolated to infinite N with the half-sample spread"}
+INTERVAL_FLAG = "†"
 
 
 # ---- layouts: the one place that maps paper columns to metrics and value keys -------------------------------------
@@ -109,6 +117,9 @@ class Cell:
     value: float | None = None
     low: float | None = None
     high: float | None = None
+    #: interval method and the point it is built around (a bias-corrected value for FID's half-sampling)
+    ci_method: str | None = None
+    ci_estimate: float | None = None
     #: "" (a number), "-" (task not supported / not run), "n/a" (metric skipped or failed)
     mark: str = ""
     bold: bool = False
@@ -147,6 +158,10 @@ class BuiltTable:
     #: note -> its technical detail (reasons naming paths and commands): in Markdown, left out of LaTeX
     details: dict[str, str] = field(default_factory=dict)
     dataset: str = ""  # "demo (split test, synthetic)", for CSV rows
+    #: how intervals are printed: `bracket` ([low, high]; intervals are not symmetric) or `pm` (± half-width)
+    ci_style: str = "bracket"
+    #: decimals of every cell when fixed by the table (counts), else None (the caller's `digits`)
+    digits: int | None = None
 
 
 class Measurements:
@@ -276,7 +291,8 @@ def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, st
 # ---- building ----------------------------------------------------------------------------------------------------
 def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
                 cache_root: Path | None = None, all_tasks: bool = False) -> BuiltTable:
-    """Table `number` from the runs. `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals.
+    """Table `number` from the runs. `ci`: None, or interval settings {n_resamples, level, seed, and optionally
+    style: bracket (default) or pm}.
 
     Columns and row groups of tasks that no run covers are left out unless `all_tasks`; a table without a single
     measured number is a ValueError that says why.
@@ -284,11 +300,13 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
     default: the cache folder each run recorded)."""
     number = str(number).upper()
-    if number not in TABLES:
-        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join(TABLES)}")
+    if number not in (COUNT_TABLE, *TABLES):
+        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}")
     measured = Measurements(runs)
     paper = load_paper_values() if with_paper else {}
-    if number == "7":
+    if number == COUNT_TABLE:
+        table = _build_label_counts(measured)
+    elif number == "7":
         table = _build_coherence(measured, paper, ci)
     elif number == "A2":
         table = _build_intra_study(measured, paper, cache_root)
@@ -303,9 +321,11 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     table.notes = _context_notes(measured, table) + measured.missing_notes() + measured.notes + table.notes
     table.details = measured.details
     table.dataset = "; ".join(dataset_descriptions(measured))
-    if ci:
-        table.notes.append(f"± = half-width of the {ci['level']:.0%} percentile bootstrap interval over studies "
-                           f"({ci['n_resamples']} resamples, seed {ci['seed']}).")
+    if ci and number != COUNT_TABLE:
+        table.ci_style = ci.get("style", "bracket")
+        if table.ci_style not in CI_STYLES:
+            raise ValueError(f"unknown interval style {table.ci_style!r}; choose {' or '.join(CI_STYLES)}")
+        table.notes += _interval_notes(table, ci)
     if with_paper:
         table.notes.append("Rows and columns marked (paper) are published values transcribed from the XGeM paper, "
                            "not measured.")
@@ -411,7 +431,58 @@ def _with_interval(cell: Cell, measured: Measurements, task: str, model: str, co
     except stats.StatsUnavailable as error:
         measured._note(f"no interval for {model} on {task}, {column.metric} {column.key}: {error}")
         return cell
-    return replace(cell, low=interval.low, high=interval.high)
+    return replace(cell, low=interval.low, high=interval.high, ci_method=interval.method,
+                   ci_estimate=interval.estimate)
+
+
+def _interval_notes(table: BuiltTable, ci: dict) -> list[str]:
+    """What the printed intervals are, per method used, and the flag of intervals that miss their value."""
+    shown = "[low, high]" if table.ci_style == "bracket" else "±: half-width of the"
+    cells = [c for panel in table.panels for row in panel.rows for c in row.cells if c.ci_method]
+    methods = dict.fromkeys(c.ci_method for c in cells) or {"percentile": None}
+    notes = [f"{shown} {ci['level']:.0%} interval over studies, {INTERVAL_NAMES.get(m, m)} ({ci['n_resamples']} "
+             f"resamples, seed {ci['seed']})." for m in methods]
+    if any(_flagged(c) for c in cells):
+        notes.append(f"{INTERVAL_FLAG} the interval does not contain the value shown. FID is biased upward at finite "
+                     "N; its half-sampling interval is centred on the bias-corrected FID (given in the CSV as "
+                     "ci_estimate) and covers the infinite-N value (docs/metrics/image.md).")
+    return notes
+
+
+_COUNT_COLUMNS = (("Samples", "n"), ("Negatives", "n_neg"), ("Positives", "n_pos"), ("Uncertain", "n_uncertain"),
+                  ("Blank", "n_blank"))
+
+
+def _build_label_counts(measured: Measurements) -> BuiltTable:
+    """Table 1: per XRV task and pathology, the studies with a defined ground truth under the run's label policy
+    (samples, negatives, positives) and the raw uncertain and blank labels, from the first model's record."""
+    from xgem_bench.metrics.xrv_classification import LABEL_POLICIES
+    rows = []
+    for task in _XRV_TASKS:
+        found = [(model, record) for model in measured.models()
+                 if (record := measured.record(task, model, "xrv-classification")) is not None]
+        if not found:
+            continue
+        model, (_, record) = found[0]
+        values, settings = record["values"], record.get("settings", {})
+        policy = ", ".join(f"{key}={settings.get(key, '?')}" for key in LABEL_POLICIES)
+        measured._note(f"{task}: counts from {model}'s xrv-classification record ({int(values.get('n_studies', 0))} "
+                       f"studies), label policy {policy}")
+        differing = [m for m, (_, r) in found[1:] if any(r["values"].get(f"{key}/{label}") != values.get(
+            f"{key}/{label}") for _, key in _COUNT_COLUMNS for label in PAPER_PATHOLOGIES)]
+        if differing:
+            measured._note(f"{task}: {', '.join(differing)} scored other studies or used another policy: their "
+                           "counts differ from these")
+        for label in PAPER_PATHOLOGIES:
+            cells = [Cell(value=values[f"{key}/{label}"]) if f"{key}/{label}" in values else Cell(mark="n/a")
+                     for _, key in _COUNT_COLUMNS]
+            rows.append(Row(label, label, task, "xgem-bench", cells))  # the CSV's model column names the pathology
+    built = BuiltPanel("", [("", name) for name, _ in _COUNT_COLUMNS], rows, [True] * len(_COUNT_COLUMNS),
+                       ["Task", "Pathology"])
+    caption = ("Number of studies with a ground truth per pathology for the XRV classification of generated X-rays "
+               "(Table 3): samples = negatives + positives under the label policy; uncertain and blank are the raw "
+               "labels before it.")
+    return BuiltTable(COUNT_TABLE, caption, [built], digits=0)
 
 
 def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> BuiltTable:
@@ -440,7 +511,25 @@ def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> Bu
     caption = ("Cosine similarity, in XGeM's shared prompt-encoder space, between the two outputs generated for one "
                "study; columns are models (joint or independent generation); 'Real pairs' is the level of the real "
                "study's own modalities.")
+    caption += _encoder_sentence(measured)
     return BuiltTable("7", caption, [built])
+
+
+#: how Table 7's caption names a coherence encoder setting (the XGeM configurations `xgem-bench train` builds)
+_ENCODERS = {"tiny": "the tiny XGeM prompt encoder, trained on the synthetic demo data (not the paper's encoder)",
+             "paper": "the full-size (paper configuration) XGeM prompt encoder"}
+
+
+def _encoder_sentence(measured: Measurements) -> str:
+    """' Encoder: …' naming the prompt encoder(s) of the coherence records (numbers of different encoders differ)."""
+    encoders = dict.fromkeys(record.get("settings", {}).get("encoder")
+                             for run in measured.runs for entry in run["models"].values()
+                             for record in entry.get("metrics", {}).values() if record["metric"] == COHERENCE_METRIC)
+    if not encoders:
+        return ""
+    named = [_ENCODERS.get(e, f"the XGeM checkpoint folder {e}" if e else "not recorded by the run")
+             for e in encoders]
+    return f" Encoder: {'; '.join(named)}."
 
 
 def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
@@ -542,16 +631,30 @@ def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2)
 def render(table: BuiltTable, fmt: str, digits: int = 2) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    digits = digits if table.digits is None else table.digits
     return {"latex": _latex, "md": _markdown, "csv": _csv}[fmt](table, digits)
 
 
-def _number(cell: Cell, digits: int) -> str:
+def _flagged(cell: Cell) -> bool:
+    return (cell.value is not None and cell.low is not None and cell.high is not None
+            and not cell.low <= cell.value <= cell.high)
+
+
+def _number(cell: Cell, digits: int, ci_style: str = "bracket") -> str:
     if cell.value is None:
         return cell.mark or "-"
-    text = f"{round(cell.value, digits) + 0.0:.{digits}f}"  # + 0.0: a rounded -0.001 prints 0.00, never -0.00
-    if cell.low is not None and cell.high is not None and math.isfinite(cell.low) and math.isfinite(cell.high):
-        text += f" ± {(cell.high - cell.low) / 2:.{digits}f}"
-    return text
+
+    def fixed(x: float) -> str:  # + 0.0: a rounded -0.001 prints 0.00, never -0.00
+        return f"{round(x, digits) + 0.0:.{digits}f}"
+
+    text = fixed(cell.value)
+    if cell.low is None or cell.high is None or not (math.isfinite(cell.low) and math.isfinite(cell.high)):
+        return text
+    if _flagged(cell):  # never a ± around a value outside its own interval
+        return text + f" [{fixed(cell.low)}, {fixed(cell.high)}]{INTERVAL_FLAG}"
+    if ci_style == "pm":
+        return text + f" ± {fixed((cell.high - cell.low) / 2)}"
+    return text + f" [{fixed(cell.low)}, {fixed(cell.high)}]"
 
 
 def _row_labels(panel: BuiltPanel, row: Row) -> list[str]:
@@ -569,7 +672,8 @@ def _markdown(table: BuiltTable, digits: int) -> str:
         out.append("| " + " | ".join(heads) + " |")
         out.append("|" + "|".join([":--"] * len(panel.row_head) + ["--:"] * len(panel.headers)) + "|")
         for row in panel.rows:
-            cells = [(f"**{_number(c, digits)}**" if c.bold else _number(c, digits)) for c in row.cells]
+            cells = [(f"**{_number(c, digits, table.ci_style)}**" if c.bold else _number(c, digits, table.ci_style))
+                     for c in row.cells]
             labels = [f"*{x}*" if row.source == "paper" else x for x in _row_labels(panel, row)]
             out.append("| " + " | ".join(labels + cells) + " |")
         out.append("")
@@ -584,7 +688,7 @@ def _csv(table: BuiltTable, digits: int) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["table", "panel", "task", "model", "source", "group", "column", "value", "ci_low", "ci_high",
-                     "mark", "bold", "n", "dataset"])
+                     "mark", "bold", "n", "dataset", "ci_method", "ci_estimate", "ci_contains_value"])
     for panel in table.panels:
         for row in panel.rows:
             for (group, label), cell in zip(panel.headers, row.cells):
@@ -592,17 +696,21 @@ def _csv(table: BuiltTable, digits: int) -> str:
                                  "" if cell.value is None else repr(cell.value),
                                  "" if cell.low is None else repr(cell.low), "" if cell.high is None else repr(cell.high),
                                  cell.mark, int(cell.bold), "" if cell.n is None else cell.n,
-                                 table.dataset if row.source == "xgem-bench" else "XGeM paper"])
+                                 table.dataset if row.source == "xgem-bench" else "XGeM paper",
+                                 cell.ci_method or "", "" if cell.ci_estimate is None else repr(cell.ci_estimate),
+                                 "" if cell.low is None else int(not _flagged(cell))])
     return buffer.getvalue()
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  # braced, so a note line starting with "[" is not read as the optional argument of \\
+                  "[": "{[}", "]": "{]}"}
 
 
 def latex_escape(text: str) -> str:
     escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
-    return escaped.replace("->", r"$\rightarrow$").replace("±", r"$\pm$")
+    return escaped.replace("->", r"$\rightarrow$").replace("±", r"$\pm$").replace(INTERVAL_FLAG, r"$^\dagger$")
 
 
 def _latex(table: BuiltTable, digits: int) -> str:
@@ -641,7 +749,7 @@ def _latex(table: BuiltTable, digits: int) -> str:
             if panel.grouped and row.task == previous:
                 labels[0] = ""
             previous = row.task
-            cells = [latex_escape(_number(c, digits)) for c in row.cells]
+            cells = [latex_escape(_number(c, digits, table.ci_style)) for c in row.cells]
             cells = [f"\\textbf{{{c}}}" if cell.bold else c for c, cell in zip(cells, row.cells)]
             if row.source == "paper":
                 labels = [f"\\textit{{{x}}}" if x else x for x in labels]

@@ -27,26 +27,57 @@ def test_xrv_features_and_outputs_equal_torchxrayvision(xrv_weights, make_images
         x = xrv_input(images)
         maps = upstream.features(x)
         expected_features, expected_outputs = upstream.features2(x).numpy(), upstream(x).numpy()
-    backbone = make_backbone("xrv", channels_last=False)
+    backbone = make_backbone("xrv", channels_last=False, quantize="none")
     np.testing.assert_array_equal(backbone.features(images), expected_features)
     np.testing.assert_allclose(backbone.classify(images), expected_outputs, rtol=1e-6, atol=1e-7)
     assert backbone.pathologies == list(upstream.pathologies)
 
     # layer=features: global average pool before the ReLU, a different feature space; channels_last on
     pre_relu = F.adaptive_avg_pool2d(maps, 1).flatten(1).numpy()
-    got = make_backbone("xrv", layer="features").features(images)
+    got = make_backbone("xrv", layer="features", quantize="none").features(images)
     np.testing.assert_allclose(got, pre_relu, rtol=1e-4, atol=1e-4 * np.abs(pre_relu).max())
     assert (pre_relu < 0).any()
 
 
-def test_xrv_resize_matches_torchxrayvision_internal_resize(xrv_weights, make_images):
-    # non-224 input: torchxrayvision resizes inside features2 (bilinear, antialias); `bilinear-aa` is that resize
+def test_xrv_bilinear_aa_matches_torchxrayvision_internal_resize(xrv_weights, make_images):
+    # non-224 input: torchxrayvision >= 1.3.2 resizes inside features2 (bilinear, antialias) = `bilinear-aa`
     upstream = upstream_xrv(xrv_weights("all"))
     images = make_images(1, size=256)
     with torch.no_grad():
         expected = upstream.features2(xrv_input(images)).numpy()
-    got = make_backbone("xrv", channels_last=False).features(images)
+    got = make_backbone("xrv", channels_last=False, resize="bilinear-aa", quantize="none").features(images)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def skimage_recipe(images, maxval=1.0):
+    """torchxrayvision's documented preprocessing: normalize, XRayCenterCrop, XRayResizer(224) (skimage)."""
+    import torchxrayvision as xrv
+    crop, resize = xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(224)
+    return np.stack([resize(crop(xrv.datasets.normalize(i, maxval)[None])) for i in images]).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (256, 300)])
+def test_xrv_default_resize_equals_skimage_xray_resizer(make_images, size):
+    images = [np.pad(i, ((0, 0), (0, size[1] - size[0]))) for i in make_images(3, size=size[0])]
+    expected = skimage_recipe(images)
+    for resize, agrees in (("bilinear", True), ("bilinear-aa", False)):
+        backbone = make_backbone("xrv", channels_last=False, resize=resize, quantize="none")
+        got = backbone._scale(backbone._resize(backbone.prepare(images))).numpy()
+        rms = float(np.sqrt(np.mean((got - expected) ** 2)))
+        # ~1e-3 on the [-1024, 1024] scale (skimage's Gaussian pre-filter at 256 -> 224 has sigma ~0.07)
+        assert (rms < 5e-3) if agrees else (rms > 10), (resize, rms)
+
+
+def test_xrv_default_pipeline_equals_the_upstream_recipe_on_8_bit_files(xrv_weights, make_images):
+    # default quantize=uint8: what reading an 8-bit PNG and normalising with maxval 255 gives
+    upstream = upstream_xrv(xrv_weights("all"))
+    images = make_images(2, size=256)
+    as_png = [np.rint(np.clip(i, 0, 1) * 255).astype(np.uint8) for i in images]
+    with torch.no_grad():
+        expected = upstream.features2(torch.from_numpy(skimage_recipe(as_png, 255.0))).numpy()
+    backbone = make_backbone("xrv", channels_last=False)
+    assert backbone.settings["quantize"] == "uint8" and backbone.settings["resize"] == "bilinear"
+    np.testing.assert_allclose(backbone.features(images), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
 def test_inception_features_equal_pytorch_fid(converted_inception, inception_weights, make_images):

@@ -68,7 +68,9 @@ def test_whole_path_offline_matches_the_upstream_package(radgraph_weights, tmp_p
     # the same pairs through the package directly (the folder our loader prepared, upstream's own API)
     upstream = F1RadGraph(reward_level="all", model_type="radgraph", cuda=-1,
                           model_cache_dir=str(prepare_model_dir("radgraph")))
-    means, rewards, _, _ = upstream(hyps=[h.strip() for h, _ in PAIRS], refs=[r.strip() for _, r in PAIRS])
+    # lowercase=true by default: the package sees lower-cased text
+    means, rewards, _, _ = upstream(hyps=[h.strip().lower() for h, _ in PAIRS],
+                                    refs=[r.strip().lower() for _, r in PAIRS])
     assert [values["simple"], values["partial"], values["complete"]] == pytest.approx(list(means))
     assert values["radgraph_f1"] == values["complete"]
     rows = metric.per_sample()
@@ -132,3 +134,35 @@ def test_report_longer_than_the_transformer_window(radgraph_weights):
     metric = make_metric("radgraph-f1", model_type="radgraph")
     metric.update(samples([(long, long)]))
     assert metric.per_sample()["s0"]["simple"] == 1.0
+
+
+def test_case_is_ignored_by_default_as_upstream_head_does(radgraph_weights):
+    """A lower-case hypothesis of a capitalised reference: the default (lowercase) equals upstream's scorer on
+    lower-cased text and HEAD's rule (entity tokens lower-cased before the comparison) on upstream's own annotations
+    of the raw text; lowercase=false equals radgraph 0.1.18 on the raw text (case-sensitive entity tokens)."""
+    from radgraph import F1RadGraph
+    from radgraph.rewards import compute_reward
+
+    from xgem_bench.metrics.radgraph_f1 import prepare_model_dir
+    hyp, ref = "small left pleural effusion. mild edema.", "Small Left Pleural Effusion. Mild Edema."
+    upstream = F1RadGraph(reward_level="all", model_type="radgraph", cuda=-1,
+                          model_cache_dir=str(prepare_model_dir("radgraph")))
+    lowered, _, _, _ = upstream(hyps=[hyp], refs=[ref.lower()])
+    raw, _, hyp_annotations, ref_annotations = upstream(hyps=[hyp], refs=[ref])
+
+    def lower_tokens(annotation):
+        return {**annotation, "entities": {k: {**e, "tokens": e["tokens"].lower()}
+                                           for k, e in annotation["entities"].items()}}
+
+    head = compute_reward(lower_tokens(hyp_annotations[0]), lower_tokens(ref_annotations[0]), "all")
+    default = make_metric("radgraph-f1", model_type="radgraph")
+    assert default.settings["lowercase"] is True
+    default.update(samples([(hyp, ref)]))
+    values = default.compute()
+    assert [values["simple"], values["partial"], values["complete"]] == pytest.approx(list(lowered))
+    assert list(lowered) == pytest.approx(list(head)) and values["simple"] == 1.0
+    case_sensitive = make_metric("radgraph-f1", model_type="radgraph", lowercase=False)
+    case_sensitive.update(samples([(hyp, ref)]))
+    kept = case_sensitive.compute()
+    assert [kept["simple"], kept["partial"], kept["complete"]] == pytest.approx(list(raw))
+    assert kept["simple"] < 1.0  # 0.1.18 loses the capitalised matches

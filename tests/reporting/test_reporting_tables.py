@@ -81,8 +81,11 @@ def test_intervals_come_from_per_study_rows(report_runs):
     row = next(r for r in rows if r["model"] == "xgem" and r["task"] == "L->T" and r["column"] == "RaTE")
     value, low, high = float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
     assert low < value < high and high - low < 0.2
-    assert "90% percentile bootstrap interval over studies (300 resamples, seed 3)" in render(
-        build_table("6", report_runs, ci=settings), "md")
+    md = render(build_table("6", report_runs, ci=settings), "md")
+    assert "[low, high] 90% interval over studies, percentile bootstrap (300 resamples, seed 3)" in md
+    assert f"{value:.2f} [{low:.2f}, {high:.2f}]" in md and "†" not in md
+    pm = render(build_table("6", report_runs, ci={**settings, "style": "pm"}), "md")
+    assert f"{value:.2f} ± {(high - low) / 2:.2f}" in pm and "±: half-width of the 90% interval" in pm
 
 
 def test_rows_grouped_by_task_and_real_data_row_with_paper_values(tmp_path):
@@ -115,6 +118,10 @@ def test_coherence_table_has_models_as_columns_and_real_pairs(tmp_path):
     assert "| Task | Cosine similarity xgem | Cosine similarity xgem-independent | Cosine similarity Real pairs |" in md
     assert "| T->F+L | **0.60** | 0.50 | 0.90 | 0.61 | 0.65 |" in md
     assert "| F->L+T | 0.40 | **0.50** | 0.90 | 0.19 | 0.21 |" in md
+    assert "Encoder: not recorded by the run." in md  # the fixture records no settings: said, not guessed
+    tiny = make_run(tmp_path, "c-tiny", "T->F+L", {"xgem": {"metrics": {"coherence-cosine/joint": (
+        {"cosine": 0.6}, None, True)}, "settings": {"coherence-cosine": {"encoder": "tiny", "real_pairs": True}}}})
+    assert "trained on the synthetic demo data (not the paper's encoder)" in build_table("7", [tiny]).caption
 
 
 def test_paper_values_file_is_marked_and_matches_the_paper_text():
@@ -243,3 +250,28 @@ def test_coherence_table_never_bolds_the_oracle_column(tmp_path):
         "oracle": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.9, "cosine_real": 0.9}, None, True)}},
         "xgem": {"metrics": {"coherence-cosine/joint": ({"cosine": 0.3, "cosine_real": 0.9}, None, True)}}})
     assert "| L->F+T | 0.90 | **0.30** | 0.90 |" in render(build_table("7", [run]), "md")
+
+
+def test_table_1_counts_under_the_recorded_label_policy(tmp_path):
+    from xgem_bench.data.study import PAPER_PATHOLOGIES
+    from xgem_bench.metrics.xrv_classification import XRVClassification
+    values = {"n_studies": 12.0}
+    for i, label in enumerate(PAPER_PATHOLOGIES):
+        values.update({f"n/{label}": 10.0 - i % 3, f"n_pos/{label}": 2.0, f"n_neg/{label}": 8.0 - i % 3,
+                       f"n_uncertain/{label}": float(i % 3), f"n_blank/{label}": 0.0})
+    other = {**values, "n/Edema": 3.0}
+    settings = {"xrv-classification": XRVClassification.default_settings()}
+    run = make_run(tmp_path, "t1", "T->F", {"xgem": {"metrics": {"xrv-classification/F": (values, None, True)},
+                                                     "settings": settings},
+                                            "codi": {"metrics": {"xrv-classification/F": (other, None, True)},
+                                                     "settings": settings}})
+    table = build_table("1", [run])
+    md = render(table, "md", digits=2)
+    assert "| T->F | Cardiomegaly | 9 | 7 | 2 | 1 | 0 |" in md  # counts print as integers
+    assert "label policy label_policy=healthy, uncertain=exclude, blank=exclude" in md
+    assert "codi scored other studies or used another policy" in md
+    rows = _cells(render(table, "csv"))
+    edema = {r["column"]: float(r["value"]) for r in rows if r["model"] == "Edema"}
+    assert edema == {"Samples": values["n/Edema"], "Negatives": values["n_neg/Edema"], "Positives": 2.0,
+                     "Uncertain": values["n_uncertain/Edema"], "Blank": 0.0}
+    assert len(rows) == len(PAPER_PATHOLOGIES) * 5

@@ -17,8 +17,9 @@ def compare(runs: List[Path] = typer.Argument(..., help="Run folders or run ids 
             key: str = typer.Option(None, help="Value key (default: the metric's primary value)."),
             a: str = typer.Option(..., "--a", help="First model (difference = A - B)."),
             b: str = typer.Option(..., "--b", help="Second model."),
-            test: str = typer.Option("bootstrap", help="bootstrap (paired bootstrap) or randomisation "
-                                                       "(approximate randomisation)."),
+            test: str = typer.Option(None, help="bootstrap (paired bootstrap) or randomisation (approximate "
+                                                "randomisation); default: randomisation for FID (at fixed N: a "
+                                                "resample with replacement inflates FID), bootstrap otherwise."),
             resamples: int = typer.Option(1000, help="Resamples."),
             seed: int = typer.Option(0, help="Seed."),
             level: float = typer.Option(0.95, help="Level of the interval of the difference (bootstrap)."),

@@ -12,9 +12,14 @@ def register(app: typer.Typer) -> None:
 
 
 def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (one task each); they are combined."),
-           table: str = typer.Option(..., "--table", "-t", help="Paper table: 2, 3, 4, 5, 6, 7, A1 or A2."),
+           table: str = typer.Option(..., "--table", "-t", help="Paper table: 1 (ground-truth counts behind "
+                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1 or A2."),
            fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
-           ci: bool = typer.Option(False, "--ci", help="Add bootstrap confidence intervals over studies."),
+           ci: bool = typer.Option(False, "--ci", help="Add confidence intervals over studies (FID: half-sampling, "
+                                                       "bias-corrected; others: percentile bootstrap)."),
+           ci_style: str = typer.Option("bracket", help="How --ci intervals print: bracket (\\[low, high]) or pm "
+                                                        "(± half-width). An interval that misses its value is "
+                                                        "always printed as \\[low, high] and flagged †."),
            with_paper: bool = typer.Option(False, "--with-paper", help="Add the paper's published values as rows."),
            all_tasks: bool = typer.Option(False, "--all-tasks", help="Keep the columns of tasks no run covers "
                                                                      "(shown as '-'); default: only tasks that ran."),
@@ -31,7 +36,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
     from xgem_bench.commands._common import user_errors
 
     with user_errors(FileNotFoundError, ValueError, KeyError):
-        settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
+        settings = {"n_resamples": resamples, "level": level, "seed": seed, "style": ci_style} if ci else None
         text = build(runs, table, fmt, ci=settings, with_paper=with_paper, digits=digits, root=root,
                      cache_root=cache_dir, all_tasks=all_tasks)
     if out is None:

@@ -6,11 +6,15 @@ numbers is a named setting and part of `signature`:
 - **inception** (2048-d pool3, as pytorch-fid computes it): optional 8-bit quantisation of the input (pytorch-fid
   reads PNG files, so `uint8` reproduces a file-based run), grey copied to 3 channels, bilinear resize to 299x299
   (`align_corners=False`, no antialias: pytorch-fid's `resize_input`), then 2x-1 (its `normalize_input`).
-- **xrv** / **xrv-mimic** (1024-d): centre crop to a square (torchxrayvision's `XRayCenterCrop`), one channel, resize
-  to 224x224 (`bilinear-aa` = torch bilinear with antialias, what torchxrayvision's `fix_resolution` does), values
-  scaled from [0, 1] to [-1024, 1024] (`xrv.datasets.normalize`), then the feature layer: `features2` (ReLU, global
-  average pool: torchxrayvision's own `features2`) or `features` (global average pool before the ReLU, as in some
-  public XRV-FID scripts).
+- **xrv** / **xrv-mimic** (1024-d): the same 8-bit quantisation as Inception by default (so 8-bit PNG outputs of a
+  model and 16-bit real images meet on equal terms; `none` keeps the float image), centre crop to a square
+  (torchxrayvision's `XRayCenterCrop`), one channel, resize to 224x224, values scaled from [0, 1] to [-1024, 1024]
+  (`xrv.datasets.normalize`), then the feature layer: `features2` (ReLU, global average pool: torchxrayvision's own
+  `features2`) or `features` (global average pool before the ReLU, as in some public XRV-FID scripts).
+  Resize `bilinear` (default) is torchxrayvision's documented recipe: it equals `xrv.datasets.XRayResizer` (skimage,
+  order 1) and the internal resize of torchxrayvision <= 1.3.1 (the XGeM environment pinned 1.2.3) to ~1e-3 on the
+  [-1024, 1024] scale at 256 -> 224. `bilinear-aa` (torch bilinear with antialias, the internal `fix_resolution` of
+  torchxrayvision >= 1.3.2) differs from both by tens of units on textured images: a named option only.
 
 Resizes run on the device, batched, under `torch.inference_mode`; models and inputs use channels_last on CPU and GPU.
 Weights come only from the weights manager: a missing file raises WeightsMissing naming the fixing command.
@@ -247,8 +251,8 @@ class XRVBackbone(Backbone):
 
     @classmethod
     def default_settings(cls):
-        return {"variant": "all", "layer": "features2", "resize": "bilinear-aa", "crop": "center",
-                "range": "[-1024,1024]", "quantize": "none"}
+        return {"variant": "all", "layer": "features2", "resize": "bilinear", "crop": "center",
+                "range": "[-1024,1024]", "quantize": "uint8"}
 
     def _check_settings(self):
         s = self.settings

@@ -84,14 +84,20 @@ def f1_scores(gen: np.ndarray, ref: np.ndarray, uncertain: str = "positive", bla
     return values
 
 
+#: example-level F1 of a study where neither side has a positive among the averaged classes (the convention of
+#: sklearn's `f1_score(average="samples", zero_division=1.0)`: agreeing on "nothing" is a perfect match)
+EXAMPLE_F1_NO_POSITIVE = 1.0
+
+
 def example_f1(gen_row: np.ndarray, ref_row: np.ndarray, settings: dict[str, Any]) -> float:
-    """F1 of one study's label set over the averaged classes (1 when both sides have no positive)."""
+    """F1 of one study's label set over the averaged classes (`EXAMPLE_F1_NO_POSITIVE` when both sides have no
+    positive)."""
     pred, truth, counted = binarize(gen_row, ref_row, settings["uncertain"], settings["blank"])
     names = CHEXPERT_LABELS if settings["average_over"] == "all" else PAPER_CLASSES
     cols = [CHEXPERT_LABELS.index(name) for name in names]
     pred, truth, counted = pred[cols] & counted[cols], truth[cols] & counted[cols], counted[cols]
     tp, fp, fn = (pred & truth).sum(), (pred & ~truth).sum(), (~pred & truth).sum()
-    return 1.0 if tp + fp + fn == 0 else float(2 * tp / (2 * tp + fp + fn))
+    return EXAMPLE_F1_NO_POSITIVE if tp + fp + fn == 0 else float(2 * tp / (2 * tp + fp + fn))
 
 
 def study_label_row(labels: dict[str, float]) -> np.ndarray:

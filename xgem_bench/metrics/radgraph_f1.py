@@ -7,9 +7,12 @@ computed in one pass; the ``reward_level`` setting picks the one reported as ``r
 hypothesis or reference scores 0 at every level and stays in the mean (upstream behaviour); such pairs are counted.
 
 Settings: ``model_type`` (``radgraph`` = v1, ``radgraph-xl``; the package's own default is ``radgraph-xl``, so that is
-ours), ``reward_level`` and the text normalisation applied before the package's own tokenisation (by default none:
-only whitespace collapsing and NFKC). The package version and the model archive's checksum are added to the settings.
-RadGraph 0.1.18 compares entity tokens case-sensitively; ``lowercase=true`` emulates later upstream releases.
+ours), ``reward_level`` and the text normalisation applied before the package's own tokenisation: ``lowercase=true``
+by default (punctuation kept, whitespace collapsed, NFKC). RadGraph's BERT is uncased, so lower-casing the text leaves
+the annotation unchanged and only makes the entity tokens compare without case, as upstream radgraph HEAD does at every
+reward level (0.1.18, the PyPI release, compares them case-sensitively at the simple and partial levels: a model writing
+lower-case reports would lose every capitalised entity match). ``lowercase=false`` reproduces 0.1.18 on raw text.
+The package version and the model archive's checksum are added to the settings.
 The package annotates one report per forward pass (DyGIE++ has no multi-document batches).
 """
 from __future__ import annotations
@@ -94,7 +97,7 @@ class RadGraphF1(UpstreamTextMetric):
 
     @classmethod
     def default_settings(cls):
-        return {"model_type": "radgraph-xl", "reward_level": "partial", **RAW_TEXT}
+        return {"model_type": "radgraph-xl", "reward_level": "partial", **RAW_TEXT, "lowercase": True}
 
     @classmethod
     def needed_weights(cls, settings):

@@ -3,12 +3,18 @@
 The torchxrayvision DenseNet-121 (`variant`, default `all`, the paper's "XRV-DenseNet") scores each generated image.
 Its outputs are taken as torchxrayvision's `forward` gives them: sigmoid, then `op_norm` with the model's per-label
 operating thresholds (`op_threshs`), so **0.5 is the operating point** used for F1 (`threshold=op`); `threshold=0.5`
-uses the raw sigmoid at 0.5 instead. AUC does not depend on this choice (`op_norm` is increasing).
+uses the raw sigmoid at 0.5 instead. Per-class AUC (and so macro and weighted AUC) does not depend on this choice:
+`op_norm` is increasing within a class. Micro-AUC does: it ranks the pooled scores of all classes against each other,
+and `op_norm` moves each class by its own threshold (monotone within a class, not across classes).
 
 Labels: the ten pathologies of the paper, mapped by name to the XRV outputs (`XRV_NAME`; only "Pleural Effusion" is
-called "Effusion" in torchxrayvision), looked up in `model.pathologies`, never by position. A study counts for a class
-only where its ground-truth label is defined: positive (1) and negative (0) always; uncertain (-1) per the `uncertain`
-policy (`exclude` default, `positive`, `negative`); blank (missing) per `blank` (`exclude` default, `negative`).
+called "Effusion" in torchxrayvision), looked up in `model.pathologies`, never by position. Ground truth follows the
+`label_policy`: `healthy` (default) is torchxrayvision's `MIMIC_Dataset`: a study with No Finding = 1 is negative (0)
+for every pathology, whatever its own columns say; then the other values as below. `explicit` skips that rule (only
+stated labels count). A study counts for a class only where its ground-truth label is defined: positive (1) and
+negative (0) always; uncertain (-1) per the `uncertain` policy (`exclude` default, as torchxrayvision's -1 -> NaN,
+`positive`, `negative`); blank (missing) per `blank` (`exclude` default, as torchxrayvision, `negative`). The paper's
+Table 1 counts (negatives 9,123-9,657 in every class, including classes reports rarely negate) fit `healthy` only.
 
 Values: per class `auc/<label>`, `f1/<label>` and the Table 1 counts `n/…`, `n_pos/…`, `n_neg/…` (defined labels,
 after the policies) and `n_uncertain/…`, `n_blank/…` (raw label counts, before them); averages `auc_micro|macro|weighted`,
@@ -31,7 +37,8 @@ from xgem_bench.metrics.base import Metric, MetricContext, MetricUnavailable, Sa
 
 #: CheXpert observation (paper label) -> torchxrayvision output name
 XRV_NAME = {label: ("Effusion" if label == "Pleural Effusion" else label) for label in PAPER_PATHOLOGIES}
-LABEL_POLICIES = {"uncertain": ("exclude", "positive", "negative"), "blank": ("exclude", "negative")}
+LABEL_POLICIES = {"label_policy": ("healthy", "explicit"), "uncertain": ("exclude", "positive", "negative"),
+                  "blank": ("exclude", "negative")}
 
 
 def xrv_output_indices(pathologies: Sequence[str], labels: Sequence[str] = PAPER_PATHOLOGIES) -> list[int]:
@@ -43,8 +50,11 @@ def xrv_output_indices(pathologies: Sequence[str], labels: Sequence[str] = PAPER
     return [names.index(XRV_NAME[label]) for label in labels]
 
 
-def ground_truth(labels: dict[str, float], uncertain: str = "exclude", blank: str = "exclude") -> np.ndarray:
+def ground_truth(labels: dict[str, float], uncertain: str = "exclude", blank: str = "exclude",
+                 label_policy: str = "healthy") -> np.ndarray:
     """The 10 paper labels of a study as 1 / 0 / NaN (not defined) under the label policies."""
+    if label_policy == "healthy" and labels.get("No Finding") == 1:
+        return np.zeros(len(PAPER_PATHOLOGIES))
     out = np.full(len(PAPER_PATHOLOGIES), np.nan)
     for i, label in enumerate(PAPER_PATHOLOGIES):
         value = labels.get(label)
@@ -101,8 +111,8 @@ class XRVClassification(Metric):
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
-        return {**XRVBackbone.default_settings(), "threshold": "op", "uncertain": "exclude", "blank": "exclude",
-                "views": "F"}
+        return {**XRVBackbone.default_settings(), "threshold": "op", "label_policy": "healthy", "uncertain": "exclude",
+                "blank": "exclude", "views": "F"}
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
@@ -134,7 +144,8 @@ class XRVClassification(Metric):
             probs = self.backbone.classify([self.generated_of(s) for s in batch],
                                            op_norm=self.settings["threshold"] == "op")[:, index]
             for sample, p in zip(batch, probs):
-                truth = ground_truth(sample.study.labels, self.settings["uncertain"], self.settings["blank"])
+                truth = ground_truth(sample.study.labels, self.settings["uncertain"], self.settings["blank"],
+                                     self.settings["label_policy"])
                 self.scores.append(p.astype(np.float64))
                 self.truth.append(truth)
                 self.raw_labels.append([sample.study.labels.get(label) for label in PAPER_PATHOLOGIES])
