@@ -5,6 +5,8 @@
   mean and the share at distance 0 in the legend.
 - `per_pathology_bars`: per-class AUC / F1 (xrv-classification, chexpert-f1), grouped bars, one figure per task and score.
 - `metric_summaries`: each metric's primary value across the tasks of the runs, one line per model.
+With `ci` (bootstrap settings, as `tables --ci`), bars and points carry their interval over studies as a vertical
+segment; FID's intervals are centred on its bias-corrected estimate, so they may not contain the plotted value.
 Figures read the results store only, as tables do.
 """
 from __future__ import annotations
@@ -53,6 +55,23 @@ def figure_caption(measured: Measurements, counts: Sequence[int | None]) -> str:
     if any(r["dataset"].get("synthetic") for r in measured.runs):
         parts.append("Synthetic data: tests the pipeline, says nothing about patients.")
     return " ".join(parts)
+
+
+def _draw_interval(axis, measured: Measurements, ci: dict | None, x: float, task: str, model: str, metric: str,
+                   key: str, color) -> bool:
+    """A vertical segment from the interval's low to its high end at x; False when there is none."""
+    interval = measured.interval(task, model, metric, key, ci) if ci else None
+    if interval is None or not (np.isfinite(interval.low) and np.isfinite(interval.high)):
+        return False
+    axis.vlines(x, interval.low, interval.high, colors=[color], linewidth=1.2)
+    return True
+
+
+def _interval_caption(ci: dict | None, drawn: bool) -> str:
+    if not drawn:
+        return ""
+    return (f" Vertical segments: {ci['level']:.0%} intervals over studies ({ci['n_resamples']} resamples, seed "
+            f"{ci['seed']}; FID's are centred on its bias-corrected estimate and may not contain the point).")
 
 
 def _n(measured: Measurements, task: str, model: str) -> int | None:
@@ -104,8 +123,9 @@ def hamming_distributions(runs: Sequence[dict], out: Path, formats: Sequence[str
     return paths
 
 
-def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Grouped bars of per-class scores, one figure per (metric, score, task)."""
+def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS,
+                       ci: dict | None = None) -> list[Path]:
+    """Grouped bars of per-class scores, one figure per (metric, score, task); with `ci`, their intervals."""
     measured = Measurements(runs)
     paths = []
     for metric, scores in _CLASS_METRICS.items():
@@ -123,24 +143,31 @@ def per_pathology_bars(runs: Sequence[dict], out: Path, formats: Sequence[str] =
                 figure, axis = plt.subplots(figsize=(max(6.0, 0.7 * len(labels) * max(1, len(bars)) ** 0.5), 3.8))
                 width = 0.8 / len(bars)
                 x = np.arange(len(labels))
+                drawn = False
                 for i, (model, values) in enumerate(bars):
                     heights = np.array([values.get(f"{score}/{label}", np.nan) for label in labels], dtype=float)
                     positions = x + (i - (len(bars) - 1) / 2) * width
                     present = np.isfinite(heights)
                     axis.bar(positions[present], heights[present], width, label=model)
+                    for position, label in zip(positions[present], np.array(labels)[present]):
+                        drawn |= _draw_interval(axis, measured, ci, position, task, model, metric,
+                                                f"{score}/{label}", "k")
                     for position in positions[~present]:  # no support for the class: marked, not drawn as 0
                         axis.text(position, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize=6,
                                   color="0.4")
                 axis.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
                 axis.set_ylim(0, 1)
-                note = figure_caption(measured, counts) + " n/a: no study of the class (no value; not a 0)."
+                note = (figure_caption(measured, counts) + " n/a: no study of the class (no value; not a 0)."
+                        + _interval_caption(ci, drawn))
                 paths += _finish(figure, axis, f"{metric} {score.upper()} per finding, {task}", score.upper(), out,
                                  f"{metric}-{score}-{task}", formats, note, True)
     return paths
 
 
-def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Each metric's primary value per task (paper task order), one line per model; one figure per metric/modality."""
+def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS,
+                     ci: dict | None = None) -> list[Path]:
+    """Each metric's primary value per task (paper task order), one line per model; one figure per metric/modality;
+    with `ci`, each point's interval."""
     measured = Measurements(runs)
     order = {t.name: i for i, t in enumerate(PAPER_TASKS)}
     series: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
@@ -160,18 +187,25 @@ def metric_summaries(runs: Sequence[dict], out: Path, formats: Sequence[str] = F
         tasks = sorted({t for values in models.values() for t in values}, key=lambda t: (order.get(t, 99), t))
         plt = _pyplot()
         figure, axis = plt.subplots(figsize=(max(4.5, 0.9 * len(tasks) + 2), 3.5))
+        drawn = False
         for model, values in models.items():
-            axis.plot([tasks.index(t) for t in tasks if t in values], [values[t] for t in tasks if t in values],
-                      marker="o", label=model)
+            line, = axis.plot([tasks.index(t) for t in tasks if t in values], [values[t] for t in tasks if t in values],
+                              marker="o", label=model)
+            for t in values:
+                drawn |= _draw_interval(axis, measured, ci, tasks.index(t), t, model, metric, primary,
+                                        line.get_color())
         axis.set_xticks(range(len(tasks)), tasks)
         paths += _finish(figure, axis, f"{metric} by task", primary, out, f"summary-{metric}", formats,
-                         figure_caption(measured, counts[(metric, primary)]), higher[(metric, primary)])
+                         figure_caption(measured, counts[(metric, primary)]) + _interval_caption(ci, drawn),
+                         higher[(metric, primary)])
     return paths
 
 
-def all_plots(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+def all_plots(runs: Sequence[dict], out: Path, formats: Sequence[str] = FORMATS,
+              ci: dict | None = None) -> list[Path]:
+    """Every figure the runs support; `ci`: None, or bootstrap settings {n_resamples, level, seed} for intervals."""
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown figure format(s) {unknown}; choose from {', '.join(FORMATS)}")
-    return (hamming_distributions(runs, out, formats) + per_pathology_bars(runs, out, formats)
-            + metric_summaries(runs, out, formats))
+    return (hamming_distributions(runs, out, formats) + per_pathology_bars(runs, out, formats, ci)
+            + metric_summaries(runs, out, formats, ci))

@@ -218,6 +218,18 @@ class Measurements:
                 return run, record
         return None
 
+    def interval(self, task: str, model: str, metric: str, key: str, ci: dict):
+        """The bootstrap interval of one value over studies (`ci`: n_resamples, level, seed), or None when the run
+        cannot resample it (a note says why). Shared by tables and plots."""
+        from xgem_bench import stats
+        run, record = self.record(task, model, metric)
+        try:
+            data = stats.run_resampleable(run, self.names[(task, model)], record, key)
+            return stats.bootstrap_ci(data, n_resamples=ci["n_resamples"], level=ci["level"], seed=ci["seed"])
+        except stats.StatsUnavailable as error:
+            self._note(f"no interval for {model} on {task}, {metric} {key}: {error}")
+            return None
+
     def cell(self, task: str, model: str, metric: str, key: str) -> Cell:
         if (task, model) not in self.entries or self.entries[(task, model)][1].get("status") != "ok":
             return Cell(mark="-")
@@ -423,13 +435,8 @@ def _paper_rows(number: str, panel: Panel, group: str, paper: dict) -> list[Row]
 
 
 def _with_interval(cell: Cell, measured: Measurements, task: str, model: str, column: Column, ci: dict) -> Cell:
-    from xgem_bench import stats
-    run, record = measured.record(task, model, column.metric)
-    try:
-        data = stats.run_resampleable(run, measured.names[(task, model)], record, column.key)
-        interval = stats.bootstrap_ci(data, n_resamples=ci["n_resamples"], level=ci["level"], seed=ci["seed"])
-    except stats.StatsUnavailable as error:
-        measured._note(f"no interval for {model} on {task}, {column.metric} {column.key}: {error}")
+    interval = measured.interval(task, model, column.metric, column.key, ci)
+    if interval is None:
         return cell
     return replace(cell, low=interval.low, high=interval.high, ci_method=interval.method,
                    ci_estimate=interval.estimate)

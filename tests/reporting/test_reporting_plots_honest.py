@@ -50,3 +50,31 @@ def test_bars_say_dataset_n_direction_and_mark_missing_classes(runs, tmp_path, d
 def test_summary_lines_say_direction(runs, tmp_path, drawn):
     metric_summaries(runs, tmp_path, formats=("png",))
     assert drawn[0]["ylabel"].endswith(" (higher is better)")
+
+
+def test_points_carry_their_bootstrap_interval_when_asked(tmp_path, drawn, monkeypatch):
+    """Error bars: each point's interval is the percentile bootstrap of the mean of its per-study values (the
+    closed-form check: it lies within a few standard errors of the mean and contains it); none without `ci`."""
+    import numpy as np
+    from matplotlib.axes import Axes
+    from reporting_fixtures import mean_metric
+
+    rng = np.random.default_rng(0)
+    run = make_run(tmp_path, "e", "F->T", {"xgem": {"metrics": {"radgraph-f1/T": mean_metric(rng, 200, 0.5,
+                                                                                          "radgraph_f1")}}})
+    segments = []
+    real = Axes.vlines
+
+    def spy(axis, x, low, high, **kwargs):
+        segments.append((float(low), float(high)))
+        return real(axis, x, low, high, **kwargs)
+
+    monkeypatch.setattr(Axes, "vlines", spy)
+    metric_summaries([run], tmp_path / "plain", formats=("png",))
+    assert segments == [] and not any("Vertical segments" in t for t in drawn[0]["texts"])
+    metric_summaries([run], tmp_path / "ci", formats=("png",), ci={"n_resamples": 400, "level": 0.95, "seed": 1})
+    ((low, high),) = segments
+    values = [row["radgraph_f1"] for row in mean_metric(np.random.default_rng(0), 200, 0.5, "radgraph_f1")[1].values()]
+    mean, sem = np.mean(values), np.std(values, ddof=1) / np.sqrt(len(values))
+    assert low < mean < high and abs((high - low) / 2 - 1.96 * sem) < 0.25 * 1.96 * sem
+    assert any("Vertical segments: 95% intervals" in t for t in drawn[1]["texts"])

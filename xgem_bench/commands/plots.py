@@ -13,7 +13,11 @@ def register(app: typer.Typer) -> None:
 
 def plots(runs: List[Path] = typer.Argument(..., help="Run folders; they are combined."),
           out: Path = typer.Option(Path("figures"), "--out", "-o", help="Folder for the figures."),
-          formats: str = typer.Option("png,pdf", "--formats", help="Comma-separated: png, pdf.")) -> None:
+          formats: str = typer.Option("png,pdf", "--formats", help="Comma-separated: png, pdf."),
+          ci: bool = typer.Option(False, "--ci", help="Draw bootstrap intervals over studies (as tables --ci)."),
+          resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
+          level: float = typer.Option(0.95, help="Confidence level for --ci."),
+          seed: int = typer.Option(0, help="Bootstrap seed for --ci.")) -> None:
     """Draw the figures the runs support (PNG and PDF)."""
     from xgem_bench.commands._common import fail, user_errors
     from xgem_bench.plots import all_plots
@@ -21,7 +25,8 @@ def plots(runs: List[Path] = typer.Argument(..., help="Run folders; they are com
 
     with user_errors(FileNotFoundError, ValueError, OSError):
         loaded = [load_run(run) for run in runs]
-        written = all_plots(loaded, out, [f.strip().lower() for f in formats.split(",") if f.strip()])
+        settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
+        written = all_plots(loaded, out, [f.strip().lower() for f in formats.split(",") if f.strip()], settings)
     if not written:
         fail("the runs hold no successful metric values to plot")
     for path in written:
