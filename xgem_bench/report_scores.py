@@ -85,7 +85,7 @@ def read_id_csv(path: str | Path, columns: Mapping[str, tuple[str, ...]], requir
             raise ReportFileError(f"{path}: row {number} has control characters in its id {study_id!r}")
         table[study_id] = {field: row[i] for field, i in picked.items()}
     if not table:
-        raise ReportFileError(f"{path} has a header but no rows; nothing to score")
+        raise ReportFileError(f"{path} has a header but no reports (no rows); nothing to score")
     return table
 
 

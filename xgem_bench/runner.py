@@ -199,7 +199,8 @@ class Runner:
         if unknown_options:
             raise RunError(f"options given for model(s) not in the run: {sorted(unknown_options)}")
         for name, options in self.model_options.items():  # before any folder is made, not halfway through
-            _check_keys("model", name, options, get_adapter_class(name).default_options())
+            if name not in self.predictions:  # a predictions adapter checks its options when it indexes its files
+                _check_keys("model", name, options, get_adapter_class(name).default_options())
         return names
 
     def _prediction_adapters(self) -> dict[str, Adapter]:

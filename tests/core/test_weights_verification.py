@@ -50,7 +50,7 @@ def test_trust_on_first_use_records_then_refuses_changes_until_reimported(catalo
     (snapshot / "a.bin").write_bytes(b"first")
     (snapshot / "b.json").write_text("{}")
     weights.require("unpinned")  # arrived by hand: recorded now
-    record = json.loads((weights.cache_root() / "weights-checksums" / "unpinned.json").read_text())
+    record = json.loads((weights.weights_root() / ".checksums" / "unpinned.json").read_text())  # beside the weights
     expected = hashlib.sha256()  # the folder digest, rebuilt from its definition: relative path NUL file digest
     for name, data in (("a.bin", b"first"), ("b.json", b"{}")):
         expected.update(name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())

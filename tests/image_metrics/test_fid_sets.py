@@ -26,12 +26,16 @@ def test_two_sample_interval_matches_pytorch_fid_on_the_same_draws():
     def fid(x, y):
         return calculate_frechet_distance(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
 
-    draws_rng = np.random.default_rng(7)
-    draws = [fid(a[draws_rng.integers(0, 20, 20)], b[draws_rng.integers(0, 25, 25)]) for _ in range(40)]
-    assert (interval.low, interval.high) == pytest.approx(tuple(np.quantile(draws, [0.05, 0.95])), rel=1e-6)
-    assert interval.value == pytest.approx(fid(a, b), rel=1e-6) and interval.n_studies == 45
-    with pytest.raises(ValueError, match="at least 2 images"):
-        two_sample_fid_ci(a[:1], b)
+    draws_rng = np.random.default_rng(7)  # half of each set without replacement (subsampling, issue 11 §1)
+    draws = np.array([fid(a[draws_rng.choice(20, 10, replace=False)], b[draws_rng.choice(25, 12, replace=False)])
+                      for _ in range(40)])
+    value = fid(a, b)
+    q_low, q_high = np.quantile(draws - value, [0.05, 0.95])  # the root's quantiles, reflected around the value
+    assert (interval.low, interval.high) == pytest.approx((value - q_high, value - q_low), rel=1e-6)
+    assert interval.estimate == pytest.approx(value - np.mean(draws - value), rel=1e-6)
+    assert interval.value == pytest.approx(value, rel=1e-6) and interval.n_studies == 45
+    with pytest.raises(ValueError, match="at least 4 images"):
+        two_sample_fid_ci(a[:3], b)
 
 
 @pytest.fixture

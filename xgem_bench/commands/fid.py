@@ -20,7 +20,7 @@ def fid(
     split: str = typer.Option("test", "--split", help="For datasets: the split to read ('all' for every study)."),
     ids: Optional[str] = typer.Option(None, "--ids", help="Only these studies (both sets): a file with one id per "
                                                           "line, or id1,id2,...; folders match file name stems."),
-    ci: bool = typer.Option(False, "--ci", help="Bootstrap interval: both sets redrawn independently."),
+    ci: bool = typer.Option(False, "--ci", help="Interval by half-sampling both sets (FID's interval method; see docs/metrics/image.md)."),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
     level: float = typer.Option(0.95, help="Confidence level for --ci."),
     seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
@@ -53,9 +53,13 @@ def fid(
         typer.echo(json.dumps(result, indent=2))
         return
     interval = result.get("interval")
+    flag = "" if not interval or interval["contains_value"] else (
+        f"\n† the interval is centred on the bias-corrected FID {interval['estimate']:.4f} and does not contain the "
+        "finite-sample FID (biased upward at finite n; docs/metrics/image.md)")
     typer.echo(f"FID {result['fid']:.4f}"
-               + (f"  [{interval['low']:.4f}, {interval['high']:.4f}] ({interval['level']:.0%} bootstrap, "
-                  f"{interval['n_resamples']} resamples)" if interval else "")
+               + (f"  [{interval['low']:.4f}, {interval['high']:.4f}]{'†' if flag else ''} ({interval['level']:.0%} "
+                  f"{interval['method']}, {interval['n_resamples']} resamples)" if interval else "")
                + f"  (n_a={result['n_a']}, n_b={result['n_b']}; datasets: split {split}"
                + (f", {len(chosen)} ids" if chosen else "") + ")\n"
-               f"backbone {result['backbone']}\nweights {result['weights']} sha256 {result['weights_sha256']}")
+               f"backbone {result['backbone']}\nweights {result['weights']} sha256 {result['weights_sha256']}"
+               + flag)
