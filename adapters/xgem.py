@@ -4,7 +4,10 @@
 Options: `config` (tiny | paper; picks the default checkpoint folder), `checkpoint` (a folder, or "official" for the
 authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
 deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
-null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform).
+null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform),
+`clip_text` (what the CLIP text tower reads: `raw`, the report as given, which is what the public code's inference
+passes to CLIPTokenizer; `clean`, punctuation stripped and lower-cased, the public code's CLIP-training cleaning and
+what our own training uses; null = `raw` for checkpoint=official, `clean` for checkpoints trained here).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from xgem_bench.tasks import PAPER_TASKS, Modality, Task
 
 OFFICIAL = "official"
 _FIELDS = {Modality.FRONTAL: "frontal", Modality.LATERAL: "lateral", Modality.REPORT: "report"}
+CLIP_TEXT = ("raw", "clean")
 
 
 class XGeMAdapter(Adapter):
@@ -31,7 +35,19 @@ class XGeMAdapter(Adapter):
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {"config": "tiny", "checkpoint": None, "steps": 50, "guidance": 7.5, "eta": 0.0,
-                "decoding": "sample", "connector_context": None, "mix_weights": None}
+                "decoding": "sample", "connector_context": None, "mix_weights": None, "clip_text": None}
+
+    def clip_text(self) -> str:
+        """How report prompts reach CLIP (see the module docstring), resolved."""
+        mode = self.options["clip_text"]
+        if mode is None:
+            return "raw" if self.options.get("checkpoint") == OFFICIAL else "clean"
+        if mode not in CLIP_TEXT:
+            raise ValueError(f"option clip_text={mode!r}: use one of {', '.join(CLIP_TEXT)} (or leave it unset)")
+        return mode
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.options, "clip_text": self.clip_text()}
 
     @classmethod
     def supports(cls, task: Task) -> bool:
@@ -83,8 +99,10 @@ class XGeMAdapter(Adapter):
         else:
             from xgem_bench.reference_model.model import XGeM
             self.model = XGeM.load(self.checkpoint_dir(), self.variant, device=context.device)
+        self.model.tokenizers.clip.clip_cleaning = self.clip_text() == "clean"
 
-    def generate(self, studies, task: Task, seeds: Sequence[int]) -> list[dict[Modality, Any]]:
+    def generate(self, studies, task: Task, seeds: Sequence[int],
+                 max_report_tokens: int | None = None) -> list[dict[Modality, Any]]:
         inputs = {_FIELDS[m]: [s.get(m) for s in studies] for m in task.inputs}
         for field, values in inputs.items():
             if any(v is None for v in values):
@@ -92,5 +110,6 @@ class XGeMAdapter(Adapter):
         o = self.options
         result = self.model.generate(inputs, [_FIELDS[m] for m in task.outputs], seeds, steps=o["steps"],
                                      guidance=o["guidance"], eta=o["eta"], strategy=o["decoding"],
-                                     mix_weights=o["mix_weights"], connector_context=o["connector_context"])
+                                     mix_weights=o["mix_weights"], connector_context=o["connector_context"],
+                                     max_report_tokens=max_report_tokens)
         return [{m: result[_FIELDS[m]][i] for m in task.outputs} for i in range(len(studies))]

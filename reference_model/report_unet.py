@@ -104,9 +104,11 @@ class ReportUNet(nn.Module):
             layers.append(Attention(block.c_out, config.num_heads, context_dim, config.norm_num_groups))
         return nn.ModuleList(layers)
 
-    def attention_modules(self) -> list[nn.Module]:
-        """Cross-attention blocks of the encoder then the decoder (where the alignment connectors attach)."""
-        return [m for stage in (*self.down, *self.up) for m in stage if isinstance(m, Attention)]
+    def connector_sites(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(cross-attention block, the stage's last layer) for every stage with attention, encoder then decoder:
+        upstream runs each alignment connector after the whole output block, its square linear included."""
+        return [(attention, stage[-1]) for stage in (*self.down, *self.up)
+                for attention in stage if isinstance(attention, Attention)]
 
     def time_embed(self, t: torch.Tensor) -> torch.Tensor:
         return self.time_embedding(self.time_proj(t).to(self.stem.weight.dtype))

@@ -356,8 +356,7 @@ def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", over
     history: list[dict] = []
     if hyper.epochs == 0:
         from xgem_bench import weights
-        from safetensors.torch import load_file
-        vae.load_state_dict(load_file(str(weights.require("sd-vae-kl-f8"))))
+        xm.load_hub_vae(vae, weights.require("sd-vae-kl-f8"))
     else:
         holder = _ImageInput(config)
         history = fit(ImageVAEStage(vae, config, holder), list(vae.parameters()), data, hyper, out, collate,
