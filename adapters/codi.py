@@ -97,7 +97,8 @@ class CoDiAdapter(XGeMAdapter):
         # config: CoDi's architecture, the `paper` sizes (ViT-L/14 CLIP, SD-1 VAE and UNet, Optimus, the 0-D text
         # UNet); an xgem_config.json path loads CoDi-format files of another size
         return {"config": "paper", "steps": 50, "guidance": 7.5, "eta": 0.0, "decoding": "sample",
-                "mix_weights": None, "connector_context": None, "clip_text": None, "random_flip": False}
+                "mix_weights": None, "connector_context": None, "clip_text": None, "random_flip": False,
+                "dtype": "fp32"}
 
     def clip_text(self) -> str:
         return super().clip_text() if self.options["clip_text"] is not None else "raw"

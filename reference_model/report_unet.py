@@ -96,6 +96,11 @@ class ReportUNet(nn.Module):
                 self.up.append(stage)
         self.out_norm = nn.GroupNorm(g, ch)
         self.out = zero_(nn.Linear(ch * sd, latent_dim))
+        self.gradient_checkpointing = False
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each stage's activations in the backward pass while training (memory for compute)."""
+        self.gradient_checkpointing = True
 
     @staticmethod
     def _stage(block, config, level, context_dim) -> nn.ModuleList:
@@ -114,10 +119,16 @@ class ReportUNet(nn.Module):
         return self.time_embedding(self.time_proj(t).to(self.stem.weight.dtype))
 
     @staticmethod
-    def _run(stage, h, temb, context):
+    def _layers(stage, h, temb, context):
         for layer in stage:
             h = layer(h, context) if isinstance(layer, Attention) else layer(h, temb)
         return h
+
+    def _run(self, stage, h, temb, context):
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+            return checkpoint(self._layers, stage, h, temb, context, use_reentrant=False)
+        return self._layers(stage, h, temb, context)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         if t.ndim == 0:
