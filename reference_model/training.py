@@ -525,6 +525,7 @@ def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_fo
     if "report" in latents_for:
         _require(root, "text-vae")
         parts.text_vae = xm.load_weights(xm.build_text_vae(config, tokenizers), root / "text-vae").eval()
+    parts.to(init_processes().device)  # the frozen encoders run on this process's accelerator (CPU without one)
     files = _TableFiles(folder, len(data))
     for batch in DataLoader(data, batch_size=32, collate_fn=collate):
         embs = [prompt.encode_images(batch["frontal"]), prompt.encode_images(batch["lateral"]),
@@ -537,7 +538,7 @@ def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_fo
                 post = parts.image_posterior(batch[m])
                 columns[f"{m}_mean"], columns[f"{m}_std"] = post.mean * parts.image_scale, post.std * parts.image_scale
         files.append(columns)
-    null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES])
+    null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES]).cpu()
     return files.tables(), null
 
 

@@ -76,3 +76,26 @@ def test_dry_run_plans_the_paper_configuration_only():
 
     result = CliRunner().invoke(app, ["train", "all", "--config", "tiny", "--dry-run"])
     assert result.exit_code == 2 and "--config paper" in result.output
+
+
+def test_plan_measures_the_cost_per_study_and_scales_it(toy_dataset):
+    from xgem_bench.commands.plan import measure_plan
+    from xgem_bench.tasks import parse_task
+
+    tasks = [parse_task("T->F"), parse_task("F->L+T")]
+    rows, command = measure_plan(tasks, "oracle", toy_dataset, "test", 33588, 2, {}, "cpu")
+    assert [r["task"] for r in rows] == ["T->F", "F->L+T"]
+    for row in rows:
+        assert row["seconds_per_study"] > 0 and row["studies"] == 33588
+        assert row["device_seconds"] == pytest.approx(33588 * row["seconds_per_study"])
+    assert command.format(launch="torchrun --nproc_per_node 8 -m xgem_bench.cli", task="T->F").startswith(
+        "torchrun --nproc_per_node 8 -m xgem_bench.cli run --task T->F --model oracle")
+    own, _ = measure_plan(tasks[:1], "oracle", toy_dataset, "test", None, 1, {}, "cpu")
+    assert own[0]["studies"] == 1  # the toy set's one test study
+
+
+def test_plan_cli_refuses_an_unsupported_task():
+    from xgem_bench.cli import app
+
+    result = CliRunner().invoke(app, ["plan", "--model", "oracle", "--task", "F->X"])
+    assert result.exit_code == 2

@@ -127,3 +127,26 @@ def test_codi_flip_is_off_by_default_and_seeded_when_on():
     assert flips == [not np.array_equal(flipped_conditions(study, task, seed).frontal, image) for seed in range(40)]
     flipped = next(flipped_conditions(study, task, s).frontal for s, f in enumerate(flips) if f)
     assert np.array_equal(flipped, image[:, ::-1])
+
+
+def test_half_precision_inference_runs_under_autocast_and_stays_close_to_fp32():
+    from official_layout import random_xgem
+
+    from refmodel_fixtures import REPORTS, toy_studies
+    from xgem_bench.adapters.xgem import XGeMAdapter
+    from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
+    from xgem_bench.tasks import parse_task
+
+    config = fast_config()
+    config.image_vae.scaling_factor, config.text_vae.latent_scale = 0.5, 2.0
+    model = random_xgem(config, local_tokenizers(train_local_tokenizer(REPORTS, 200), 64, 64))
+    studies, task = toy_studies(2, size=32), parse_task("T->F")
+    outputs = {}
+    for dtype in ("fp32", "bf16"):
+        adapter = XGeMAdapter(dtype=dtype, steps=3)
+        adapter.model = model  # the adapter's generation path on a model built here (no checkpoint folder)
+        outputs[dtype] = [o[task.outputs[0]] for o in adapter.generate(studies, task, [1, 2])]
+    mae = np.mean([np.abs(a - b).mean() for a, b in zip(outputs["fp32"], outputs["bf16"])])
+    assert 0 < mae < 0.05  # bf16 changes the numbers (autocast is on), but not the picture
+    with pytest.raises(ValueError, match="dtype"):
+        XGeMAdapter(dtype="int8")._precision()
