@@ -73,3 +73,36 @@ def test_connectors_act_in_joint_tasks(random_model):
         single = upstream_eps(dict(model.unets), dict(model.branches), {"frontal": x["frontal"]}, t, context)
         joint = upstream_eps(dict(model.unets), dict(model.branches), x, t, context)
     assert (single["frontal"] - joint["frontal"]).abs().max() > 1e-3
+
+
+def test_the_earlier_connector_placement_is_caught(random_model, monkeypatch):
+    """Hooking each decoder connector on its attention block (before the Upsample / square linear, as this code did
+    before) gives another joint prediction: the comparison above fails on it."""
+    from xgem_bench.reference_model import alignment
+    from xgem_bench.reference_model.report_unet import ReportUNet
+
+    def attention_only(unet):
+        if isinstance(unet, ReportUNet):
+            return [(a, a) for a, _ in unet.connector_sites()]
+        return [(a, a) for blocks in (unet.down_blocks, unet.up_blocks) for b in blocks
+                for a in getattr(b, "attentions", None) or []]
+
+    model = random_model
+    n = 1
+    x = {"frontal": torch.randn(n, 4, 8, 8), "report": torch.randn(n, model.config.text_vae.latent_dim)}
+    context, t = torch.randn(n, 1, model.config.shared_dim), torch.tensor([400])
+    with torch.no_grad():
+        reference = upstream_eps(dict(model.unets), dict(model.branches), x, t, context)
+        monkeypatch.setattr(alignment, "connector_sites", attention_only)
+        try:
+            for m in x:
+                model.branches[m].attach(model.unets[m])
+            old, _ = denoise_with_connectors(dict(model.unets), dict(model.branches), x, t, context, "self")
+        finally:
+            monkeypatch.undo()
+            for m in x:
+                model.branches[m].attach(model.unets[m])
+        current, _ = denoise_with_connectors(dict(model.unets), dict(model.branches), x, t, context, "self")
+    for m in x:
+        torch.testing.assert_close(current[m], reference[m], rtol=1e-4, atol=1e-4)
+        assert (old[m] - reference[m]).abs().max() > 1e-3, m
