@@ -12,14 +12,28 @@ different views from one image modality.
 the vision UNet under `model.diffusion_model.unet_image`; `CoDi_text_diffuser.pth`: `model.diffusion_model.unet_text`)
 are merged into the key layout of XGeM's official checkpoint, the vision UNet serving as both `unet_frontal` and
 `unet_lateral`, and handed to the reference model's official-checkpoint converter (`CONVERTER` below), which drops
-the video layers and maps the keys onto our modules. Sampling is XGeM's (DDIM 50 steps, guidance 7.5, eta 0), as
-CoDi's own `inference()` defaults; generated text gets CoDi's repeated-word merge. Image conditions enter CLIP
-as [0, 1] images: CoDi's `inference()` passes 2x-1, but its CLIP wrapper (`encode_vision_noproj`) maps them back
-with (x+1)/2 before CLIPProcessor, so only the resampling differs (PIL bicubic there, the reference prompt encoder's
-antialiased torch bicubic here); `settings()` records it as `image_condition`.
+the video layers and maps the keys onto our modules.
+
+**CoDi's own inference conventions** (i-Code-V3 `core/models/model_module_infer.py`, `encoders/clip.py`,
+`vae/optimus.py`, `common/utils.py`), each recorded by `settings()`:
+- Sampling is XGeM's (DDIM 50 steps, guidance 7.5, eta 0), as CoDi's `inference()` defaults.
+- Image conditions enter CLIP as [0, 1] images: `inference()` passes 2x-1, but the CLIP wrapper
+  (`encode_vision_noproj`) maps them back with (x+1)/2 before CLIPProcessor; only the resampling differs (PIL bicubic
+  there, the reference prompt encoder's antialiased torch bicubic here).
+- The unconditional image prompt is CLIP of `zeros_like` the condition in [-1, 1], which that same (x+1)/2 turns into
+  a uniform mid-grey (0.5) image; XGeM's wrapper has no such mapping and sees black.
+- Report prompts reach CLIP raw (no punctuation stripping): `clip_text` is `raw` unless set otherwise.
+- Text decoding stops at 30 tokens counted with <BOS> and the forced <EOS> (`sample_single_sequence_conditional`,
+  max_length=30), i.e. at most 28 report tokens, and is followed by the adjacent-word merge and
+  `remove_duplicate_word` (a repeated phrase of any length directly after itself is dropped).
+- `regularize_image` flips every image condition left-right with probability 0.5 (torchvision's
+  RandomHorizontalFlip, also at inference). Option `random_flip` (off by default) reproduces it with a per-study
+  seeded coin; off because it makes a CXR condition's laterality random and the output depend on a coin upstream
+  draws from the global RNG.
 
 Options: `config` (`paper`, CoDi's sizes; or the path of an xgem_config.json for CoDi-format files of another size,
-which is how the tests load small CoDi files), `steps`, `guidance`, `eta`, `decoding`, `mix_weights` (as `xgem`).
+which is how the tests load small CoDi files), `steps`, `guidance`, `eta`, `decoding`, `mix_weights`, `clip_text`
+(as `xgem`), `random_flip`.
 """
 from __future__ import annotations
 
@@ -38,6 +52,10 @@ CONVERTER = "xgem_bench.reference_model.convert:convert_official"
 VISION_PREFIX = "model.diffusion_model.unet_image."
 VIEW_PREFIXES = ("model.diffusion_model.unet_frontal.", "model.diffusion_model.unet_lateral.")
 TEXT_PREFIX = "model.diffusion_model.unet_text."
+#: CoDi's decoding cap: 30 tokens with <BOS> and the <EOS> that replaces the 30th, so 28 report tokens
+MAX_REPORT_TOKENS = 28
+#: CoDi's unconditional image: zeros in [-1, 1] seen through the CLIP wrapper's (x + 1) / 2
+BLANK_IMAGE_LEVEL = 0.5
 
 
 def official_layout(encoders: Mapping[str, Any], vision: Mapping[str, Any], text: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,18 +97,25 @@ class CoDiAdapter(XGeMAdapter):
         # config: CoDi's architecture, the `paper` sizes (ViT-L/14 CLIP, SD-1 VAE and UNet, Optimus, the 0-D text
         # UNet); an xgem_config.json path loads CoDi-format files of another size
         return {"config": "paper", "steps": 50, "guidance": 7.5, "eta": 0.0, "decoding": "sample",
-                "mix_weights": None, "connector_context": None}
+                "mix_weights": None, "connector_context": None, "clip_text": None, "random_flip": False,
+                "dtype": "fp32"}
+
+    def clip_text(self) -> str:
+        return super().clip_text() if self.options["clip_text"] is not None else "raw"
 
     @classmethod
     def supports(cls, task: Task) -> bool:
         return task in cls.supported_tasks()
 
     def settings(self) -> dict[str, Any]:
-        return {**self.options, "view_mapping": "F and L -> CoDi's single image modality (one vision UNet, one CLIP "
-                                                "image tower): T->F equals T->L", "image_output": "channel 0",
+        return {**super().settings(),
+                "view_mapping": "F and L -> CoDi's single image modality (one vision UNet, one CLIP image tower): "
+                                "T->F equals T->L", "image_output": "channel 0",
                 "image_condition": "[0, 1] into the reference prompt encoder's CLIP preprocessing (CoDi: the same "
                                    "range, PIL bicubic resize)",
-                "text_postprocess": "merge repeated adjacent words"}
+                "unconditional_image": f"uniform {BLANK_IMAGE_LEVEL} (CoDi's zeros in [-1, 1])",
+                "max_report_tokens": MAX_REPORT_TOKENS,
+                "text_postprocess": "merge repeated adjacent words, then CoDi's remove_duplicate_word"}
 
     def unavailable_reason(self) -> str | None:
         for name in self.weights:  # the tokenizer entries belong to the reference model's catalog (issue 5)
@@ -123,15 +148,32 @@ class CoDiAdapter(XGeMAdapter):
         tokenizers = pretrained_tokenizers(config.clip.max_length, config.text_vae.max_length)
         state = official_layout(parts["encoders"], parts["vision"], parts["text"])
         self.model = _converter()(state, config, tokenizers).to(context.device).eval()
+        self.model.tokenizers.clip.clip_cleaning = self.clip_text() == "clean"
+        self.model.blank_image_level = BLANK_IMAGE_LEVEL
 
     def generate(self, studies, task: Task, seeds):
         if not self.supports(task):
             raise ValueError(f"codi does not support {task}")
-        outputs = super().generate(studies, task, seeds)
+        if self.options["random_flip"]:
+            studies = [flipped_conditions(s, task, seed) for s, seed in zip(studies, seeds)]
+        outputs = super().generate(studies, task, seeds, max_report_tokens=MAX_REPORT_TOKENS)
         for output in outputs:
             if Modality.REPORT in output:
-                output[Modality.REPORT] = merge_repeated_words(output[Modality.REPORT])
+                output[Modality.REPORT] = remove_repeated_phrases(merge_repeated_words(output[Modality.REPORT]))
         return outputs
+
+
+def flipped_conditions(study, task: Task, seed: int):
+    """The study with each image input flipped left-right on a fair coin seeded by the study's seed (CoDi's
+    RandomHorizontalFlip in `regularize_image`, made reproducible)."""
+    import dataclasses
+
+    import numpy as np
+
+    rng = np.random.default_rng([int(seed), 0xF11])
+    changes = {m.field: np.ascontiguousarray(study.get(m)[:, ::-1]) for m in task.inputs
+               if m.is_image and study.get(m) is not None and rng.random() < 0.5}
+    return dataclasses.replace(study, **changes) if changes else study
 
 
 def merge_repeated_words(text: str) -> str:
@@ -139,3 +181,46 @@ def merge_repeated_words(text: str) -> str:
     equal to the one before it is dropped."""
     words = text.split()
     return " ".join(w for i, w in enumerate(words) if i == 0 or w != words[i - 1])
+
+
+_OPENING = "([{"
+_CLOSING = "?!.,:;}])"
+_GLUE = "<puncnext>"
+
+
+def _split_punctuation(text: str) -> list[str]:
+    """Words, with opening brackets and closing punctuation split off as their own tokens, each joined to its word by
+    a glue marker (CoDi's `split_and_puncsplit`)."""
+    tokens: list[str] = []
+    for word in text.split(" "):
+        while word and word[0] in _OPENING:
+            tokens += [word[0], _GLUE]
+            word = word[1:]
+        if not word:
+            continue
+        tail: list[str] = []
+        while word and word[-1] in _CLOSING:
+            tail = [_GLUE, word[-1]] + tail
+            word = word[:-1]
+        tokens += ([word] if word else []) + tail
+    return tokens
+
+
+def remove_repeated_phrases(text: str) -> str:
+    """CoDi's `remove_duplicate_word`: for phrase lengths n = 1, 2, ... while n is below the token count, the first
+    phrase of n tokens directly followed by itself loses its copy, rescanning from the start until none is left;
+    the glue markers then join punctuation back to its word."""
+    if text == "":
+        return text
+    tokens = _split_punctuation(text)
+    n = 1
+    while len(tokens) > n:
+        i = 0
+        while i + 2 * n <= len(tokens):
+            if tokens[i: i + n] == tokens[i + n: i + 2 * n]:
+                del tokens[i + n: i + 2 * n]
+                i = 0
+            else:
+                i += 1
+        n += 1
+    return " ".join(tokens).replace(f" {_GLUE} ", "")

@@ -4,7 +4,12 @@
 Options: `config` (tiny | paper; picks the default checkpoint folder), `checkpoint` (a folder, or "official" for the
 authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
 deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
-null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform).
+null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform),
+`clip_text` (what the CLIP text tower reads: `raw`, the report as given, which is what the public code's inference
+passes to CLIPTokenizer; `clean`, punctuation stripped and lower-cased, the public code's CLIP-training cleaning and
+what our own training uses; null = `raw` for checkpoint=official, `clean` for checkpoints trained here), `dtype`
+(fp32 | bf16 | fp16: the denoising, encoders and decoders run under torch.autocast at that precision; weights stay
+fp32, so it saves time on a GPU, not weight memory).
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from xgem_bench.tasks import PAPER_TASKS, Modality, Task
 
 OFFICIAL = "official"
 _FIELDS = {Modality.FRONTAL: "frontal", Modality.LATERAL: "lateral", Modality.REPORT: "report"}
+CLIP_TEXT = ("raw", "clean")
+DTYPES = ("fp32", "bf16", "fp16")
 
 
 class XGeMAdapter(Adapter):
@@ -31,7 +38,19 @@ class XGeMAdapter(Adapter):
     @classmethod
     def default_options(cls) -> dict[str, Any]:
         return {"config": "tiny", "checkpoint": None, "steps": 50, "guidance": 7.5, "eta": 0.0,
-                "decoding": "sample", "connector_context": None, "mix_weights": None}
+                "decoding": "sample", "connector_context": None, "mix_weights": None, "clip_text": None, "dtype": "fp32"}
+
+    def clip_text(self) -> str:
+        """How report prompts reach CLIP (see the module docstring), resolved."""
+        mode = self.options["clip_text"]
+        if mode is None:
+            return "raw" if self.options.get("checkpoint") == OFFICIAL else "clean"
+        if mode not in CLIP_TEXT:
+            raise ValueError(f"option clip_text={mode!r}: use one of {', '.join(CLIP_TEXT)} (or leave it unset)")
+        return mode
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.options, "clip_text": self.clip_text()}
 
     @classmethod
     def supports(cls, task: Task) -> bool:
@@ -73,6 +92,17 @@ class XGeMAdapter(Adapter):
                 digest.update(f"{path.relative_to(root)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
         return digest.hexdigest()[:16]
 
+    def _precision(self):
+        import contextlib
+
+        import torch
+        dtype = self.options["dtype"]
+        if dtype not in DTYPES:
+            raise ValueError(f"option dtype={dtype!r}: use one of {', '.join(DTYPES)}")
+        if dtype == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.model.device.type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+
     def setup(self, context: AdapterContext) -> None:
         reason = self.unavailable_reason()
         if reason:
@@ -83,14 +113,19 @@ class XGeMAdapter(Adapter):
         else:
             from xgem_bench.reference_model.model import XGeM
             self.model = XGeM.load(self.checkpoint_dir(), self.variant, device=context.device)
+        self.model.tokenizers.clip.clip_cleaning = self.clip_text() == "clean"
 
-    def generate(self, studies, task: Task, seeds: Sequence[int]) -> list[dict[Modality, Any]]:
+    def generate(self, studies, task: Task, seeds: Sequence[int],
+                 max_report_tokens: int | None = None) -> list[dict[Modality, Any]]:
         inputs = {_FIELDS[m]: [s.get(m) for s in studies] for m in task.inputs}
         for field, values in inputs.items():
             if any(v is None for v in values):
                 raise ValueError(f"task {task.name} needs the {field} input for every study")
         o = self.options
-        result = self.model.generate(inputs, [_FIELDS[m] for m in task.outputs], seeds, steps=o["steps"],
-                                     guidance=o["guidance"], eta=o["eta"], strategy=o["decoding"],
-                                     mix_weights=o["mix_weights"], connector_context=o["connector_context"])
+        with self._precision():
+            result = self.model.generate(inputs, [_FIELDS[m] for m in task.outputs], seeds, steps=o["steps"],
+                                         guidance=o["guidance"], eta=o["eta"], strategy=o["decoding"],
+                                         mix_weights=o["mix_weights"],
+                                         connector_context=o["connector_context"],
+                                         max_report_tokens=max_report_tokens)
         return [{m: result[_FIELDS[m]][i] for m in task.outputs} for i in range(len(studies))]

@@ -1,9 +1,12 @@
 """Cross-modal latent alignment for joint generation (paper §2.3, spec §7).
 
 Each output modality gets an environment encoder V (noisy latent + timestep embedding -> one unit vector) and one
-connector cross-attention block after every attention block of its UNet (15 at full size; none on the mid-block).
-Connectors attach through forward hooks, so the stock UNets and their checkpoints stay untouched; they act only while
-a context is set (joint generation / align training).
+connector cross-attention block per attention-bearing block of its UNet (15 at full size; none on the mid-block).
+As in the public code (`UNetMedCoDi_M.forward`), a connector runs after the WHOLE block: on the decoder, a level's
+last block ends with its Upsample (X-ray UNets) or square linear (report UNet), and its connector runs after that,
+at the upsampled size. Connectors attach through forward hooks on the module that closes each block
+(`connector_sites`), so the stock UNets and their checkpoints stay untouched; they act only while a context is set
+(joint generation / align training).
 
 Connector context (named setting `connector_context`):
 - "self": connector i attends to V_i(z_i) of its own latent. This is what the public CoDi and XGeM code does; the
@@ -22,6 +25,8 @@ from torch import nn
 from xgem_bench.reference_model.report_unet import FCBlock, ReportUNet, SquareLinear, zero_
 
 CONTEXTS = ("self", "others")
+#: upstream's GroupNorm32 (torch's default eps) in the environment encoders' ResBlocks; diffusers defaults to 1e-6
+GROUPNORM_EPS = 1e-5
 
 
 class ImageEnvEncoder(nn.Module):
@@ -32,11 +37,11 @@ class ImageEnvEncoder(nn.Module):
         c0, c1, c2, c3 = channels
         self.conv_in = nn.Conv2d(latent_channels, c0, 3, padding=1)
         self.blocks = nn.ModuleList([
-            ResnetBlock2D(in_channels=c0, out_channels=c1, temb_channels=temb, groups=groups),
+            ResnetBlock2D(in_channels=c0, out_channels=c1, temb_channels=temb, groups=groups, eps=GROUPNORM_EPS),
             nn.Conv2d(c1, c1, 3, stride=2, padding=1),
-            ResnetBlock2D(in_channels=c1, out_channels=c2, temb_channels=temb, groups=groups),
+            ResnetBlock2D(in_channels=c1, out_channels=c2, temb_channels=temb, groups=groups, eps=GROUPNORM_EPS),
             nn.Conv2d(c2, c2, 3, stride=2, padding=1),
-            ResnetBlock2D(in_channels=c2, out_channels=c3, temb_channels=temb, groups=groups),
+            ResnetBlock2D(in_channels=c2, out_channels=c3, temb_channels=temb, groups=groups, eps=GROUPNORM_EPS),
         ])
         self.out = nn.Sequential(nn.GroupNorm(groups, c3), nn.SiLU(), nn.Conv2d(c3, c3, 3, padding=1))
 
@@ -68,11 +73,19 @@ class TextEnvEncoder(nn.Module):
         return F.normalize(self.out(F.silu(self.norm(h)).flatten(1)), dim=-1)
 
 
-def attention_modules(unet: nn.Module) -> list[nn.Module]:
-    """The cross-attention blocks of a UNet, encoder first then decoder (mid-block excluded)."""
+def connector_sites(unet: nn.Module) -> list[tuple[nn.Module, nn.Module]]:
+    """(attention block, module whose output the connector transforms) per connector, encoder first then decoder
+    (mid-block excluded). The second is the attention itself, except for the last block of a decoder level that
+    upsamples: there it is the upsampler, which upstream's output block runs before the connector."""
     if isinstance(unet, ReportUNet):
-        return unet.attention_modules()
-    return [a for blocks in (unet.down_blocks, unet.up_blocks) for b in blocks for a in getattr(b, "attentions", [])]
+        return unet.connector_sites()
+    sites = [(a, a) for b in unet.down_blocks for a in getattr(b, "attentions", None) or []]
+    for block in unet.up_blocks:
+        attentions = list(getattr(block, "attentions", None) or [])
+        closing = block.upsamplers[0] if block.upsamplers else None
+        sites += [(a, closing if closing is not None and i == len(attentions) - 1 else a)
+                  for i, a in enumerate(attentions)]
+    return sites
 
 
 def _attention_shape(module: nn.Module) -> tuple[int, int, int]:
@@ -95,7 +108,7 @@ class AlignBranch(nn.Module):
         super().__init__()
         self.env = env
         connectors = []
-        for module in attention_modules(unet):
+        for module, _ in connector_sites(unet):
             channels, heads, groups = _attention_shape(module)
             block = Transformer2DModel(num_attention_heads=heads, attention_head_dim=channels // heads,
                                        in_channels=channels, cross_attention_dim=env_dim, norm_num_groups=groups)
@@ -107,8 +120,8 @@ class AlignBranch(nn.Module):
 
     def attach(self, unet: nn.Module) -> "AlignBranch":
         self.detach()
-        for module, connector in zip(attention_modules(unet), self.connectors):
-            self._handles.append(module.register_forward_hook(self._hook(connector)))
+        for (_, site), connector in zip(connector_sites(unet), self.connectors):
+            self._handles.append(site.register_forward_hook(self._hook(connector)))
         return self
 
     def detach(self) -> None:

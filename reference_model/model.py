@@ -107,6 +107,21 @@ def load_weights(module: nn.Module, folder: Path) -> nn.Module:
     raise FileNotFoundError(f"no weights in {folder}")
 
 
+def load_hub_vae(vae: AutoencoderKL, path: Path) -> AutoencoderKL:
+    """Weights of an SD-1.x VAE file from the hub into `vae`, strictly. Those files (CompVis/stable-diffusion-v1-4
+    `vae/diffusion_pytorch_model.safetensors`) keep the attention names of diffusers < 0.14 (`query`, `key`, `value`,
+    `proj_attn`), which a raw load_state_dict refuses; diffusers' own loader renames them on load (the hook
+    `from_pretrained` applies), and so do we. Files already in the new names load unchanged."""
+    from safetensors.torch import load_file
+
+    state = vae._fix_state_dict_keys_on_load(dict(load_file(str(path))))
+    missing, unexpected = vae.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path} is not an SD-1 kl-f8 VAE for this configuration: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}; fetch it again with `xgem-bench weights fetch sd-vae-kl-f8`")
+    return vae
+
+
 def load_config(root: Path) -> XGeMConfig:
     path = Path(root) / "xgem_config.json"
     if not path.is_file():
@@ -138,7 +153,9 @@ class XGeM(nn.Module):
         self.branches = nn.ModuleDict(branches or {})
         for m, branch in self.branches.items():
             branch.attach(self.unets[m])
-        self._null: dict[str, torch.Tensor] = {}
+        self._null: dict[tuple[str, float], torch.Tensor] = {}
+        #: grey level of the blank image whose CLIP embedding is the unconditional X-ray prompt (XGeM: 0, black)
+        self.blank_image_level = 0.0
 
     @property
     def device(self) -> torch.device:
@@ -202,9 +219,20 @@ class XGeM(nn.Module):
                                                       for v in values]))
 
     def null_embedding(self, modality: str) -> torch.Tensor:
-        if modality not in self._null:
-            self._null[modality] = self.prompt.null_embedding(modality, self.config.clip.image_size)
-        return self._null[modality]
+        key = (modality, self.blank_image_level)
+        if key not in self._null:
+            self._null[key] = self.prompt.null_embedding(modality, self.config.clip.image_size, self.blank_image_level)
+        return self._null[key]
+
+    def conditioning(self, inputs: dict[str, Sequence],
+                     mix_weights: dict[str, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cond, uncond) [B, D]: the prompts' shared-space vectors and the unconditional ones, each mixed with the
+        weights normalised to sum 1 (uniform unless `mix_weights` says otherwise), as the public sampler mixes them."""
+        weights = {m: float((mix_weights or {}).get(m, 1.0)) for m in inputs}
+        total = sum(weights.values())
+        cond = sum(weights[m] / total * self.prompt_embeddings(m, inputs[m]) for m in inputs)
+        uncond = sum(weights[m] / total * self.null_embedding(m) for m in inputs).expand_as(cond)
+        return cond, uncond
 
     # ---- decoders
     def decode_images(self, z: torch.Tensor) -> np.ndarray:
@@ -226,18 +254,17 @@ class XGeM(nn.Module):
     def generate(self, inputs: dict[str, Sequence], outputs: Sequence[str], seeds: Sequence[int],
                  steps: int | None = None, guidance: float | dict[str, float] | None = None, eta: float | None = None,
                  strategy: str = "sample", mix_weights: dict[str, float] | None = None,
-                 connector_context: str | None = None, progress: bool = False) -> dict[str, list]:
-        """inputs: modality -> one value per study (grey [H,W] arrays in [0,1] or report strings)."""
+                 connector_context: str | None = None, progress: bool = False,
+                 max_report_tokens: int | None = None) -> dict[str, list]:
+        """inputs: modality -> one value per study (grey [H,W] arrays in [0,1] or report strings).
+        max_report_tokens: decoding cap (tokens without <BOS>/<EOS>; default the configuration's max_length)."""
         cfg = self.config.diffusion
         outputs = sorted(outputs, key=MODALITIES.index)
         if set(inputs) & set(outputs) or not inputs or not outputs:
             raise ValueError("inputs and outputs must be non-empty and disjoint")
         if len(outputs) > 1 and not self.branches:
             raise ValueError("joint generation needs the alignment stage (load with joint=True)")
-        weights = {m: float((mix_weights or {}).get(m, 1.0)) for m in inputs}
-        total = sum(weights.values())
-        cond = sum(weights[m] / total * self.prompt_embeddings(m, inputs[m]) for m in inputs)
-        uncond = sum(weights[m] / total * self.null_embedding(m) for m in inputs).expand_as(cond)
+        cond, uncond = self.conditioning(inputs, mix_weights)
         shapes = {m: (self.config.text_vae.latent_dim,) if m == "report" else
                   (self.config.image_vae.latent_channels, self.config.latent_size, self.config.latent_size)
                   for m in outputs}
@@ -251,7 +278,7 @@ class XGeM(nn.Module):
         result: dict[str, list] = {}
         for m in outputs:
             if m == "report":
-                result[m] = self.decode_reports(latents[m], strategy, seeds)
+                result[m] = self.decode_reports(latents[m], strategy, seeds, max_report_tokens)
             else:
                 result[m] = list(self.decode_images(latents[m]))
         return result

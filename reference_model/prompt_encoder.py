@@ -70,11 +70,13 @@ class PromptEncoder(nn.Module):
         pooled = self.clip.text_model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).pooler_output
         return F.normalize(self.clip.text_projection(pooled), dim=-1)
 
-    def null_embedding(self, modality: str, image_size: int = 256) -> torch.Tensor:
-        """The unconditional prompt of a modality (spec §3): CLIP("") for reports, CLIP(black image) for X-rays."""
+    def null_embedding(self, modality: str, image_size: int = 256, blank_level: float = 0.0) -> torch.Tensor:
+        """The unconditional prompt of a modality (spec §3): CLIP("") for reports, CLIP(a uniform image of
+        `blank_level` in [0, 1]) for X-rays: 0 (black) as XGeM's CLIP wrapper sees its zeros; CoDi's wrapper maps
+        its zeros in [-1, 1] to 0.5 (mid-grey)."""
         if modality == "report":
             return self.encode_texts([""])[0]
-        return self.encode_images(torch.zeros(1, image_size, image_size))[0]
+        return self.encode_images(torch.full((1, image_size, image_size), float(blank_level)))[0]
 
     def contrastive_loss(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return info_nce(image_emb, text_emb, self.clip.logit_scale.exp())

@@ -96,6 +96,11 @@ class ReportUNet(nn.Module):
                 self.up.append(stage)
         self.out_norm = nn.GroupNorm(g, ch)
         self.out = zero_(nn.Linear(ch * sd, latent_dim))
+        self.gradient_checkpointing = False
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute each stage's activations in the backward pass while training (memory for compute)."""
+        self.gradient_checkpointing = True
 
     @staticmethod
     def _stage(block, config, level, context_dim) -> nn.ModuleList:
@@ -104,18 +109,26 @@ class ReportUNet(nn.Module):
             layers.append(Attention(block.c_out, config.num_heads, context_dim, config.norm_num_groups))
         return nn.ModuleList(layers)
 
-    def attention_modules(self) -> list[nn.Module]:
-        """Cross-attention blocks of the encoder then the decoder (where the alignment connectors attach)."""
-        return [m for stage in (*self.down, *self.up) for m in stage if isinstance(m, Attention)]
+    def connector_sites(self) -> list[tuple[nn.Module, nn.Module]]:
+        """(cross-attention block, the stage's last layer) for every stage with attention, encoder then decoder:
+        upstream runs each alignment connector after the whole output block, its square linear included."""
+        return [(attention, stage[-1]) for stage in (*self.down, *self.up)
+                for attention in stage if isinstance(attention, Attention)]
 
     def time_embed(self, t: torch.Tensor) -> torch.Tensor:
         return self.time_embedding(self.time_proj(t).to(self.stem.weight.dtype))
 
     @staticmethod
-    def _run(stage, h, temb, context):
+    def _layers(stage, h, temb, context):
         for layer in stage:
             h = layer(h, context) if isinstance(layer, Attention) else layer(h, temb)
         return h
+
+    def _run(self, stage, h, temb, context):
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            from torch.utils.checkpoint import checkpoint
+            return checkpoint(self._layers, stage, h, temb, context, use_reentrant=False)
+        return self._layers(stage, h, temb, context)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         if t.ndim == 0:

@@ -11,7 +11,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Sequence
@@ -147,26 +147,84 @@ def reports_error(wait_s: float = 10.0) -> bool:
         return True
 
 
+@dataclass
+class RunOptions:
+    """How a stage runs (not what it learns): the `xgem-bench train` flags for memory and speed."""
+
+    #: accelerate's mixed precision: "no", "bf16" or "fp16" (autocast; fp16 adds loss scaling)
+    mixed_precision: str = "no"
+    #: micro-batches per optimizer step: each process takes batch_size // (processes * grad_accum) studies at a time
+    grad_accum: int = 1
+    #: recompute activations in the backward pass (diffusers UNets, CLIP, BERT/GPT-2, the report UNet)
+    gradient_checkpointing: bool = False
+    #: DataLoader worker processes (decoding studies in the clip / VAE stages)
+    workers: int = 0
+
+    def __post_init__(self):
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"--mixed-precision {self.mixed_precision!r}: use one of {', '.join(PRECISIONS)}")
+        if self.grad_accum < 1:
+            raise ValueError(f"--grad-accum {self.grad_accum}: must be at least 1")
+        if self.workers < 0:
+            raise ValueError(f"--workers {self.workers}: must be 0 or more")
+
+
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+def enable_gradient_checkpointing(module: nn.Module) -> int:
+    """Turn on activation recomputation in every sub-model that supports it; returns how many."""
+    enabled: list[str] = []
+    for name, sub in module.named_modules():
+        if any(name.startswith(e + ".") for e in enabled):
+            continue  # inside a model already checkpointed: no nested recomputation
+        if any(m._forward_hooks for m in sub.modules()):
+            continue  # a UNet carrying alignment connectors: their context is unset when the backward recomputes
+        if hasattr(sub, "enable_gradient_checkpointing") and getattr(sub, "_supports_gradient_checkpointing", True):
+            sub.enable_gradient_checkpointing()  # diffusers models, our ReportUNet
+        elif hasattr(sub, "gradient_checkpointing_enable") and getattr(sub, "supports_gradient_checkpointing",
+                                                                      False):
+            sub.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            continue
+        enabled.append(name)
+    return len(enabled)
+
+
+def micro_batch(batch_size: int, processes: int, grad_accum: int, n: int) -> int:
+    """Studies per process and micro-step so that processes x grad_accum micro-batches make one global batch."""
+    return max(1, min(batch_size // (processes * grad_accum), n))
+
+
 def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper: StageHyper, out_dir: Path,
         collate_fn: Callable | None = None, resume: bool = True, progress: bool = True, seed: int = 11,
-        desc: str = "train") -> list[dict]:
+        desc: str = "train", run: RunOptions | None = None) -> list[dict]:
     """AdamW + cosine schedule with linear warm-up; checkpoints the training state after every epoch. Returns the
-    stage's loss log (on rank 0; a resumed run's includes the epochs done before)."""
+    stage's loss log (on rank 0; a resumed run's includes the epochs done before), one row per optimizer step."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    accelerator = Accelerator(cpu=_cpu_only())
-    set_seed(seed)
+    run = run or RunOptions()
+    accelerator = Accelerator(cpu=_cpu_only(), mixed_precision=run.mixed_precision,
+                              gradient_accumulation_steps=run.grad_accum)
+    # each process draws its own noise, timesteps and dropout (the seed plus its rank); shuffling stays common
+    # (accelerate's synchronised sampler generator) and the weights come from rank 0 (DDP's broadcast)
+    set_seed(seed, device_specific=True)
+    if run.gradient_checkpointing:
+        enable_gradient_checkpointing(stage)
     epochs = hyper.epochs
-    # each rank takes every num_processes-th batch of batch_size // num_processes studies (accelerate's batch
-    # sharding), so an epoch has as many optimizer steps, of the same global batch, as in one process
-    batch = max(1, min(hyper.batch_size // accelerator.num_processes, len(data)))
+    # each rank takes every num_processes-th batch of batch_size // (num_processes * grad_accum) studies
+    # (accelerate's batch sharding), so an epoch has as many optimizer steps, of the same global batch, as in one
+    # process without accumulation
+    batch = micro_batch(hyper.batch_size, accelerator.num_processes, run.grad_accum, len(data))
     loader = DataLoader(data, batch_size=batch, shuffle=True, collate_fn=collate_fn,
-                        drop_last=len(data) >= 2 * batch)
+                        drop_last=len(data) >= 2 * batch, num_workers=run.workers,
+                        persistent_workers=run.workers > 0)
     optimizer = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=hyper.weight_decay, eps=1e-8)
-    total = max(1, epochs * len(loader))
+    steps_per_epoch = -(-len(loader) // run.grad_accum)  # accelerate also steps at the end of an epoch
+    total = max(1, epochs * steps_per_epoch)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(hyper.warmup_fraction * total), total)
     model, optimizer, loader, scheduler = accelerator.prepare(stage, optimizer, loader, scheduler)
     inner = accelerator.unwrap_model(model)
@@ -180,7 +238,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
         start_epoch = done["epochs_done"]
     log_path = out_dir / "loss_log.csv"
     history = _restart_log(log_path, start_epoch) if accelerator.is_main_process else []
-    step = start_epoch * len(loader)
+    step = start_epoch * steps_per_epoch
     model.train()
     started = time.time()
     for epoch in range(start_epoch, epochs):
@@ -189,13 +247,16 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
         for batch_data in bar:
             if hasattr(inner, "progress"):
                 inner.progress = (step, total)
-            out = model(batch_data)
-            accelerator.backward(out["loss"])
-            if hyper.grad_clip:
-                accelerator.clip_grad_norm_(params, hyper.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            with accelerator.accumulate(model):
+                out = model(batch_data)  # under autocast with mixed precision (accelerate wraps the forward)
+                accelerator.backward(out["loss"])
+                if hyper.grad_clip and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, hyper.grad_clip)
+                optimizer.step()  # accelerate's wrapper steps only at the last micro-batch
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            if not accelerator.sync_gradients:
+                continue
             if hasattr(inner, "after_step"):
                 inner.after_step()
             row = {"step": step, "epoch": epoch, "seconds": round(time.time() - started, 2),
@@ -356,8 +417,7 @@ def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", over
     history: list[dict] = []
     if hyper.epochs == 0:
         from xgem_bench import weights
-        from safetensors.torch import load_file
-        vae.load_state_dict(load_file(str(weights.require("sd-vae-kl-f8"))))
+        xm.load_hub_vae(vae, weights.require("sd-vae-kl-f8"))
     else:
         holder = _ImageInput(config)
         history = fit(ImageVAEStage(vae, config, holder), list(vae.parameters()), data, hyper, out, collate,
@@ -465,6 +525,7 @@ def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_fo
     if "report" in latents_for:
         _require(root, "text-vae")
         parts.text_vae = xm.load_weights(xm.build_text_vae(config, tokenizers), root / "text-vae").eval()
+    parts.to(init_processes().device)  # the frozen encoders run on this process's accelerator (CPU without one)
     files = _TableFiles(folder, len(data))
     for batch in DataLoader(data, batch_size=32, collate_fn=collate):
         embs = [prompt.encode_images(batch["frontal"]), prompt.encode_images(batch["lateral"]),
@@ -477,7 +538,7 @@ def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_fo
                 post = parts.image_posterior(batch[m])
                 columns[f"{m}_mean"], columns[f"{m}_std"] = post.mean * parts.image_scale, post.std * parts.image_scale
         files.append(columns)
-    null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES])
+    null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES]).cpu()
     return files.tables(), null
 
 

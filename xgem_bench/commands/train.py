@@ -42,6 +42,21 @@ def train(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted stage."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Retrain a stage that is already trained."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    mixed_precision: str = typer.Option("no", "--mixed-precision",
+                                        help="no | bf16 | fp16: autocast (fp16 with loss scaling), via accelerate."),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step: each GPU takes "
+                                                            "batch / (GPUs x K) studies at a time."),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
+                                                help="Recompute activations in the backward pass (UNets, CLIP, "
+                                                     "BERT/GPT-2, report UNet)."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding studies."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the per-stage plan (per-GPU batch, "
+                                                          "accumulation, estimated memory) and refuse one that "
+                                                          "cannot fit; trains nothing. `paper` only."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="--dry-run: GPUs to plan for (default: this launch's "
+                                                            "processes, else the visible GPUs, else 1)."),
+    gpu_memory: Optional[float] = typer.Option(None, "--gpu-memory", help="--dry-run: GB per GPU (default: the "
+                                                                          "visible GPU's, else 80)."),
     threads: Optional[int] = typer.Option(None, "--threads",
                                           help="CPU threads for torch (default: 1 for tiny, whose small ops only "
                                                "slow down with more threads on a shared CPU; torch's default for "
@@ -56,8 +71,15 @@ def train(
 
     import torch
 
+    if dry_run:
+        with user_errors(ValueError):
+            _dry_run(config, tr.RunOptions(mixed_precision, grad_accum, gradient_checkpointing, workers), gpus,
+                     gpu_memory, batch_size)
+        return
     if threads or config == "tiny":
         torch.set_num_threads(threads or 1)
+    with user_errors(ValueError):
+        run_options = tr.RunOptions(mixed_precision, grad_accum, gradient_checkpointing, workers)
     tr.init_processes()
     echo = tr.on_main(typer.echo)  # launched with N processes, rank 0 speaks for all
     root = checkpoint or xm.default_checkpoint(config)
@@ -70,7 +92,7 @@ def train(
         if connector_context:
             cfg.align.connector_context = connector_context
 
-    common = dict(split=split, progress=progress, seed=seed, resume=resume)
+    common = dict(split=split, progress=progress, seed=seed, resume=resume, run=run_options)
     errors = (ValueError, KeyError, FileNotFoundError, tr.StageExists)
     with user_errors(*errors), _printed_once(*errors):
         stages = (*tr.STAGES, "all")
@@ -100,6 +122,34 @@ def train(
                 fn = {"clip": tr.train_clip, "image-vae": tr.train_image_vae, "text-vae": tr.train_text_vae}[stage]
                 echo(f"trained {stage}: {fn(root, cfg, data, overwrite=overwrite, **common)}")
     tr.shutdown()
+
+
+def _dry_run(config: str, run, gpus: int | None, gpu_memory: float | None, batch_size: int | None) -> None:
+    import os
+
+    import torch
+
+    from xgem_bench.reference_model import plan as planner
+    from xgem_bench.reference_model.config import get_config
+
+    if config != "paper":
+        raise ValueError("--dry-run plans the paper configuration (its activation memory is measured at that size); "
+                         "use --config paper")
+    cfg = get_config(config)
+    for hyper in cfg.hyper.values():
+        hyper.batch_size = batch_size or hyper.batch_size
+    visible = torch.cuda.device_count()
+    gpus = gpus or int(os.environ.get("WORLD_SIZE", 0)) or visible or 1
+    if gpu_memory is None:
+        gpu_memory = torch.cuda.get_device_properties(0).total_memory / planner.GB if visible else 80.0
+    plans = planner.plan_stages(cfg, gpus, int(gpu_memory * planner.GB), run)
+    typer.echo(f"plan: {gpus} GPU(s) of {gpu_memory:.0f} GB, mixed precision {run.mixed_precision}, "
+               f"gradient checkpointing {'on' if run.gradient_checkpointing else 'off'}, grad-accum {run.grad_accum}")
+    typer.echo(planner.render(plans))
+    reason = planner.refusal(plans, run)
+    if reason:
+        raise ValueError(f"this plan cannot fit:\n{reason}")
+    typer.echo("every stage fits")
 
 
 @contextmanager
