@@ -75,6 +75,33 @@ def test_cosine_equals_the_encoder_embeddings(checkpoint):
     assert len(metric.settings["encoder_fingerprint"]) == 16
 
 
+def test_cosine_equals_transformers_clip_features(checkpoint):
+    # the reference: transformers' CLIPModel from the saved folder, its CLIPImageProcessor (8-bit images at the tower's
+    # resolution, so PIL's resize is the identity) and get_image_features / get_text_features
+    import torch
+    from PIL import Image
+    from transformers import CLIPImageProcessor, CLIPModel
+    root, encoder = checkpoint
+    clip = CLIPModel.from_pretrained(root / "clip").eval()
+    size = clip.config.vision_config.image_size
+    rng = np.random.default_rng(3)
+    pixels = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(4)]
+    studies = [Study(f"s{i}", frontal=p.astype(np.float32) / 255, report=REPORTS[i]) for i, p in enumerate(pixels)]
+    samples = [Sample(s, {Modality.FRONTAL: s.frontal, Modality.REPORT: REPORTS[-1 - i]}) for i, s in enumerate(studies)]
+    metric = _metric("L->F+T", root)
+    metric.update(samples)
+    metric.compute()
+    processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    inputs = processor(images=[Image.fromarray(p).convert("RGB") for p in pixels], return_tensors="pt")
+    ids, mask = encoder.tokenizer.encode([REPORTS[-1 - i] for i in range(4)])  # the checkpoint's own tokenizer
+    with torch.no_grad():
+        image = torch.nn.functional.normalize(clip.get_image_features(**inputs), dim=-1)
+        text = torch.nn.functional.normalize(clip.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
+    expected = (image * text).sum(1).numpy()
+    assert [metric.per_sample()[f"s{i}"]["cosine"] for i in range(4)] == pytest.approx(expected, abs=1e-5)
+    assert np.ptp(expected) > 1e-3  # distinct pairs give distinct values
+
+
 def test_real_outputs_score_the_real_pair_level_and_images_pairs_work(checkpoint):
     root, _ = checkpoint
     studies = _studies(4)
