@@ -1,6 +1,4 @@
 """Cosine coherence with a tiny XGeM prompt encoder saved in the checkpoint layout; cosine on hand-made vectors."""
-import json
-
 import numpy as np
 import pytest
 
@@ -9,8 +7,7 @@ from xgem_bench.metrics import METRICS, MetricContext, Sample, applies_to, get_m
 from xgem_bench.metrics.coherence import CosineCoherence, cosine_rows, encoder_problem
 from xgem_bench.tasks import Modality, parse_task
 
-REPORTS = ["no acute cardiopulmonary process", "small left pleural effusion", "moderate cardiomegaly with edema",
-           "right upper lobe pneumonia", "no pneumothorax", "stable support devices"]
+from tiny_encoder import ENCODER_REPORTS as REPORTS, save_tiny_encoder
 
 
 def test_cosine_on_hand_made_vectors():
@@ -24,22 +21,8 @@ def test_cosine_on_hand_made_vectors():
 @pytest.fixture
 def checkpoint(tmp_path):
     """A tiny XGeM checkpoint folder with a (randomly initialised, but saved and marked trained) CLIP stage."""
-    from xgem_bench.reference_model.config import tiny_config
-    from xgem_bench.reference_model.model import build_prompt_encoder
-    from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
-    import torch
-    torch.manual_seed(0)
-    config = tiny_config()
-    tokenizer = train_local_tokenizer(REPORTS * 5, config.local_vocab_size)
     root = tmp_path / "xgem-tiny"
-    (root / "clip").mkdir(parents=True)
-    config.save(root / "xgem_config.json")
-    tokenizer.save(str(root / "tokenizer.json"))
-    encoder = build_prompt_encoder(config, local_tokenizers(tokenizer, config.clip.max_length,
-                                                            config.text_vae.max_length))
-    encoder.clip.save_pretrained(root / "clip")
-    (root / "clip" / "stage.json").write_text(json.dumps({"stage": "clip", "steps": 0}))
-    return root, encoder
+    return root, save_tiny_encoder(root, REPORTS)
 
 
 def _studies(n, seed=0):
