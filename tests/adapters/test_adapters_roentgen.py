@@ -110,3 +110,21 @@ def test_hub_id_from_local_cache_only(tiny_pipeline, tmp_path, monkeypatch):
 def test_float16_on_cpu_is_refused(tiny_pipeline):
     with pytest.raises(ValueError, match="float16 needs a GPU"):
         RoentGenAdapter(checkpoint=str(tiny_pipeline), dtype="float16").setup(AdapterContext())
+
+
+def test_outputs_equal_the_diffusers_pipeline_then_luma_and_resize(tiny_pipeline, studies):
+    # the reference: the pipeline as its model card runs it, then the documented conversion to the suite's image
+    # (ITU-R 601 luma, then PIL's bilinear enlargement of the square image to 256x256)
+    from diffusers import StableDiffusionPipeline
+    from PIL import Image
+    adapter = RoentGenAdapter(checkpoint=str(tiny_pipeline), **TINY)
+    adapter.setup(AdapterContext())
+    task = parse_task("T->F")
+    got = adapter.generate([s.only(task.inputs) for s in studies[:2]], task, [7, 8])
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_pipeline)
+    for study, seed, outputs in zip(studies, [7, 8], got):
+        rgb = pipe(study.report, num_inference_steps=TINY["steps"], guidance_scale=4.0, height=TINY["height"],
+                   width=TINY["width"], generator=torch.Generator().manual_seed(seed), output_type="np").images[0]
+        luma = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float32)
+        expected = np.asarray(Image.fromarray(luma, mode="F").resize((256, 256), Image.Resampling.BILINEAR))
+        np.testing.assert_allclose(outputs[Modality.FRONTAL], np.clip(expected, 0, 1), atol=1e-5)

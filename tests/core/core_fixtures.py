@@ -27,6 +27,20 @@ def tiny_dataset(n: int = 24, seed: int = 0, size: int = 64) -> InMemoryDataset:
     return InMemoryDataset(studies, name="tiny-test")
 
 
+def labelled_dataset(n: int = 16, seed: int = 0) -> InMemoryDataset:
+    """`tiny_dataset` with random 1 / 0 / -1 / blank labels on the ten paper pathologies (for xrv-classification)."""
+    from dataclasses import replace
+
+    from xgem_bench.data.study import PAPER_PATHOLOGIES
+    rng = np.random.default_rng(seed + 1)
+    studies, plain = [], tiny_dataset(n, seed)
+    for study in (plain.load(i) for i in range(len(plain))):
+        values = rng.choice([1.0, 0.0, -1.0, np.nan], size=len(PAPER_PATHOLOGIES), p=[0.35, 0.35, 0.1, 0.2])
+        labels = {k: float(v) for k, v in zip(PAPER_PATHOLOGIES, values) if not np.isnan(v)}
+        studies.append(replace(study, labels=labels))
+    return InMemoryDataset(studies, name="tiny-labelled")
+
+
 class FlakyAdapter(Adapter):
     """Raises on ids ending in '3', reports a StudyFailure for '7', returns invalid outputs for '5'."""
 

@@ -117,7 +117,6 @@ def test_real_inception_fid_offline_identical_vs_blurred(inception_weights, tmp_
 
 @pytest.mark.slow
 def test_real_inception_fid_on_the_demo_set(inception_weights, tmp_path):
-    pytest.importorskip("xgem_bench.data.demo")
     from xgem_bench.data import load_dataset
     demo = load_dataset("demo")
     keep = np.flatnonzero(demo.available(Modality.FRONTAL))[:16]

@@ -117,3 +117,24 @@ def build_radgraph_archive(archive: Path, bert_folder: Path, model_type: str = "
         for item in ("config.json", "vocabulary", "weights.th"):
             tar.add(work / item, arcname=item)
     return archive
+
+
+def build_deberta_rate_ner(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """RaTE-NER's architecture (a DeBERTa-v2 token classifier) at tiny size with its label set. Random weights, no
+    bias: tokens fall into several entity types, negated ones included, so the affinity matrix and the negation
+    weighting enter the score. The tokenizer is the BERT WordPiece one (DeBERTa-v3's SentencePiece model is not
+    available offline); the package only tokenises and converts ids to tokens."""
+    from transformers import DebertaV2Config, DebertaV2ForTokenClassification
+    labels = ["O"] + [f"{p}-{t}" for t in RATE_TYPES for p in ("B", "I")]
+    torch.manual_seed(seed)
+    config = DebertaV2Config(vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                             intermediate_size=4 * hidden, max_position_embeddings=512, relative_attention=True,
+                             position_buckets=32, pos_att_type=["p2c", "c2p"], id2label=dict(enumerate(labels)),
+                             label2id={label: i for i, label in enumerate(labels)})
+    model = DebertaV2ForTokenClassification(config)
+    with torch.no_grad():  # spread the logits so that the argmax changes from token to token
+        model.classifier.weight.mul_(20.0)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    _save_tokenizer(folder)
+    return folder

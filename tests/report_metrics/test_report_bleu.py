@@ -1,12 +1,13 @@
-"""BLEU: against NLTK itself (corpus and sentence level, its documented examples) and hand-computed COCO values."""
+"""BLEU: against NLTK itself (corpus and sentence level, its documented examples), pycocoevalcap's BleuScorer and
+hand-computed COCO values."""
 import math
 import random
 import warnings
-from collections import Counter
 
 import numpy as np
 import pytest
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu, sentence_bleu
+from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 
 from xgem_bench.metrics.bleu import (bleu, bleu_from_rows, corpus_scores, intra_study_bleu, pair_stats,
                                      sentence_scores)
@@ -92,36 +93,13 @@ def test_bleu_on_strings_uses_the_normalisation():
 
 # ---- COCO (pycocoevalcap BleuScorer) --------------------------------------------------------------------------
 def coco_reference(pairs, n=4):
-    """An independent, loop-by-loop statement of pycocoevalcap's BleuScorer.compute_score(option='closest')."""
-    tiny, small = 1e-15, 1e-9
-    total_correct, total_guess, test_sum, ref_sum, per_sentence = [0] * n, [0] * n, 0, 0, []
+    """pycocoevalcap's own BleuScorer, as its `Bleu.compute_score` runs it (option 'closest'), on space-joined tokens:
+    the corpus values and the per-sentence values (one row per pair)."""
+    scorer = BleuScorer(n=n)
     for hyp, refs in pairs:
-        max_counts = {}
-        for ref in refs:
-            for k in range(1, n + 1):
-                for gram, c in Counter(tuple(ref[i:i + k]) for i in range(len(ref) - k + 1)).items():
-                    max_counts[gram] = max(max_counts.get(gram, 0), c)
-        reflen = min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]
-        correct, guess = [0] * n, [0] * n
-        for k in range(1, n + 1):
-            counts = Counter(tuple(hyp[i:i + k]) for i in range(len(hyp) - k + 1))
-            correct[k - 1] = sum(min(c, max_counts.get(g, 0)) for g, c in counts.items())
-            guess[k - 1] = max(0, len(hyp) - k + 1)
-            total_correct[k - 1] += correct[k - 1]
-            total_guess[k - 1] += guess[k - 1]
-        test_sum, ref_sum = test_sum + len(hyp), ref_sum + reflen
-        score, row = 1.0, []
-        for k in range(n):
-            score *= (correct[k] + tiny) / (guess[k] + small)
-            row.append(score ** (1 / (k + 1)))
-        ratio = (len(hyp) + tiny) / (reflen + small)
-        per_sentence.append([v * math.exp(1 - 1 / ratio) if ratio < 1 else v for v in row])
-    score, corpus = 1.0, []
-    for k in range(n):
-        score *= (total_correct[k] + tiny) / (total_guess[k] + small)
-        corpus.append(score ** (1 / (k + 1)))
-    ratio = (test_sum + tiny) / (ref_sum + small)
-    return [v * math.exp(1 - 1 / ratio) if ratio < 1 else v for v in corpus], per_sentence
+        scorer += (" ".join(hyp), [" ".join(r) for r in refs])
+    corpus, per_order = scorer.compute_score(option="closest", verbose=0)
+    return corpus, np.array(per_order).T.tolist()
 
 
 def test_coco_by_hand():
@@ -141,7 +119,7 @@ def test_coco_by_hand():
     assert both[1] == pytest.approx(math.sqrt(7 / 8 * 4 / 6) * math.exp(1 - 12 / 8), rel=1e-6)
 
 
-def test_coco_matches_independent_loop_implementation():
+def test_coco_matches_pycocoevalcap_bleu_scorer():
     rng = random.Random(3)
     words = "a b c d e".split()
     for _ in range(100):

@@ -51,6 +51,37 @@ def test_whole_path_offline_matches_the_upstream_package(ratescore_weights):
     assert metric._ratescore().affinity_matrix[("NEG", "WEIGHT")] == pytest.approx(0.3611577852354489)
 
 
+def test_multi_type_deberta_ner_matches_the_package_on_the_long_matrix(tmp_path, tiny_bert):
+    # RaTE-NER's own architecture (DeBERTa-v2) with entities of several types, negated ones included, so the
+    # affinity matrix and the negation weighting change the score (unlike the one-type test above)
+    from RaTEScore import RaTEScore
+    from RaTEScore.score import run_ner
+
+    from report_tiny_models import build_deberta_rate_ner
+    from xgem_bench import weights
+    weights.import_file("ratescore-ner", build_deberta_rate_ner(tmp_path / "deberta-ner"))
+    weights.import_file("ratescore-biolord", tiny_bert)
+    metric = make_metric("ratescore", batch_size=2)
+    assert metric.settings["affinity_matrix"] == "long"
+    scorable = [0, 2, 4]
+    metric.update(samples([PAIRS[i] for i in scorable]))
+    rows = metric.per_sample()
+
+    upstream = RaTEScore(bert_model=str(weights.require("ratescore-ner")),
+                         eval_model=str(weights.require("ratescore-biolord")), use_gpu=False)
+    assert type(upstream.model).__name__ == "DebertaV2ForTokenClassification"
+    entities = run_ner([PAIRS[i][1] for i in scorable], upstream.config.id2label, upstream.tokenizer, upstream.model,
+                       upstream.device, 2)
+    types = {kind for pairs in entities for _, kind in pairs}
+    assert len(types) >= 3 and any(kind.startswith("NON-") for kind in types), types
+    expected = upstream.compute_score([PAIRS[i][0] for i in scorable], [PAIRS[i][1] for i in scorable])
+    assert [rows[f"s{i}"]["ratescore"] for i in range(3)] == pytest.approx(expected, rel=1e-5)
+    short = RaTEScore(bert_model=str(weights.require("ratescore-ner")),
+                      eval_model=str(weights.require("ratescore-biolord")), use_gpu=False, affinity_matrix="short")
+    shorter = short.compute_score([PAIRS[i][0] for i in scorable], [PAIRS[i][1] for i in scorable])
+    assert max(abs(a - b) for a, b in zip(expected, shorter)) > 1e-4  # the matrix matters with these entities
+
+
 def test_affinity_matrices_against_the_published_files(shared_data):
     """RaTEScore 0.6.0's embedded `long` is the repository file plus `neg_weight` (which the file lacks); its `short`
     is not the repository's short_weight.json, so that file is bundled and offered as `short-repo`."""

@@ -4,11 +4,13 @@ import json
 import re
 
 import pytest
+from nltk.tokenize import wordpunct_tokenize
+from nltk.translate.bleu_score import corpus_bleu
+from pycocoevalcap.bleu.bleu_scorer import BleuScorer
 from typer.testing import CliRunner
 
 from xgem_bench.cli import app
 from xgem_bench.metrics import METRICS
-from xgem_bench.metrics.bleu import bleu
 from xgem_bench.report_scores import ReportFileError, read_reports_csv, resolve_metric
 
 cli = CliRunner()
@@ -35,6 +37,24 @@ def score(*args):
     return cli.invoke(app, ["score-reports", "--json", *map(str, args)])
 
 
+def tokens(text):
+    """The command's default normalisation, stated with NLTK: lower-case, then `wordpunct_tokenize`."""
+    return wordpunct_tokenize(text.lower())
+
+
+def upstream_bleu(ids, convention):
+    """BLEU-1..4 from the upstream packages themselves on the same tokens, pairs matched by id."""
+    hyps, refs = [tokens(HYPS[i]) for i in ids], [tokens(REFS[i]) for i in ids]
+    if convention == "nltk-corpus":
+        weights = [(1.0,), (0.5, 0.5), (1 / 3,) * 3, (0.25,) * 4]
+        return {f"bleu{n + 1}": corpus_bleu([[r] for r in refs], hyps, weights=w) for n, w in enumerate(weights)}
+    scorer = BleuScorer(n=4)
+    for hyp, ref in zip(hyps, refs):
+        scorer += (" ".join(hyp), [" ".join(ref)])
+    corpus, _ = scorer.compute_score(option="closest", verbose=0)
+    return {f"bleu{n + 1}": value for n, value in enumerate(corpus)}
+
+
 def test_bleu_json_and_per_sample_file(files, tmp_path):
     hyp, ref = files
     out = tmp_path / "out" / "per_sample.csv"
@@ -45,14 +65,23 @@ def test_bleu_json_and_per_sample_file(files, tmp_path):
     record = summary["metrics"]["bleu"]
     assert summary["n"] == 3 and record["status"] == "ok"
     # matched by id, not by row order; empty hypothesis counted
-    expected = bleu([HYPS[i] for i in "abc"], [REFS[i] for i in "abc"], convention="coco-corpus")
-    assert {k: record["values"][k] for k in expected} == pytest.approx(expected)
+    expected = upstream_bleu("abc", "coco-corpus")
+    assert {k: record["values"][k] for k in expected} == pytest.approx(expected, rel=1e-9)
     assert record["values"]["n_empty_hypothesis"] == 1
     assert "convention:coco-corpus" in record["signature"]
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["study_id"] for r in rows} == {"a", "b", "c"} and {r["metric"] for r in rows} == {"bleu"}
     assert float(next(r["value"] for r in rows if r["study_id"] == "c" and r["key"] == "bleu1")) == 0.0
+
+
+def test_default_bleu_equals_nltk_corpus_bleu(files):
+    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "bleu")
+    assert result.exit_code == 0, result.output
+    values = json.loads(result.stdout)["metrics"]["bleu"]["values"]
+    expected = upstream_bleu("abc", "nltk-corpus")
+    assert expected["bleu2"] > 0.1  # real overlap, not only the zero-precision floor
+    assert {k: values[k] for k in expected} == pytest.approx(expected, rel=1e-9)
 
 
 def test_default_metrics_report_what_cannot_run(files):

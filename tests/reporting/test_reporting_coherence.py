@@ -1,6 +1,4 @@
 """Cosine coherence with a tiny XGeM prompt encoder saved in the checkpoint layout; cosine on hand-made vectors."""
-import json
-
 import numpy as np
 import pytest
 
@@ -9,8 +7,7 @@ from xgem_bench.metrics import METRICS, MetricContext, Sample, applies_to, get_m
 from xgem_bench.metrics.coherence import CosineCoherence, cosine_rows, encoder_problem
 from xgem_bench.tasks import Modality, parse_task
 
-REPORTS = ["no acute cardiopulmonary process", "small left pleural effusion", "moderate cardiomegaly with edema",
-           "right upper lobe pneumonia", "no pneumothorax", "stable support devices"]
+from tiny_encoder import ENCODER_REPORTS as REPORTS, save_tiny_encoder
 
 
 def test_cosine_on_hand_made_vectors():
@@ -24,22 +21,8 @@ def test_cosine_on_hand_made_vectors():
 @pytest.fixture
 def checkpoint(tmp_path):
     """A tiny XGeM checkpoint folder with a (randomly initialised, but saved and marked trained) CLIP stage."""
-    from xgem_bench.reference_model.config import tiny_config
-    from xgem_bench.reference_model.model import build_prompt_encoder
-    from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
-    import torch
-    torch.manual_seed(0)
-    config = tiny_config()
-    tokenizer = train_local_tokenizer(REPORTS * 5, config.local_vocab_size)
     root = tmp_path / "xgem-tiny"
-    (root / "clip").mkdir(parents=True)
-    config.save(root / "xgem_config.json")
-    tokenizer.save(str(root / "tokenizer.json"))
-    encoder = build_prompt_encoder(config, local_tokenizers(tokenizer, config.clip.max_length,
-                                                            config.text_vae.max_length))
-    encoder.clip.save_pretrained(root / "clip")
-    (root / "clip" / "stage.json").write_text(json.dumps({"stage": "clip", "steps": 0}))
-    return root, encoder
+    return root, save_tiny_encoder(root, REPORTS)
 
 
 def _studies(n, seed=0):
@@ -73,6 +56,33 @@ def test_cosine_equals_the_encoder_embeddings(checkpoint):
     assert values["cosine_real"] == pytest.approx((real_i * real_t).sum(1).mean(), abs=1e-5)
     assert metric.settings["encoder"] == str(root) and metric.settings["encoder_checkpoint"] == str(root.resolve())
     assert len(metric.settings["encoder_fingerprint"]) == 16
+
+
+def test_cosine_equals_transformers_clip_features(checkpoint):
+    # the reference: transformers' CLIPModel from the saved folder, its CLIPImageProcessor (8-bit images at the tower's
+    # resolution, so PIL's resize is the identity) and get_image_features / get_text_features
+    import torch
+    from PIL import Image
+    from transformers import CLIPImageProcessor, CLIPModel
+    root, encoder = checkpoint
+    clip = CLIPModel.from_pretrained(root / "clip").eval()
+    size = clip.config.vision_config.image_size
+    rng = np.random.default_rng(3)
+    pixels = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(4)]
+    studies = [Study(f"s{i}", frontal=p.astype(np.float32) / 255, report=REPORTS[i]) for i, p in enumerate(pixels)]
+    samples = [Sample(s, {Modality.FRONTAL: s.frontal, Modality.REPORT: REPORTS[-1 - i]}) for i, s in enumerate(studies)]
+    metric = _metric("L->F+T", root)
+    metric.update(samples)
+    metric.compute()
+    processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    inputs = processor(images=[Image.fromarray(p).convert("RGB") for p in pixels], return_tensors="pt")
+    ids, mask = encoder.tokenizer.encode([REPORTS[-1 - i] for i in range(4)])  # the checkpoint's own tokenizer
+    with torch.no_grad():
+        image = torch.nn.functional.normalize(clip.get_image_features(**inputs), dim=-1)
+        text = torch.nn.functional.normalize(clip.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
+    expected = (image * text).sum(1).numpy()
+    assert [metric.per_sample()[f"s{i}"]["cosine"] for i in range(4)] == pytest.approx(expected, abs=1e-5)
+    assert np.ptp(expected) > 1e-3  # distinct pairs give distinct values
 
 
 def test_real_outputs_score_the_real_pair_level_and_images_pairs_work(checkpoint):

@@ -50,22 +50,32 @@ def test_applies_only_to_joint_tasks_with_frontal_and_report():
     assert applies_to(cls, parse_task("L->F")) == []
 
 
-def test_metric_end_to_end_matches_its_parts(tiny_xrv):
-    pytest.importorskip("xgem_bench.labelers.chexpert")
+def test_metric_end_to_end_equals_torchxrayvision_and_the_labeler(tiny_xrv):
+    import torch
+    import torchxrayvision as xrv
+
+    from xgem_bench import weights
     from xgem_bench.labelers import label_reports
     assert HammingCoherence.unavailable_reason({}) is None
     rng = np.random.default_rng(0)
     reports = ["Moderate cardiomegaly. Small left pleural effusion.", "No acute cardiopulmonary process.",
                "Possible right lower lobe pneumonia.", "No pneumothorax or effusion.", ""]
-    studies = [Study(f"s{i}", frontal=rng.random((64, 64), dtype=np.float32), report="x") for i in range(5)]
+    # 224x224: the network's own resolution, so no resize convention enters the comparison
+    studies = [Study(f"s{i}", frontal=rng.random((224, 224), dtype=np.float32), report="x") for i in range(5)]
     samples = [Sample(s, {Modality.FRONTAL: s.frontal, Modality.REPORT: r}) for s, r in zip(studies, reports)]
     metric = HammingCoherence(MetricContext(task=parse_task("L->F+T"), modality=None, batch_size=2))
     metric.update(samples)
     values = metric.compute()
-    backbone = metric.backbone  # the model under test is the file installed above
-    names = list(backbone.pathologies)
+    # the image labels from torchxrayvision's own model on the installed file, with its documented [-1024, 1024] input
+    folder = weights.get("xrv-densenet121-res224-all").path.parent
+    upstream = xrv.models.DenseNet(weights="densenet121-res224-all", cache_dir=str(folder)).eval()
+    x = torch.stack([torch.from_numpy(xrv.datasets.normalize(s.frontal, 1.0)[None]) for s in studies]).float()
+    with torch.no_grad():
+        probabilities = upstream(x).numpy()
+    names = list(upstream.pathologies)
     index = [names.index("Effusion" if label == "Pleural Effusion" else label) for label in COMMON_LABELS]
-    image = (backbone.classify([s.frontal for s in studies])[:, index] >= 0.5).astype(int)
+    image = (probabilities[:, index] >= 0.5).astype(int)
+    assert 0 < image.sum() < image.size  # both outcomes occur, so a flipped threshold would show
     raw = label_reports(reports)[:, [CHEXPERT_LABELS.index(label) for label in COMMON_LABELS]]
     text = ((raw == 1) | (raw == -1)).astype(int)
     expected = (image != text).sum(1)
