@@ -44,8 +44,9 @@ def main() -> None:
         n_pos = int(truth[:, k].sum())
         auc = roc_auc_score(truth[:, k], scores[:, k]) if 0 < n_pos < len(truth) else float("nan")
         hit = scores[:, k] >= 0.5
-        print(f"{label:28s} {info['op_threshs'][k]:9.3f} {n_pos:4d} {auc:6.3f} {int((hit & (truth[:, k] == 1)).sum()):6d}"
-              f" {int((hit & (truth[:, k] == 0)).sum()):6d}")
+        true_positives, false_positives = int((hit & (truth[:, k] == 1)).sum()), int((hit & (truth[:, k] == 0)).sum())
+        print(f"{label:28s} {info['op_threshs'][k]:9.3f} {n_pos:4d} {auc:6.3f} {true_positives:6d} "
+              f"{false_positives:6d}")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,8 @@ def test_validate_end_to_end_small(tmp_path, monkeypatch):
     assert "pixel-mae" in result.output and "expected monotonicities hold" in result.output
     data = json.loads((tmp_path / "v.json").read_text())
     blur = data["metrics"]["pixel-mae"]["ladders"]["blur"]
-    assert blur["levels"] == [0, 1, 2, 4, 8] and blur["values"][0] == 0 and blur["rho"] == 1 and blur["pass"]
+    assert blur["levels"] == [0, 1, 2, 4, 8] and blur["values"][0] == 0
+    assert blur["rho"] == pytest.approx(1) and blur["pass"]
     shuffled = data["metrics"]["token-f1"]["ladders"]["sentences-shuffled"]
     assert shuffled["expected"] == IGNORES and shuffled["movement"] == 0  # bag of words: order is invisible
     assert data["metrics"]["bleu"]["ladders"]["other-report"]["pass"] and data["all_pass"]

@@ -187,8 +187,9 @@ def train_demo_backbone(recipe: dict[str, Any] = RECIPE, progress: bool = True) 
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe["lr"],
                                                    total_steps=recipe["epochs"] * steps_per_epoch)
     targets = torch.from_numpy(y_train)
-    bar = tqdm(range(recipe["epochs"]), desc="training the demo backbone", unit="epoch", disable=not progress)
-    for _ in bar:
+    bar = tqdm(total=recipe["epochs"] * steps_per_epoch, desc="training the demo backbone", unit="step",
+               disable=not progress)
+    for _ in range(recipe["epochs"]):
         net.train()
         order = torch.randperm(len(x_train), generator=generator)
         for start in range(0, len(order), recipe["batch"]):
@@ -201,7 +202,9 @@ def train_demo_backbone(recipe: dict[str, Any] = RECIPE, progress: bool = True) 
             loss.backward()
             optimiser.step()
             schedule.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    bar.close()
     net.eval()
     with torch.inference_mode():
         val_probs = torch.sigmoid(net(x_val)).numpy()

@@ -70,7 +70,7 @@ def judge(metric_ladders: dict[str, dict[str, Any]], expected: dict[str, str], h
         entry["expected"] = expected.get(name, "")
         entry["rho"] = spearman(entry["levels"], entry["values"])
         entry["movement"] = abs(entry["values"][-1] - entry["values"][0])
-        entry["pass"] = (bool(bad_sign * entry["rho"] >= MIN_RHO) if entry["expected"] == DEGRADES else None)
+        entry["pass"] = (bool(bad_sign * entry["rho"] >= MIN_RHO - 1e-9) if entry["expected"] == DEGRADES else None)
     followed = [e["movement"] for e in metric_ladders.values() if e["expected"] == DEGRADES and math.isfinite(
         e["movement"])]
     scale = max(followed, default=float("nan"))
@@ -98,9 +98,9 @@ def _outputs_as_generated(kind: str, outputs) -> list[dict]:
     return [{modality: output} for output in outputs]
 
 
-def validate(dataset: str | Dataset = "demo", split: str = "test", limit: int | None = 60, metrics: Sequence[str] | None = None,
-             ladders: Sequence[str] | None = None, device: str = "cpu", batch_size: int = 16, progress: bool = True,
-             cache_dir=None) -> dict[str, Any]:
+def validate(dataset: str | Dataset = "demo", split: str = "test", limit: int | None = 60,
+             metrics: Sequence[str] | None = None, ladders: Sequence[str] | None = None, device: str = "cpu",
+             batch_size: int = 16, progress: bool = True, cache_dir=None) -> dict[str, Any]:
     """Run the ladders; returns the JSON-ready result (see the module doc and docs/metrics/validity.md)."""
     from tqdm import tqdm
 
