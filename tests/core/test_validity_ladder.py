@@ -49,6 +49,11 @@ def test_report_degradations_against_the_labeler():
     text = "Heart is enlarged. No effusion. Lungs are clear."
     shuffled = shuffle_sentences(text, np.random.default_rng(0))
     assert shuffled != text and sorted(sentences(shuffled)) == sorted(sentences(text))
+    # an IU impression without a final full stop: moved first, its negation must not run into the next sentence
+    open_ended = "Left lower lobe pneumonia. No effusion"
+    moved = shuffle_sentences(open_ended, np.random.default_rng(0))
+    assert moved == "No effusion. Left lower lobe pneumonia."
+    np.testing.assert_array_equal(label_reports([moved]), label_reports([open_ended]))
 
 
 def test_judge_by_hand():

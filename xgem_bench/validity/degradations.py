@@ -99,6 +99,12 @@ def sentences(report: str) -> list[str]:
     return [s for s in _SENTENCE.split(report.strip()) if s]
 
 
+def _joined(parts: Sequence[str]) -> str:
+    """Sentences back into a report, each closed by a full stop if it had none (IU impressions often end without
+    one): moved elsewhere, an open sentence would run into the next and carry its negation over."""
+    return " ".join(p if p[-1] in ".!?" else p + "." for p in (p.strip() for p in parts) if p)
+
+
 def _per_study(name: str, change: Callable[[str, np.random.Generator], str]):
     def apply(studies: Sequence[Study], share: float, _context) -> list[str]:
         mask = _chosen(name, len(studies), share)
@@ -113,7 +119,7 @@ def delete_findings(report: str, _rng=None) -> str:
     parts = sentences(report)
     labels = label_reports(parts)[:, [i for i, n in enumerate(CHEXPERT_LABELS) if n != "No Finding"]]
     keep = [p for p, row in zip(parts, labels) if not np.any((row == 1) | (row == -1))]
-    return " ".join(keep)
+    return _joined(keep)
 
 
 _NEGATION = re.compile(r"\b(?:no|without|negative for|free of|not)\s+(?:evidence of\s+|signs? of\s+)?", re.I)
@@ -127,7 +133,7 @@ def flip_negations(report: str, _rng=None) -> str:
             flipped.append(_NEGATION.sub("", part))
         else:
             flipped.append("No " + part[:1].lower() + part[1:])
-    return " ".join(flipped)
+    return _joined(flipped)
 
 
 def shuffle_sentences(report: str, rng: np.random.Generator) -> str:
@@ -136,7 +142,7 @@ def shuffle_sentences(report: str, rng: np.random.Generator) -> str:
     if len(parts) < 2:
         return report
     step = int(rng.integers(1, len(parts)))
-    return " ".join(parts[step:] + parts[:step])
+    return _joined(parts[step:] + parts[:step])
 
 
 def word_dropout(studies: Sequence[Study], p: float, _context) -> list[str]:
