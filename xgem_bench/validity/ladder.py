@@ -9,8 +9,10 @@ Ladders a metric has no expectation for are scored and shown all the same.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -98,15 +100,48 @@ def _outputs_as_generated(kind: str, outputs) -> list[dict]:
     return [{modality: output} for output in outputs]
 
 
+@contextmanager
+def _quiet(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def _climb(steps, made, result, studies, context, level0, score, progress) -> None:
+    """Score every level of every ladder with the metrics of its kind (level 0 once per kind)."""
+    from tqdm import tqdm
+
+    from xgem_bench.metrics import MetricUnavailable
+    for ladder, k in tqdm(steps, desc="validity ladders", unit="level", disable=not progress):
+        active = [n for n in made if made[n][0].kind == ladder.kind and result["metrics"][n]["status"] == "ok"]
+        if not active:
+            continue
+        generated = None if (k == 0 and all((n, ladder.kind) in level0 for n in active)) else \
+            _outputs_as_generated(ladder.kind, ladder.apply(studies, ladder.levels[k], context))
+        for name in active:
+            entry = result["metrics"][name]["ladders"].setdefault(
+                ladder.name, {"levels": list(ladder.levels), "values": []})
+            try:
+                value = level0[(name, ladder.kind)] if generated is None else score(name, ladder.kind, generated)
+            except MetricUnavailable as error:
+                result["metrics"][name].update(status="skipped", reason=str(error), ladders={})
+                continue
+            if k == 0:
+                level0[(name, ladder.kind)] = value
+            entry["values"].append(value)
+
+
 def validate(dataset: str | Dataset = "demo", split: str = "test", limit: int | None = 60,
              metrics: Sequence[str] | None = None, ladders: Sequence[str] | None = None, device: str = "cpu",
              batch_size: int = 16, progress: bool = True, cache_dir=None) -> dict[str, Any]:
     """Run the ladders; returns the JSON-ready result (see the module doc and docs/metrics/validity.md)."""
-    from tqdm import tqdm
-
     from xgem_bench import weights
     from xgem_bench.data import load_dataset
-    from xgem_bench.metrics import MetricContext, MetricUnavailable, Sample, get_metric_class, metric_names
+    from xgem_bench.metrics import MetricContext, Sample, get_metric_class, metric_names
     from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, DemoBackbone, is_demo_dataset, xrv_settings_for
 
     started = time.perf_counter()
@@ -128,7 +163,7 @@ def validate(dataset: str | Dataset = "demo", split: str = "test", limit: int | 
                               "ladders": {l.name: {"kind": l.kind, "levels": list(l.levels), "unit": l.unit,
                                                    "description": l.description} for l in chosen},
                               "metrics": {}}
-    made: dict[str, tuple] = {}  # metric name -> (class, settings, kind)
+    made: dict[str, tuple] = {}  # metric name -> (class, settings)
     for name in names:
         cls = get_metric_class(name)
         settings = xrv_settings_for(data, cls, {})
@@ -154,25 +189,13 @@ def validate(dataset: str | Dataset = "demo", split: str = "test", limit: int | 
         metric.update([Sample(study, outputs) for study, outputs in zip(studies, generated)])
         return float(metric.compute()[cls.primary])
 
+    if any(name.startswith("fid") for name in made):  # said once, instead of FID's warning at every level
+        result["notes"] = [f"FID on {len(studies)} images per set (fewer than the feature dimension): biased and "
+                           "noisy; the ladder compares levels at equal N"]
     level0: dict[tuple[str, str], float] = {}  # level 0 is the real output on every ladder of a kind
     steps = [(ladder, k) for ladder in chosen for k in range(len(ladder.levels))]
-    for ladder, k in tqdm(steps, desc="validity ladders", unit="level", disable=not progress):
-        active = [n for n in made if made[n][0].kind == ladder.kind and result["metrics"][n]["status"] == "ok"]
-        if not active:
-            continue
-        generated = None if (k == 0 and all((n, ladder.kind) in level0 for n in active)) else \
-            _outputs_as_generated(ladder.kind, ladder.apply(studies, ladder.levels[k], context))
-        for name in active:
-            entry = result["metrics"][name]["ladders"].setdefault(
-                ladder.name, {"levels": list(ladder.levels), "values": []})
-            try:
-                value = level0[(name, ladder.kind)] if generated is None else score(name, ladder.kind, generated)
-            except MetricUnavailable as error:
-                result["metrics"][name].update(status="skipped", reason=str(error), ladders={})
-                continue
-            if k == 0:
-                level0[(name, ladder.kind)] = value
-            entry["values"].append(value)
+    with _quiet("xgem_bench.metrics.fid"):
+        _climb(steps, made, result, studies, context, level0, score, progress)
     for name, entry in result["metrics"].items():
         if entry["status"] == "ok":
             judge(entry["ladders"], EXPECTED.get(name, {}), entry["higher_is_better"])
@@ -204,6 +227,7 @@ def format_validity_table(result: dict[str, Any]) -> str:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += result.get("notes", [])
     lines.append(f"{result['n_passed']}/{result['n_checks']} expected monotonicities hold (Spearman rho >= "
                  f"{result['min_rho']} in the metric's worse direction); {result['n_studies']} studies, "
                  f"{result['seconds']} s")
