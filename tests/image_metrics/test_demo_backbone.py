@@ -124,7 +124,7 @@ def test_a_small_recipe_separates_phantom_findings_on_held_out_studies():
     net.load_state_dict(saved["state_dict"])
     backbone = DemoBackbone()
     backbone.size, backbone._model = recipe["size"], net.eval()
-    data = load_dataset(recipe["demo"])
+    data = load_dataset(f"demo:{recipe['demo']}")
     held_out = [data.load(int(i)) for i in data.indices("test")]
     scores = backbone.classify([s.frontal for s in held_out])
     truth = np.stack([_targets(s) for s in held_out])
