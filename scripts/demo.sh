@@ -11,4 +11,10 @@ xgem=.venv/bin/xgem-bench
 # The reference XGeM and its CoDi-XR ablation at the `tiny` size, trained on the demo's training split (once; a few
 # minutes on 2 CPU cores; stages already trained are skipped).
 "$xgem" train all --config tiny --variant both
+# The demo backbone, standing in for the XRV DenseNet on the demo (FID-XRV, Table 3, Figure 5): a DenseNet-121 trained
+# on the demo's training phantoms (once; about 2 minutes on 2 CPU cores), labelled "demo backbone (synthetic, not XRV)".
+.venv/bin/python -c "import sys; from xgem_bench import weights; sys.exit(bool(weights.missing_reason('xrv-densenet121-res224-demo')))" ||
+  "$xgem" weights import xrv-densenet121-res224-demo --from-package xgem-bench
 "$xgem" run --task "L+T->F" --dataset demo "$@"
+# A joint task too, for the metrics of joint outputs (Hamming, Figure 5; coherence, Table 7).
+"$xgem" run --task "L->F+T" --dataset demo "$@"

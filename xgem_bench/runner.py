@@ -27,6 +27,7 @@ from xgem_bench.data.study import Study, validate_image
 from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
                                 metric_names)
 from xgem_bench.progress import progress_bar, silence_third_party_bars
+from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
 
 
@@ -162,7 +163,7 @@ class Runner:
                  batch_size: int = 8, model_options: dict[str, dict[str, Any]] | None = None,
                  metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
-                 predictions: Mapping[str, str | Path] | None = None):
+                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False):
         self.task = parse_task(task)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
@@ -170,6 +171,7 @@ class Runner:
         if limit is not None and limit < 1:
             raise RunError("--limit must be at least 1")
         self.batch_size, self.progress = batch_size, progress
+        self.allow_demo_backbone = allow_demo_backbone  # variant=demo on data other than the demo
         self.out = Path(out)
         self.cache_dir = Path(cache_dir) if cache_dir else weights.cache_root()
         self.model_options = model_options or {}
@@ -182,6 +184,9 @@ class Runner:
         self.dataset_spec = dataset if isinstance(dataset, str) else getattr(dataset, "name", "custom")
         self.dataset = load_dataset(dataset)
         self.dataset_fingerprint = self.dataset.fingerprint()
+        self._metric_settings = {name: xrv_settings_for(self.dataset, get_metric_class(name),
+                                                        self.metric_options.get(name, {}), allow_demo_backbone)
+                                 for name in self.metric_names}
         self.device = device or _default_device()
         self.run_id = run_id
 
@@ -440,7 +445,7 @@ class Runner:
         made = {}
         for name in self.metric_names:
             cls = get_metric_class(name)
-            settings = self.metric_options.get(name, {})
+            settings = self._metric_settings[name]
             for modality in applies_to(cls, self.task):
                 key = f"{name}/{modality.value if modality else 'joint'}"
                 record = {"metric": name, "modality": modality.value if modality else "joint", "status": "ok",
@@ -456,6 +461,8 @@ class Runner:
                 metric = cls(context, **settings)
                 record.update(settings=metric.settings, signature=metric.signature,
                               weights={w: weights.checksum(w) for w in cls.weights})
+                if isinstance(getattr(metric, "backbone", None), DemoBackbone):  # said wherever its values go
+                    record.update(backbone=DEMO_BACKBONE_LABEL, weights={WEIGHT_NAME: weights.checksum(WEIGHT_NAME)})
                 made[key] = metric
         return made
 

@@ -35,6 +35,9 @@ def run(
     run_id: Optional[str] = typer.Option(None, help="Name of the run folder (default: time + task)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: GPU when there is one)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    allow_demo_backbone: bool = typer.Option(False, "--allow-demo-backbone",
+                                             help="Allow variant=demo (the demo-trained stand-in for XRV) on data "
+                                                  "other than the demo."),
 ) -> None:
     """Run models on a task over a dataset and write results/<run-id>/."""
     from xgem_bench.results import format_table, summary_rows
@@ -46,7 +49,7 @@ def run(
                         metrics=metrics, split=split, limit=limit, seed=seed, out=out, force=force, batch_size=batch_size,
                         model_options=parse_options(option, "model"),
                         metric_options=parse_options(metric_option, "metric"),
-                        run_id=run_id, device=device, progress=not quiet)
+                        run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone)
         result = runner.run()
     if result.run_dir is None:  # not rank 0
         return
@@ -62,6 +65,13 @@ def run(
     if note:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW)
     typer.echo(format_table(summary_rows(res)))
+    backbones: dict[str, set[str]] = {}  # stand-in backbones (the demo's), named beside their metrics
+    for entry in res["models"].values():
+        for key, metric in entry["metrics"].items():
+            if metric.get("backbone"):
+                backbones.setdefault(metric["backbone"], set()).add(key)
+    for label, keys in backbones.items():
+        typer.secho(f"{', '.join(sorted(keys))}: {label}", fg=typer.colors.YELLOW)
     metric_notes: dict[tuple[str, str, str], list[str]] = {}
     for name, entry in res["models"].items():
         if entry["status"] != "ok":

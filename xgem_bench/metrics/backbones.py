@@ -30,7 +30,7 @@ from xgem_bench import weights
 
 logger = logging.getLogger(__name__)
 
-XRV_VARIANTS = ("all", "mimic_ch", "mimic_nb")
+XRV_VARIANTS = ("all", "mimic_ch", "mimic_nb", "demo")  # demo: metrics/demo_backbone.py
 XRV_RESIZES = {"bilinear-aa": dict(mode="bilinear", antialias=True), "bilinear": dict(mode="bilinear"),
                "area": dict(mode="area")}
 QUANTIZE = ("none", "uint8")
@@ -311,6 +311,14 @@ class XRVBackbone(Backbone):
         return probs.float().cpu().numpy()
 
 
+def xrv_backbone(device: str | None = "cpu", channels_last: bool = True, **settings: Any) -> XRVBackbone:
+    """The XRV backbone of `settings["variant"]`; `demo` is the demo-trained stand-in (metrics/demo_backbone.py)."""
+    if settings.get("variant") == "demo":
+        from xgem_bench.metrics.demo_backbone import DemoBackbone
+        return DemoBackbone(device=device, channels_last=channels_last, **settings)
+    return XRVBackbone(device=device, channels_last=channels_last, **settings)
+
+
 BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone}
 
 
@@ -323,11 +331,15 @@ def backbone_settings(name: str) -> dict[str, Any]:
 
 
 def make_backbone(name: str, device: str | None = "cpu", **settings: Any) -> Backbone:
-    """`inception`, `xrv` (variant all) or `xrv-mimic` (variant mimic_ch unless `variant` says otherwise)."""
+    """`inception`, `xrv` (variant all, or demo) or `xrv-mimic` (variant mimic_ch unless `variant` says otherwise)."""
     settings = {**backbone_settings(name), **settings}
     channels_last = settings.pop("channels_last", True)
     if name == "xrv-mimic" and settings["variant"] == "all":
         raise ValueError("xrv-mimic needs a MIMIC variant: mimic_ch or mimic_nb")
-    if name == "xrv" and settings["variant"] != "all":
-        raise ValueError("backbone xrv is the `all` model; use xrv-mimic for the MIMIC variants")
+    if name == "xrv" and settings["variant"] not in ("all", "demo"):
+        raise ValueError("backbone xrv is the `all` model (or the demo stand-in); use xrv-mimic for the MIMIC variants")
+    if name == "xrv-mimic" and settings["variant"] == "demo":
+        raise ValueError("the demo backbone stands in for xrv (variant=demo), not xrv-mimic")
+    if settings.get("variant") == "demo":
+        return xrv_backbone(device=device, channels_last=channels_last, **settings)
     return BACKBONES[name](device=device, channels_last=channels_last, **settings)

@@ -87,7 +87,7 @@ class HammingCoherence(Metric):
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        from xgem_bench.metrics.backbones import XRVBackbone
+        from xgem_bench.metrics.backbones import XRVBackbone, xrv_backbone
         if self.settings["threshold"] not in ("op", "0.5"):
             raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
         if self.settings["uncertain"] not in UNCERTAIN_POLICIES:
@@ -100,7 +100,7 @@ class HammingCoherence(Metric):
         if missing:
             raise ValueError(f"hamming compares a generated frontal X-ray with its generated report; task "
                              f"{context.task} does not output {'+'.join(missing)}")
-        self.backbone = XRVBackbone(device=context.device,
+        self.backbone = xrv_backbone(device=context.device,
                                     **{k: self.settings[k] for k in XRVBackbone.default_settings()})
         self.add_state("distances", [], "extend")
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from xgem_bench import weights
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.metrics.backbones import XRVBackbone
+from xgem_bench.metrics.backbones import XRVBackbone, xrv_backbone
 from xgem_bench.metrics.base import Metric, MetricContext, MetricUnavailable, Sample
 
 #: CheXpert observation (paper label) -> torchxrayvision output name
@@ -127,7 +127,7 @@ class XRVClassification(Metric):
         if self.settings["threshold"] not in ("op", "0.5"):
             raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
         backbone_keys = XRVBackbone.default_settings()
-        self.backbone = XRVBackbone(device=context.device, **{k: self.settings[k] for k in backbone_keys})
+        self.backbone = xrv_backbone(device=context.device, **{k: self.settings[k] for k in backbone_keys})
         views = {v.strip().upper() for v in str(self.settings["views"]).split(",")}
         self.active = context.modality is not None and context.modality.value in views
         self.add_state("scores", [], "extend")
