@@ -25,6 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from xgem_bench import weights
 from xgem_bench.adapters.base import Adapter, AdapterContext, StudyFailure
 from xgem_bench.adapters.checkpoints import CheckpointOption
 from xgem_bench.adapters.upstream_inputs import check_input_mode, source_image
@@ -79,7 +80,9 @@ class CXRMateAdapter(CheckpointOption, Adapter):
 
         if self.options["prior"] != "none" and context.dataset is None:
             raise ValueError(f"cxrmate prior={self.options['prior']} needs the run's dataset (its study history)")
-        folder = self.checkpoint_folder()
+        folder = self.checkpoint_folder()  # the catalog copy is verified against its recorded checksums here
+        if self.options["checkpoint"] is not None:  # a folder given by path: its code runs, so verify it too
+            weights.verify_local(folder, "CXRMate checkpoint (custom model code)")
         # custom code comes from the folder itself; local_files_only keeps the hub out of it
         model = transformers.AutoModel.from_pretrained(folder, trust_remote_code=True, local_files_only=True)
         self._model = model.to(context.device).eval()

@@ -142,7 +142,8 @@ def summary_rows(results: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table (columns = union of row keys, in first-seen order), every cell in full."""
-    from xgem_bench.terminal import fit_table
-    return fit_table(rows, wide=True)
+def format_table(rows: list[dict[str, Any]], width: int | None = None) -> str:
+    """A plain-text table (columns = union of row keys, in first-seen order), every cell in full, its columns in
+    blocks that fit the terminal (`$COLUMNS`) or `width`."""
+    from xgem_bench.terminal import wrap_table
+    return wrap_table(rows, width)

@@ -35,6 +35,27 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
 
 
+def wrap_table(rows: list[dict[str, Any]], width: int | None = None) -> str:
+    """Every cell in full (numbers are never cut), the columns split into blocks that each fit `width`; every block
+    repeats the first column (the row's name), as pandas prints a wide frame."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    body = [[cell_text(row.get(c)) for c in columns] for row in rows]
+    natural = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
+    width = width or terminal_width()
+    blocks, current = [], [0]
+    for i in range(1, len(columns)):
+        if current[1:] and sum(natural[k] + 2 for k in current) + natural[i] > width:
+            blocks.append(current)
+            current = [0]
+        current.append(i)
+    blocks.append(current)
+    parts = ["\n".join(_render([columns[k] for k in block], [[r[k] for k in block] for r in body],
+                                [natural[k] for k in block])) for block in blocks]
+    return "\n\n".join(parts)
+
+
 def fit_table(rows: list[dict[str, Any]], width: int | None = None, footnote_columns: Sequence[str] = (),
               wide: bool = False, detail_hint: str | None = None) -> str:
     """Render `rows` (columns = union of keys, first-seen order) within `width` characters.

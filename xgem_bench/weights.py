@@ -198,6 +198,33 @@ def verify(name: str) -> str:
     return digest
 
 
+def verify_local(path: Path, what: str) -> str:
+    """A file or folder given by path instead of through the catalog (e.g. `-o cxrmate.checkpoint=FOLDER`) whose
+    contents will run or be unpickled: its sha256 is recorded on first use (keyed by its resolved path) and checked
+    before every later load, as `verify` does for catalog weights. Raises WeightsMismatch on a difference."""
+    from xgem_bench.cache import atomic_write_text
+    path = Path(path).expanduser().resolve()
+    key = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    record_path = weights_root() / ".checksums" / "local" / f"{key}.json"
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        record = None
+    if record and record.get("identity") == _identity(path):
+        return record["sha256"]
+    digest = sha256_of(path)
+    if record and digest != record.get("sha256"):
+        raise WeightsMismatch(
+            f"{what} at {path} has sha256 {digest}, not {record.get('sha256')} (recorded on its first use, "
+            f"{record.get('recorded', '?')}): it changed since, so it is not loaded. If you changed it on purpose, "
+            f"remove {record_path} to record it anew")
+    from datetime import datetime, timezone
+    atomic_write_text(record_path, json.dumps({"sha256": digest, "path": str(path), "what": what,
+                                               "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                               "identity": _identity(path)}))
+    return digest
+
+
 def is_present(spec: WeightSpec) -> bool:
     path = spec.path
     if spec.kind == "folder":

@@ -186,6 +186,20 @@ def test_remote_code_runs_only_from_a_folder_matching_its_recorded_checksums(tin
     assert not marker.exists()
 
 
+def test_a_folder_given_by_path_is_recorded_then_verified_before_its_code_runs(tiny_cxrmate, tmp_path):
+    """-o cxrmate.checkpoint=FOLDER: no catalog record exists, so the first use records the folder's sha256 and a
+    later change to its custom code is refused before anything executes."""
+    folder = tmp_path / "my-cxrmate"
+    shutil.copytree(tiny_cxrmate, folder)
+    CXRMateAdapter(checkpoint=str(folder)).setup(AdapterContext())  # first use: recorded
+    marker = tmp_path / "custom-code-ran"
+    code = folder / CODE.name
+    code.write_text(code.read_text() + f"\nopen({str(marker)!r}, 'w').close()\n")
+    with pytest.raises(weights.WeightsMismatch, match="changed since, so it is not loaded"):
+        CXRMateAdapter(checkpoint=str(folder)).setup(AdapterContext())
+    assert not marker.exists()
+
+
 def test_upstream_input_mode_crops_the_original(tiny_cxrmate, studies, tmp_path):
     """input=upstream: the processor's Resize(shortest_edge) + CenterCrop on the original file, as the example."""
     import numpy as np

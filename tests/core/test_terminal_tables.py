@@ -82,3 +82,18 @@ def test_listing_models_and_metrics_does_not_import_torch():
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_wide_numeric_tables_wrap_into_blocks_and_never_cut_a_number():
+    """Run summaries (`run`, `results show`, `score-reports`): columns in blocks that fit, the name in each."""
+    from xgem_bench.results import format_table
+
+    rows = [{"model": name, **{f"metric-{k}/F": 1000.0 + k + i / 3 for k in range(12)}}
+            for i, name in enumerate(["oracle", "a-much-longer-model-name"])]
+    text = format_table(rows, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    blocks = text.split("\n\n")
+    assert len(blocks) > 1 and all(block.splitlines()[0].startswith("model") for block in blocks)
+    for k in range(12):  # every value whole, each exactly once per row
+        for i in range(2):
+            assert text.count(f"{1000.0 + k + i / 3:.4f}") == 1
