@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset as TorchDataset
 
 from xgem_bench.cache import atomic_write_text
+from xgem_bench.progress import quiet_logger
 from xgem_bench.reference_model import model as xm
 from xgem_bench.reference_model.alignment import build_branch
 from xgem_bench.reference_model.config import MODALITIES, StageHyper, XGeMConfig, get_config
@@ -97,18 +96,6 @@ def init_processes():
     is written, so that rank 0 alone writes the checkpoint folder."""
     from accelerate import PartialState
     return PartialState(cpu=_cpu_only())
-
-
-@contextmanager
-def _quiet_logger(name: str):
-    """Only errors from the logger `name` inside the block."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _is_main() -> bool:
@@ -270,7 +257,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
         # a new folder per epoch and the pointer last: a run killed at any moment resumes from a complete state
         name = f"epoch{epoch + 1}"
         accelerator.wait_for_everyone()
-        with _quiet_logger("accelerate.utils.other"):  # "Removed shared tensor": GPT-2's tied lm_head, by design
+        with quiet_logger("accelerate.utils.other"):  # "Removed shared tensor": GPT-2's tied lm_head, by design
             accelerator.save_state(str(state_dir / name))
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:

@@ -6,10 +6,12 @@ metrics import (they draw their own bars in sampling loops and downloads).
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from typing import TextIO
 
 #: lines a non-terminal log gets per task at most (one per 10 %, the last one at 100 %)
@@ -76,3 +78,15 @@ def silence_third_party_bars() -> None:
     for package, module, function in THIRD_PARTY_SWITCHES:
         if package in sys.modules:
             getattr(importlib.import_module(module), function)()
+
+
+@contextmanager
+def quiet_logger(name: str):
+    """Only errors from the logger `name` inside the block (a message that is expected and says nothing new)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -9,10 +9,8 @@ Ladders a metric has no expectation for are scored and shown all the same.
 """
 from __future__ import annotations
 
-import logging
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.study import CHEXPERT_LABELS, Study
+from xgem_bench.progress import quiet_logger
 from xgem_bench.tasks import Modality, parse_task
 from xgem_bench.validity.degradations import LADDERS
 
@@ -98,17 +97,6 @@ def _outputs_as_generated(kind: str, outputs) -> list[dict]:
     if kind == "joint":
         return [{Modality.FRONTAL: image, Modality.REPORT: report} for image, report in outputs]
     return [{modality: output} for output in outputs]
-
-
-@contextmanager
-def _quiet(logger_name: str):
-    logger = logging.getLogger(logger_name)
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 def _climb(steps, made, result, studies, context, level0, score, progress) -> None:
@@ -194,7 +182,7 @@ def validate(dataset: str | Dataset = "demo", split: str = "test", limit: int | 
                            "noisy; the ladder compares levels at equal N"]
     level0: dict[tuple[str, str], float] = {}  # level 0 is the real output on every ladder of a kind
     steps = [(ladder, k) for ladder in chosen for k in range(len(ladder.levels))]
-    with _quiet("xgem_bench.metrics.fid"):
+    with quiet_logger("xgem_bench.metrics.fid"):
         _climb(steps, made, result, studies, context, level0, score, progress)
     for name, entry in result["metrics"].items():
         if entry["status"] == "ok":
