@@ -210,8 +210,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
                         drop_last=len(data) >= 2 * batch, num_workers=run.workers,
                         persistent_workers=run.workers > 0)
     optimizer = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=hyper.weight_decay, eps=1e-8)
-    steps_per_epoch = -(-len(loader) // run.grad_accum)  # accelerate also steps at the end of an epoch
-    total = max(1, epochs * steps_per_epoch)
+    # the schedule counts the unsharded loader: accelerate steps a prepared scheduler once per process
+    total = max(1, epochs * -(-len(loader) // run.grad_accum))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(hyper.warmup_fraction * total), total)
     model, optimizer, loader, scheduler = accelerator.prepare(stage, optimizer, loader, scheduler)
     inner = accelerator.unwrap_model(model)
@@ -225,7 +225,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
         start_epoch = done["epochs_done"]
     log_path = out_dir / "loss_log.csv"
     history = _restart_log(log_path, start_epoch) if accelerator.is_main_process else []
-    step = start_epoch * steps_per_epoch
+    # this process's optimizer steps per epoch, from the prepared (sharded) loader; a partial accumulation steps too
+    step = start_epoch * -(-len(loader) // run.grad_accum)
     model.train()
     started = time.time()
     for epoch in range(start_epoch, epochs):

@@ -45,7 +45,10 @@ def test_cli_run_scores_every_offline_metric_over_xgem_and_codi_xr(trained_tiny,
     args = ["run", "--task", "L->F+T", "--dataset", "demo", "--limit", "3", "--batch-size", "3", "--quiet",
             "--device", "cpu", "--out", str(tmp_path / "results"), "--run-id", "all-offline",
             "--model", "xgem", "--model", "codi-xr", "--metric-option", f"coherence-cosine.encoder={root}",
-            "--metric-option", "radgraph-f1.model_type=radgraph"]  # the tiny archive is in the v1 format
+            "--metric-option", "radgraph-f1.model_type=radgraph",  # the tiny archive is in the v1 format
+            # the real XRV file (on the demo the XRV metrics default to the demo backbone, tested on its own)
+            *[arg for metric in ("fid-xrv", "xrv-classification", "hamming")
+              for arg in ("--metric-option", f"{metric}.variant=all")]]
     for model in ("xgem", "codi-xr"):
         args += ["-o", f"{model}.checkpoint={root}", "-o", f"{model}.steps=2"]
     for metric in OFFLINE_METRICS:
