@@ -62,11 +62,11 @@ def show(name: str = typer.Argument(..., help="Catalog name (see `xgem-bench wei
 def status() -> None:
     """Which weights are present here, their checksum on record, and the command that fixes a missing one."""
     from xgem_bench import weights
-    from xgem_bench.results import format_table
+    from xgem_bench.terminal import fit_table
 
     rows = [{"name": r["name"], "present": "yes" if r["present"] else "no", "sha256": r["sha256"] or "-",
              "path / fix": r["path"] if r["present"] else r["fix"]} for r in weights.status()]
-    typer.echo(format_table(rows))
+    typer.echo(fit_table(rows, wide=True))  # one line per weight, whole: checksums and paths are for copying
 
 
 @weights_app.command("fetch")
