@@ -113,6 +113,13 @@ def _history(studies):
     return InMemoryDataset(studies, name="longitudinal")
 
 
+def _prompted(folder, studies, prior):
+    """A CXRMate adapter set up on a three-study history, and the list of decoded prompts it will send."""
+    adapter = CXRMateAdapter(checkpoint=str(folder), num_beams=2, max_new_tokens=16, prior=prior)
+    adapter.setup(AdapterContext(dataset=_history(studies)))
+    return adapter, _spy_prompts(adapter)
+
+
 def _spy_prompts(adapter):
     seen, generate = [], adapter._model.generate
 
@@ -125,10 +132,7 @@ def _spy_prompts(adapter):
 
 def test_prior_reference_prompts_with_the_previous_report(tiny_cxrmate, studies):
     """PreviousReportSubset: the subject's previous study (by date and time), its sections as the prompt."""
-    dataset = _history(studies)
-    adapter = CXRMateAdapter(checkpoint=str(tiny_cxrmate), num_beams=2, max_new_tokens=16, prior="reference")
-    adapter.setup(AdapterContext(dataset=dataset))
-    seen = _spy_prompts(adapter)
+    adapter, seen = _prompted(tiny_cxrmate, studies, "reference")
     task = parse_task("F->T")
     out = adapter.generate([s.only(task.inputs) for s in studies[:2]], task, [0, 1])
     assert all(isinstance(o, dict) for o in out)
@@ -138,10 +142,7 @@ def test_prior_reference_prompts_with_the_previous_report(tiny_cxrmate, studies)
 
 
 def test_prior_generated_chains_generated_reports_in_time_order(tiny_cxrmate, studies):
-    dataset = _history(studies)
-    adapter = CXRMateAdapter(checkpoint=str(tiny_cxrmate), num_beams=2, max_new_tokens=16, prior="generated")
-    adapter.setup(AdapterContext(dataset=dataset))
-    seen = _spy_prompts(adapter)
+    adapter, seen = _prompted(tiny_cxrmate, studies, "generated")
     task = parse_task("F->T")
     out = adapter.generate([studies[2].only(task.inputs)], task, [0])  # the last study first: both earlier ones run
     assert isinstance(out[0], dict)
