@@ -2,7 +2,7 @@
 
 F->T, L->T, F+L->T: the study's images form one set (frontal first), as upstream feeds the images of a study. The
 published model is a transformers VisionEncoderDecoder with custom code, so it is loaded with trust_remote_code from
-a local folder only (the `cxrmate` weight, or `-o cxrmate.checkpoint=FOLDER_OR_CACHED_HUB_ID`), following the
+a local folder only (the `cxrmate` weight, or `-s cxrmate.checkpoint=FOLDER_OR_CACHED_HUB_ID`), following the
 upstream example (examples/cxrmate.ipynb): RGB -> Resize(shortest_edge) -> CenterCrop -> ToTensor -> Normalize with
 the checkpoint's image processor; images zero-padded to [B, n_images, 3, S, S]; beam search with 4 beams; the
 prompt truncated to `prompt_max_len` (upstream's decoder_max_len, 256) and at most that many new tokens after it; a

@@ -3,8 +3,8 @@
 Frontal only (trained on PA/AP views): T->F and F->T. Upstream pins torch 1.13 and runs its VQ-GAN through
 taming-transformers, possibly in a second environment, so this is a subprocess adapter with two interpreters:
 
-    -o llm-cxr.repo=~/llm-cxr -o llm-cxr.python=~/envs/llmcxr/bin/python
-    [-o llm-cxr.vq_python=~/envs/taming/bin/python -o llm-cxr.taming_repo=~/taming-transformers]
+    -s llm-cxr.repo=~/llm-cxr -s llm-cxr.python=~/envs/llmcxr/bin/python
+    [-s llm-cxr.vq_python=~/envs/taming/bin/python -s llm-cxr.taming_repo=~/taming-transformers]
 
 F->T: VQ-GAN encode (vq_python) -> LLM generate (python). T->F: LLM generate -> VQ-GAN decode. The upstream
 evaluation path is encode_cxr_all.py (LANCZOS shortest side 256, centre crop, 2x-1), generate_eval.py (do_sample,

@@ -75,7 +75,7 @@ class PredictionsAdapter(AnyTaskAdapter):
             table = read_id_csv(self.path, {m.field: names for m, names in columns.items()},
                                 id_column=self._id_names())
         except ReportFileError as error:
-            raise PredictionsError(f"{error}; set the column names with -o NAME.id_column=... / "
+            raise PredictionsError(f"{error}; set the column names with -s NAME.id_column=... / "
                                    f"NAME.{task.outputs[0].field}_column=...") from error
         index: dict[Modality, dict[str, Any]] = {m: {} for m in task.outputs}
         for study_id, row in table.items():

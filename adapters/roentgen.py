@@ -1,7 +1,7 @@
 """`roentgen`: RoentGen (Chambon et al., 2022), Stable Diffusion 1.x fine-tuned on MIMIC-CXR frontal images + reports.
 
 T->F only. Loaded with diffusers' StableDiffusionPipeline from the `roentgen` weight folder, another local folder, or
-a hub id already in the local Hugging Face cache (`-o roentgen.checkpoint=...`); the weights are gated, never
+a hub id already in the local Hugging Face cache (`-s roentgen.checkpoint=...`); the weights are gated, never
 downloaded here. Upstream defaults: 512x512, 75 steps, guidance 4.0. Reports longer than CLIP's 77-token window are
 truncated by the pipeline, as upstream; the adapter counts them (`truncated_prompts`) and warns. Output RGB becomes
 ITU-R 601 luma, then 256x256 by area downsampling.

@@ -57,7 +57,7 @@ class {cls}(Adapter):
     @classmethod
     def default_settings(cls) -> dict:
         # Everything that changes outputs belongs here: it is recorded in results and enters the cache key.
-        # `checkpoint`: the weights file or folder your model loads (-o {name}.checkpoint=PATH).
+        # `checkpoint`: the weights file or folder your model loads (-s {name}.checkpoint=PATH).
         return {{"checkpoint": None, "smoothness": 8, "report": "No acute cardiopulmonary process."}}
 
     def recorded_settings(self) -> dict:
@@ -74,7 +74,7 @@ class {cls}(Adapter):
     def unavailable_reason(self) -> str | None:
         checkpoint = self.settings["checkpoint"]
         if checkpoint and not Path(checkpoint).expanduser().exists():
-            return f"checkpoint {{checkpoint}} does not exist; pass -o {name}.checkpoint=PATH"
+            return f"checkpoint {{checkpoint}} does not exist; pass -s {name}.checkpoint=PATH"
         return super().unavailable_reason()
 
     def setup(self, context: AdapterContext) -> None:

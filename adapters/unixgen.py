@@ -3,7 +3,7 @@
 Its code pins torch 1.7 / pytorch-lightning 1.4 / CUDA-only fast-transformers kernels, so it runs as a subprocess
 adapter (`drivers/unixgen_driver.py`) in the user's UniXGen environment:
 
-    xgem-bench run --task 'T->F' --model unixgen -o unixgen.repo=~/UniXGen -o unixgen.python=~/envs/unixgen/bin/python
+    xgem-bench run --task 'T->F' --model unixgen -s unixgen.repo=~/UniXGen -s unixgen.python=~/envs/unixgen/bin/python
 
 Tasks: a report slot is part of every UniXGen sequence, so the tasks are those where the report is an input or the
 output (the paper marks L->F and F->L "-" for UniXGen: upstream never runs with an empty report). The driver fixes the

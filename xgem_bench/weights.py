@@ -200,7 +200,7 @@ def verify(name: str) -> str:
 
 
 def verify_local(path: Path, what: str) -> str:
-    """A file or folder given by path instead of through the catalog (e.g. `-o cxrmate.checkpoint=FOLDER`) whose
+    """A file or folder given by path instead of through the catalog (e.g. `-s cxrmate.checkpoint=FOLDER`) whose
     contents will run or be unpickled: its sha256 is recorded on first use (keyed by its resolved path) and checked
     before every later load, as `verify` does for catalog weights. Raises WeightsMismatch on a difference."""
     path = Path(path).expanduser().resolve()
