@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from xgem_bench.atomic import atomic_path
 from xgem_bench.tasks import Modality, parse_task
 
 ID_COLUMNS = ("id", "study_id")
@@ -191,14 +192,10 @@ def score_reports(pairs: Iterable[tuple[str, str, str]], metrics: Iterable[str] 
 
 def write_per_sample(rows: Iterable[tuple[str, str, str, float]], path: str | Path) -> None:
     """Long-format CSV (study_id, metric, key, value), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    with open(staging, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(Path(path)) as staging, open(staging, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["study_id", "metric", "key", "value"])
         writer.writerows(rows)
-    staging.replace(path)
 
 
 def add_intervals(summary: dict, per_sample: Iterable[tuple[str, str, str, float]], n_resamples: int = 1000,

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-from xgem_bench.cache import atomic_write_text
+from xgem_bench.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 PER_SAMPLE_COLUMNS = ("model", "study_id", "metric", "modality", "key", "value")

@@ -27,6 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench import weights
+from xgem_bench.distributed import resolve_device
+from xgem_bench.settings import Configurable
 
 logger = logging.getLogger(__name__)
 
@@ -36,44 +38,27 @@ XRV_RESIZES = {"bilinear-aa": dict(mode="bilinear", antialias=True), "bilinear":
 QUANTIZE = ("none", "uint8")
 
 
-def resolve_device(device: str | None) -> str:
-    """`auto` (or None) picks CUDA when present; anything else is passed to torch as is."""
-    if device in (None, "auto"):
-        import torch  # only here: availability checks build backbones on "cpu" and must not pay torch's import
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def _quantize(image: np.ndarray, mode: str) -> np.ndarray:
     if mode == "uint8":  # what saving to an 8-bit PNG and reading it back does
         return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.float32) / 255.0
     return np.asarray(image, dtype=np.float32)
 
 
-class Backbone:
+class Backbone(Configurable):
     """Batched feature extractor; `forward` is the bare network on prepared input, `features` the whole pipeline."""
 
-    name: str
+    kind_label = "backbone"
     dim: int
 
     def __init__(self, device: str | None = "cpu", channels_last: bool = True, **settings: Any):
         self.device = resolve_device(device)
         self.channels_last = channels_last
-        defaults = self.default_settings()
-        unknown = set(settings) - set(defaults)
-        if unknown:
-            raise ValueError(f"backbone {self.name!r} has no setting(s) {sorted(unknown)}; "
-                             f"its settings are {sorted(defaults)}")
-        self.settings = {**defaults, **settings}
-        self._check_settings()
+        self.settings = self.resolve_settings(settings)
+        self._resolve_weights()
         self._model = None
 
-    @classmethod
-    def default_settings(cls) -> dict[str, Any]:
-        return {}
-
-    def _check_settings(self) -> None:
-        pass
+    def _resolve_weights(self) -> None:
+        """Settle settings that depend on what is installed (e.g. which Inception file), before the signature."""
 
     @property
     def weight(self) -> str:
@@ -82,7 +67,7 @@ class Backbone:
 
     @property
     def signature(self) -> str:
-        return "|".join([self.name] + [f"{k}:{v}" for k, v in sorted(self.settings.items())])
+        return self.signature_of(self.name, self.settings)
 
     @property
     def model(self):
@@ -202,11 +187,12 @@ class InceptionBackbone(Backbone):
     def default_settings(cls):
         return {"quantize": "uint8", "resize": "bilinear-299", "weights": "auto"}
 
-    def _check_settings(self):
-        if self.settings["quantize"] not in QUANTIZE:
-            raise ValueError(f"quantize must be one of {QUANTIZE}")
-        if self.settings["resize"] != "bilinear-299":
-            raise ValueError("the Inception backbone resizes as pytorch-fid does: resize='bilinear-299'")
+    @classmethod
+    def allowed_settings(cls):
+        # resize: the Inception backbone resizes as pytorch-fid does
+        return {"quantize": QUANTIZE, "resize": ("bilinear-299",), "weights": ("auto", *INCEPTION_SOURCES)}
+
+    def _resolve_weights(self):
         # resolve `auto` now, so the signature says which file produced the numbers
         self.settings["weights"] = next(k for k, v in INCEPTION_SOURCES.items()
                                         if v == inception_weight(self.settings["weights"]))
@@ -254,13 +240,10 @@ class XRVBackbone(Backbone):
         return {"variant": "all", "layer": "features2", "resize": "bilinear", "crop": "center",
                 "range": "[-1024,1024]", "quantize": "uint8"}
 
-    def _check_settings(self):
-        s = self.settings
-        for key, allowed in (("variant", XRV_VARIANTS), ("layer", ("features2", "features")),
-                             ("resize", tuple(XRV_RESIZES)), ("crop", ("center",)), ("range", ("[-1024,1024]",)),
-                             ("quantize", QUANTIZE)):
-            if s[key] not in allowed:
-                raise ValueError(f"XRV setting {key}={s[key]!r} is not one of {allowed}")
+    @classmethod
+    def allowed_settings(cls):
+        return {"variant": XRV_VARIANTS, "layer": ("features2", "features"), "resize": tuple(XRV_RESIZES),
+                "crop": ("center",), "range": ("[-1024,1024]",), "quantize": QUANTIZE}
 
     @property
     def weight(self) -> str:

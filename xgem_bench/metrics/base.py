@@ -1,7 +1,8 @@
 """The metric protocol: explicit state, `update(samples)` per batch, `compute()` once, mergeable across ranks.
 
 A metric instance scores one output modality of one model on one task (joint metrics score all outputs together).
-Settings that change numbers are constructor keywords, stored in `self.settings` and written into every result.
+Settings that change numbers are constructor keywords, declared and checked by `Configurable` (xgem_bench/settings.py),
+stored in `self.settings` and written into every result.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.study import Study
+from xgem_bench.settings import Configurable
 from xgem_bench.tasks import Modality, Task
 
 
@@ -55,8 +57,8 @@ class MetricUnavailable(RuntimeError):
 _REDUCTIONS = ("sum", "extend", "max")
 
 
-class Metric(ABC):
-    name: ClassVar[str]
+class Metric(Configurable, ABC):
+    kind_label = "metric"
     #: "image" (one X-ray output), "text" (the report output) or "joint" (several outputs of one study)
     kind: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
@@ -69,40 +71,21 @@ class Metric(ABC):
 
     def __init__(self, context: MetricContext, **settings: Any):
         self.context = context
-        self.settings: dict[str, Any] = {**self.default_settings(), **settings}
-        unknown = set(settings) - set(self.default_settings())
-        if unknown:
-            raise ValueError(f"metric {self.name!r} has no setting(s) {sorted(unknown)}; "
-                             f"its settings are {sorted(self.default_settings())}")
+        self.settings: dict[str, Any] = self.resolve_settings(settings)
         self._reductions: dict[str, str] = {}
         self.add_state("per_sample_rows", [], "extend")
 
-    # ---- declaration --------------------------------------------------------------------------------------------
-    @classmethod
-    def default_settings(cls) -> dict[str, Any]:
-        """Every setting that can change the numbers, with its default."""
-        return {}
-
-    @classmethod
-    def allowed_settings(cls) -> dict[str, tuple]:
-        """Settings restricted to a fixed set of values, with those values (shown by `metrics --json`)."""
-        return {}
-
+    # ---- declaration (default_settings, allowed_settings: see Configurable) -----------------------------------------
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         """None when the metric can run here, else why not and the command that fixes it. Must be cheap."""
         from xgem_bench import weights
-        for weight in cls.weights:
-            reason = weights.missing_reason(weight)
-            if reason:
-                return reason
-        return None
+        return weights.missing_weights_reason(cls.weights)
 
     @property
     def signature(self) -> str:
         """A compact, complete description of how the numbers were made (sacreBLEU-style)."""
-        parts = [self.name] + [f"{k}:{v}" for k, v in sorted(self.settings.items())]
-        return "|".join(parts)
+        return self.signature_of(self.name, self.settings)
 
     # ---- state --------------------------------------------------------------------------------------------------
     def add_state(self, name: str, default: Any, reduce: str) -> None:

@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import numpy as np
 
 from xgem_bench import once, weights
+from xgem_bench.atomic import atomic_path
 from xgem_bench.metrics.base import Metric, MetricContext, Sample
 
 logger = logging.getLogger(__name__)
@@ -121,9 +122,7 @@ def warn_if_rank_deficient(n: int, dim: int, what: str) -> bool:
 # ---- files ------------------------------------------------------------------------------------------------------
 def write_npz(path: Path, arrays: dict[str, Any]) -> None:
     """Write an .npz whose entries may be lists of row blocks (e.g. memory maps), without concatenating them."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for name, value in arrays.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
                 if not isinstance(value, list):
@@ -135,7 +134,6 @@ def write_npz(path: Path, arrays: dict[str, Any]) -> None:
                 for block in value:
                     for start in range(0, len(block), 4096):
                         handle.write(np.ascontiguousarray(block[start:start + 4096]).tobytes())
-    os.replace(tmp, path)
 
 
 def _read_part(path: str, dim: int) -> np.ndarray:
@@ -254,26 +252,24 @@ class FrechetDistance(Metric):
         stats_path.parent.mkdir(parents=True, exist_ok=True)
         wanted = set(ids)
         studies = (s for s in ctx.reference_studies() if s.study_id in wanted and s.has(ctx.modality))
-        tmp_features = features_path.with_name(f".{features_path.name}.{uuid.uuid4().hex}.tmp")
-        rows = np.lib.format.open_memmap(tmp_features, mode="w+", dtype=np.float32,
-                                         shape=(len(ids), self.backbone.dim))
-        sums, seen, row = GaussianSums(self.backbone.dim), [], 0
-        for batch_ids, features in self._batches((s.study_id, s.get(ctx.modality)) for s in studies):
-            sums.update(features)
-            rows[row:row + len(features)] = features
-            row += len(features)
-            seen.extend(batch_ids)
-        rows.flush()
-        del rows
-        if seen != ids:
-            tmp_features.unlink(missing_ok=True)
-            raise ValueError(f"the reference set yielded {len(seen)} {ctx.modality.value} images, expected {len(ids)}")
-        os.replace(tmp_features, features_path)
+        with atomic_path(features_path) as tmp_features:
+            rows = np.lib.format.open_memmap(tmp_features, mode="w+", dtype=np.float32,
+                                             shape=(len(ids), self.backbone.dim))
+            sums, seen, row = GaussianSums(self.backbone.dim), [], 0
+            for batch_ids, features in self._batches((s.study_id, s.get(ctx.modality)) for s in studies):
+                sums.update(features)
+                rows[row:row + len(features)] = features
+                row += len(features)
+                seen.extend(batch_ids)
+            rows.flush()
+            del rows
+            if seen != ids:
+                raise ValueError(f"the reference set yielded {len(seen)} {ctx.modality.value} images, "
+                                 f"expected {len(ids)}")
         meta = json.dumps({"backbone": self.backbone.signature, "modality": ctx.modality.value, "split": ctx.split,
                            "dataset": ctx.dataset.fingerprint()})
-        tmp_stats = stats_path.with_name(f".{stats_path.name}.{uuid.uuid4().hex}.tmp.npz")
-        np.savez(tmp_stats, n=sums.n, total=sums.total, outer=sums.outer, ids=np.array(ids, dtype=str), meta=meta)
-        os.replace(tmp_stats, stats_path)
+        with atomic_path(stats_path) as tmp_stats:  # suffix .npz kept: np.savez would add one otherwise
+            np.savez(tmp_stats, n=sums.n, total=sums.total, outer=sums.outer, ids=np.array(ids, dtype=str), meta=meta)
 
     # ---- result -------------------------------------------------------------------------------------------------
     def compute(self) -> dict[str, float]:

@@ -78,7 +78,10 @@ class HammingCoherence(Metric):
 
     @classmethod
     def allowed_settings(cls) -> dict[str, tuple]:
-        return {"uncertain": UNCERTAIN_POLICIES}
+        from xgem_bench.metrics.backbones import XRVBackbone
+        # threshold: `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid); labels: the ten pathologies of Tables 3, 5
+        return {**XRVBackbone.allowed_settings(), "threshold": ("op", "0.5"), "uncertain": UNCERTAIN_POLICIES,
+                "labels": ("paper-10",)}
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
@@ -88,14 +91,8 @@ class HammingCoherence(Metric):
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
         from xgem_bench.metrics.backbones import XRVBackbone, xrv_backbone
-        if self.settings["threshold"] not in ("op", "0.5"):
-            raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
-        if self.settings["uncertain"] not in UNCERTAIN_POLICIES:
-            raise ValueError(f"uncertain must be one of {UNCERTAIN_POLICIES}, got {self.settings['uncertain']!r}")
         from xgem_bench.labelers import check_labeler_settings
         check_labeler_settings(self.settings, self.name)
-        if self.settings["labels"] != "paper-10":
-            raise ValueError("labels: only `paper-10` (the ten pathologies of Tables 3 and 5) is defined")
         missing = [m.value for m in self.outputs_needed if m not in context.task.outputs]
         if missing:
             raise ValueError(f"hamming compares a generated frontal X-ray with its generated report; task "

@@ -115,17 +115,17 @@ class XRVClassification(Metric):
                 "blank": "exclude", "views": "F"}
 
     @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        # threshold: `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)
+        return {**XRVBackbone.allowed_settings(), **LABEL_POLICIES, "threshold": ("op", "0.5")}
+
+    @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         variant = (settings or {}).get("variant", "all")
         return weights.missing_reason(f"xrv-densenet121-res224-{variant}")
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        for key, allowed in LABEL_POLICIES.items():
-            if self.settings[key] not in allowed:
-                raise ValueError(f"{key} must be one of {allowed}, got {self.settings[key]!r}")
-        if self.settings["threshold"] not in ("op", "0.5"):
-            raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
         backbone_keys = XRVBackbone.default_settings()
         self.backbone = xrv_backbone(device=context.device, **{k: self.settings[k] for k in backbone_keys})
         views = {v.strip().upper() for v in str(self.settings["views"]).split(",")}
