@@ -211,7 +211,8 @@ def add_intervals(summary: dict, per_sample: Iterable[tuple[str, str, str, float
     import tempfile
 
     from xgem_bench.results import PER_SAMPLE_COLUMNS, _csv_text
-    from xgem_bench.stats import StatsUnavailable, bootstrap_ci, run_resampleable
+    from xgem_bench.recompute import run_resampleable
+    from xgem_bench.stats import StatsUnavailable, bootstrap_ci
 
     with tempfile.TemporaryDirectory(prefix="xgem-score-reports-") as folder:
         rows = ((HYPOTHESES_MODEL, study_id, metric, Modality.REPORT.value, key, value)

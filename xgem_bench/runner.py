@@ -24,8 +24,10 @@ from xgem_bench.adapters.base import StudyFailure
 from xgem_bench.cache import GenerationCache, remove_stale_temporaries, study_seed
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
+from xgem_bench.features import FeatureService
 from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
                                 metric_names)
+from xgem_bench.metrics.base import ReferenceSet
 from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
@@ -260,11 +262,13 @@ class Runner:
         if dist.rank == 0:
             self._prepare_out(run_dir)
         shard = eligible[dist.rank:: dist.world_size]
+        self._features = FeatureService(self.batch_size)
 
         model_runs = [self._evaluate_model(name, shard, eligible, run_dir, dist) for name in self.model_names]
 
         gathered = dist.gather([(m.generation_rows, {k: v.state_dict() for k, v in m.metrics.items()},
                                  m.failed_metrics, m.diagnostics) for m in model_runs])
+        passes = dist.gather(dict(self._features.passes))  # rank 0 adds its reference passes below
         results = {
             "schema": store.SCHEMA_VERSION,
             "run_id": run_id,
@@ -283,12 +287,10 @@ class Runner:
 
         per_sample, generation = [], []
         unreadable = {row[1] for rank in gathered for runs in rank for row in runs[0] if row[3] == "unreadable"}
-        if unreadable:  # reference statistics are computed over the readable studies only
-            position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
-            readable = np.setdiff1d(eligible, [position[sid] for sid in unreadable])
-            for model_run in model_runs:
-                for metric in model_run.metrics.values():
-                    metric.context.reference_indices = readable
+        # reference statistics (FID) are prepared over the readable evaluated studies only
+        position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
+        reference = ReferenceSet(self.dataset, np.setdiff1d(eligible, [position[sid] for sid in unreadable])
+                                 if unreadable else eligible, self.task.modalities)
         results["dataset"]["n_unreadable"] = len(unreadable)
         for i, model_run in enumerate(model_runs):
             rows = [row for rank in gathered for row in rank[i][0]]
@@ -301,9 +303,13 @@ class Runner:
             for key, metric in model_run.metrics.items():
                 for rank in gathered[1:]:
                     metric.merge_state(rank[i][1][key])
-            self._finish_model(model_run, rows, failed_metrics, per_sample)
+            self._finish_model(model_run, rows, failed_metrics, per_sample, reference)
             results["models"][model_run.name] = model_run.entry
-        results["timings"] = {"total_s": round(time.time() - started, 3)}
+        # images each backbone ran on (per signature, all ranks): one pass per output, shared by the metrics
+        passes = [dict(self._features.passes), *passes[1:]]
+        results["timings"] = {"total_s": round(time.time() - started, 3),
+                              "backbone_images": {k: sum(p.get(k, 0) for p in passes) for k in sorted(
+                                  {k for p in passes for k in p})}}
         store.write_run(run_dir, results, per_sample, generation)
         return RunResult(run_dir, results)
 
@@ -348,7 +354,7 @@ class Runner:
             "adapter": name, "version": cls.version, "checkpoint": entry["checkpoint_id"], "task": self.task.name,
             "settings": entry["settings"], "dataset": self.dataset_fingerprint})
         entry["cache_key"], entry["cache_folder"] = cache.key, str(cache.folder)
-        model_run.metrics = self._make_metrics(entry, eligible, run_dir / "artifacts" / name)
+        model_run.metrics = self._make_metrics(entry, run_dir / "artifacts" / name)
 
         timings = {"generation_s": 0.0, "scoring_s": 0.0}
         set_up = False
@@ -388,6 +394,7 @@ class Runner:
                 model_run.generation_rows.append((name, s.study_id, seed, "failed" if error else "ok", error or ""))
             t0 = time.time()
             self._score(model_run, [(s, outputs[s.study_id]) for s in studies if s.study_id not in errors])
+            self._features.forget()  # the batch's features were shared by its metrics; the next batch is new
             timings["scoring_s"] += time.time() - t0
             bar.update(len(studies))
         bar.close()
@@ -441,7 +448,7 @@ class Runner:
                 outputs[study.study_id] = checked
         return errors
 
-    def _make_metrics(self, entry: dict, eligible: np.ndarray, artifact_dir: Path) -> dict[str, Metric]:
+    def _make_metrics(self, entry: dict, artifact_dir: Path) -> dict[str, Metric]:
         made = {}
         for name in self.metric_names:
             cls = get_metric_class(name)
@@ -456,8 +463,8 @@ class Runner:
                     record.update(status="skipped", reason=reason)
                     continue
                 context = MetricContext(task=self.task, modality=modality, dataset=self.dataset, split=self.split,
-                                        reference_indices=eligible, cache_dir=self.cache_dir,
-                                        artifact_dir=artifact_dir, device=self.device, batch_size=self.batch_size)
+                                        cache_dir=self.cache_dir, artifact_dir=artifact_dir, device=self.device,
+                                        batch_size=self.batch_size, features=self._features)
                 metric = cls(context, **settings)
                 record.update(settings=metric.settings, signature=metric.signature,
                               weights={w: weights.checksum(w) for w in cls.weights})
@@ -484,7 +491,7 @@ class Runner:
 
     @staticmethod
     def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, tuple[str, str]],
-                      per_sample: list[tuple]) -> None:
+                      per_sample: list[tuple], reference: ReferenceSet) -> None:
         entry = model_run.entry
         failures = [{"study_id": r[1], "error": r[4]} for r in generation_rows if r[3] == "failed"]
         entry["n_generated"] = sum(r[3] == "ok" for r in generation_rows)
@@ -500,6 +507,7 @@ class Runner:
                 record.update(status=status, reason=reason)
                 continue
             try:
+                metric.prepare_reference(reference)
                 record["values"] = metric.compute()
             except MetricUnavailable as error:
                 record.update(status="skipped", reason=str(error))
