@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,9 +24,9 @@ from xgem_bench.cache import GenerationCache, remove_stale_temporaries, study_se
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
 from xgem_bench.features import FeatureService
-from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
-                                metric_names)
-from xgem_bench.metrics.base import ReferenceSet
+from xgem_bench.metrics import Metric, MetricContext, applies_to, get_metric_class, metric_names
+from xgem_bench.metrics.base import ReferenceSet, Sample
+from xgem_bench.scoring import compute_metric, describe_error, update_metrics
 from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
@@ -377,7 +376,7 @@ class Runner:
                 try:
                     adapter.setup(AdapterContext(device=self.device, dataset=self.dataset, cache_dir=self.cache_dir))
                 except Exception as error:  # noqa: BLE001 - this model failed; the other models' work stands
-                    entry.update(status="failed", reason=f"setup failed: {_describe(error)}")
+                    entry.update(status="failed", reason=f"setup failed: {describe_error(error)}")
                     for key in model_run.metrics:
                         entry["metrics"][key].update(status="skipped", reason=f"model {name} failed to set up")
                     model_run.metrics = {}
@@ -433,7 +432,7 @@ class Runner:
                 if len(group) > 1:
                     groups += [[item] for item in group]
                 else:
-                    errors[group[0][0].study_id] = _describe(error)
+                    errors[group[0][0].study_id] = describe_error(error)
                 continue
             for (study, seed), result in zip(group, produced):
                 if isinstance(result, StudyFailure):
@@ -475,19 +474,8 @@ class Runner:
 
     @staticmethod
     def _score(model_run: _ModelRun, scored: list[tuple[Study, dict]]) -> None:
-        from xgem_bench.metrics import Sample
-        if not scored:
-            return
-        samples = [Sample(study, generated) for study, generated in scored]
-        for key, metric in model_run.metrics.items():
-            if key in model_run.failed_metrics:
-                continue
-            try:
-                metric.update(samples)
-            except MetricUnavailable as error:  # discovered only on real data (e.g. a view the model lacks)
-                model_run.failed_metrics[key] = ("skipped", str(error))
-            except Exception as error:  # noqa: BLE001 - a broken metric must not lose the other metrics' work
-                model_run.failed_metrics[key] = ("failed", _describe(error))
+        update_metrics(model_run.metrics, [Sample(study, generated) for study, generated in scored],
+                       model_run.failed_metrics)
 
     @staticmethod
     def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, tuple[str, str]],
@@ -506,14 +494,7 @@ class Runner:
                 status, reason = failed_metrics[key]
                 record.update(status=status, reason=reason)
                 continue
-            try:
-                metric.prepare_reference(reference)
-                record["values"] = metric.compute()
-            except MetricUnavailable as error:
-                record.update(status="skipped", reason=str(error))
-                continue
-            except Exception as error:  # noqa: BLE001
-                record.update(status="failed", reason=_describe(error))
+            if not compute_metric(metric, record, reference):
                 continue
             for study_id, values in metric.per_sample().items():
                 per_sample.extend((model_run.name, study_id, record["metric"], record["modality"], k, v)
@@ -526,12 +507,6 @@ def _check_keys(kind: str, name: str, given: dict, defaults: dict) -> None:
         known = ", ".join(sorted(defaults)) or "none"
         raise RunError(f"{kind} {name!r} has no option(s) {unknown}; its options are: {known} "
                        f"(`xgem-bench {kind}s {name}` lists them with defaults)")
-
-
-def _describe(error: BaseException) -> str:
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
-    return f"{type(error).__name__}: {error}{where}"
 
 
 def run(task: str | Task, **kwargs) -> RunResult:

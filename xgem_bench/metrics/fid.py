@@ -6,12 +6,16 @@ of Σ1Σ2 equal those of the symmetric matrix AᵀΣ2A for any A with AAᵀ = Σ
 definite, else V·√max(w, 0) from `eigh`), so tr √(Σ1Σ2) = Σ √max(λᵢ, 0) with λ from `eigvalsh`. If that fails,
 pytorch-fid's fallback applies: eps·I is added to both covariances.
 
+**Features** of generated images come from the run's feature service (`xgem_bench.features`): one backbone pass
+per generated image, shared with every other metric of the run on the same backbone (xrv-classification, hamming).
+
 **Streaming.** Features are accumulated as float64 sums (n, Σx, Σxxᵀ); memory is O(d²) whatever the number of images,
 and ranks merge by adding the sums. The covariance is the unbiased one (`np.cov(rowvar=False)`), as in pytorch-fid.
 
 **Reference statistics** (the real images of the evaluated studies, the `ReferenceSet` the runner hands to
-`prepare_reference` before `compute()`, for the view being scored) are cached under `<cache_dir>/fid-reference/` keyed by dataset fingerprint + split + modality + backbone
-signature (preprocessing, layer, weights) + weight checksum + the set of reference study ids:
+`prepare_reference` before `compute()`, for the view being scored) are cached under `<cache_dir>/fid-reference/`
+keyed by dataset fingerprint + split + modality + backbone signature (preprocessing, layer, weights) + weight
+checksum + the set of reference study ids:
 `<key>.npz` (n, sum, outer, ids, meta) and `<key>.features.npy` (float32 (M, d), memory-mappable).
 
 **Per-study features artefact** (for bootstrap intervals without re-extraction): when `context.artifact_dir` is set,
