@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,8 +26,11 @@ from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
 from xgem_bench.distributed import ProcessGroup, resolve_device
 from xgem_bench.settings import deprecated
-from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
+from xgem_bench.features import FeatureService
+from xgem_bench.metrics import (Metric, MetricContext, applies_to, get_metric_class,
                                 metric_names)
+from xgem_bench.metrics.base import ReferenceSet, Sample
+from xgem_bench.scoring import compute_metric, describe_error, update_metrics
 from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
@@ -220,11 +222,13 @@ class Runner:
         if dist.rank == 0:
             self._prepare_out(run_dir)
         shard = eligible[dist.rank:: dist.world_size]
+        self._features = FeatureService(self.batch_size)
 
         model_runs = [self._evaluate_model(name, shard, eligible, run_dir, dist) for name in self.model_names]
 
         gathered = dist.gather([(m.generation_rows, {k: v.state_dict() for k, v in m.metrics.items()},
                                  m.failed_metrics, m.diagnostics) for m in model_runs])
+        passes = dist.gather(dict(self._features.passes))  # rank 0 adds its reference passes below
         results = {
             "schema": store.SCHEMA_VERSION,
             "run_id": run_id,
@@ -243,12 +247,10 @@ class Runner:
 
         per_sample, generation = [], []
         unreadable = {row[1] for rank in gathered for runs in rank for row in runs[0] if row[3] == "unreadable"}
-        if unreadable:  # reference statistics are computed over the readable studies only
-            position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
-            readable = np.setdiff1d(eligible, [position[sid] for sid in unreadable])
-            for model_run in model_runs:
-                for metric in model_run.metrics.values():
-                    metric.context.reference_indices = readable
+        # reference statistics (FID) are prepared over the readable evaluated studies only
+        position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
+        reference = ReferenceSet(self.dataset, np.setdiff1d(eligible, [position[sid] for sid in unreadable])
+                                 if unreadable else eligible, self.task.modalities)
         results["dataset"]["n_unreadable"] = len(unreadable)
         for i, model_run in enumerate(model_runs):
             rows = [row for rank in gathered for row in rank[i][0]]
@@ -261,9 +263,13 @@ class Runner:
             for key, metric in model_run.metrics.items():
                 for rank in gathered[1:]:
                     metric.merge_state(rank[i][1][key])
-            self._finish_model(model_run, rows, failed_metrics, per_sample)
+            self._finish_model(model_run, rows, failed_metrics, per_sample, reference)
             results["models"][model_run.name] = model_run.entry
-        results["timings"] = {"total_s": round(time.time() - started, 3)}
+        # images each backbone ran on (per signature, all ranks): one pass per output, shared by the metrics
+        passes = [dict(self._features.passes), *passes[1:]]
+        results["timings"] = {"total_s": round(time.time() - started, 3),
+                              "backbone_images": {k: sum(p.get(k, 0) for p in passes) for k in sorted(
+                                  {k for p in passes for k in p})}}
         store.write_run(run_dir, results, per_sample, generation)
         return RunResult(run_dir, results)
 
@@ -308,7 +314,7 @@ class Runner:
             "adapter": name, "version": cls.version, "checkpoint": entry["checkpoint_id"], "task": self.task.name,
             "settings": entry["settings"], "dataset": self.dataset_fingerprint})
         entry["cache_key"], entry["cache_folder"] = cache.key, str(cache.folder)
-        model_run.metrics = self._make_metrics(entry, eligible, run_dir / "artifacts" / name)
+        model_run.metrics = self._make_metrics(entry, run_dir / "artifacts" / name)
 
         timings = {"generation_s": 0.0, "scoring_s": 0.0}
         set_up = False
@@ -331,7 +337,7 @@ class Runner:
                 try:
                     adapter.setup(AdapterContext(device=self.device, dataset=self.dataset, cache_dir=self.cache_dir))
                 except Exception as error:  # noqa: BLE001 - this model failed; the other models' work stands
-                    entry.update(status="failed", reason=f"setup failed: {_describe(error)}")
+                    entry.update(status="failed", reason=f"setup failed: {describe_error(error)}")
                     for key in model_run.metrics:
                         entry["metrics"][key].update(status="skipped", reason=f"model {name} failed to set up")
                     model_run.metrics = {}
@@ -348,6 +354,7 @@ class Runner:
                 model_run.generation_rows.append((name, s.study_id, seed, "failed" if error else "ok", error or ""))
             t0 = time.time()
             self._score(model_run, [(s, outputs[s.study_id]) for s in studies if s.study_id not in errors])
+            self._features.forget()  # the batch's features were shared by its metrics; the next batch is new
             timings["scoring_s"] += time.time() - t0
             bar.update(len(studies))
         bar.close()
@@ -386,7 +393,7 @@ class Runner:
                 if len(group) > 1:
                     groups += [[item] for item in group]
                 else:
-                    errors[group[0][0].study_id] = _describe(error)
+                    errors[group[0][0].study_id] = describe_error(error)
                 continue
             for (study, seed), result in zip(group, produced):
                 if isinstance(result, StudyFailure):
@@ -401,7 +408,7 @@ class Runner:
                 outputs[study.study_id] = checked
         return errors
 
-    def _make_metrics(self, entry: dict, eligible: np.ndarray, artifact_dir: Path) -> dict[str, Metric]:
+    def _make_metrics(self, entry: dict, artifact_dir: Path) -> dict[str, Metric]:
         made = {}
         for name in self.metric_names:
             cls = get_metric_class(name)
@@ -416,8 +423,8 @@ class Runner:
                     record.update(status="skipped", reason=reason)
                     continue
                 context = MetricContext(task=self.task, modality=modality, dataset=self.dataset, split=self.split,
-                                        reference_indices=eligible, cache_dir=self.cache_dir,
-                                        artifact_dir=artifact_dir, device=self.device, batch_size=self.batch_size)
+                                        cache_dir=self.cache_dir, artifact_dir=artifact_dir, device=self.device,
+                                        batch_size=self.batch_size, features=self._features)
                 metric = cls(context, **settings)
                 record.update(settings=metric.settings, signature=metric.signature,
                               weights={w: weights.checksum(w) for w in cls.weights})
@@ -428,23 +435,12 @@ class Runner:
 
     @staticmethod
     def _score(model_run: _ModelRun, scored: list[tuple[Study, dict]]) -> None:
-        from xgem_bench.metrics import Sample
-        if not scored:
-            return
-        samples = [Sample(study, generated) for study, generated in scored]
-        for key, metric in model_run.metrics.items():
-            if key in model_run.failed_metrics:
-                continue
-            try:
-                metric.update(samples)
-            except MetricUnavailable as error:  # discovered only on real data (e.g. a view the model lacks)
-                model_run.failed_metrics[key] = ("skipped", str(error))
-            except Exception as error:  # noqa: BLE001 - a broken metric must not lose the other metrics' work
-                model_run.failed_metrics[key] = ("failed", _describe(error))
+        update_metrics(model_run.metrics, [Sample(study, generated) for study, generated in scored],
+                       model_run.failed_metrics)
 
     @staticmethod
     def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, tuple[str, str]],
-                      per_sample: list[tuple]) -> None:
+                      per_sample: list[tuple], reference: ReferenceSet) -> None:
         entry = model_run.entry
         failures = [{"study_id": r[1], "error": r[4]} for r in generation_rows if r[3] == "failed"]
         entry["n_generated"] = sum(r[3] == "ok" for r in generation_rows)
@@ -459,13 +455,7 @@ class Runner:
                 status, reason = failed_metrics[key]
                 record.update(status=status, reason=reason)
                 continue
-            try:
-                record["values"] = metric.compute()
-            except MetricUnavailable as error:
-                record.update(status="skipped", reason=str(error))
-                continue
-            except Exception as error:  # noqa: BLE001
-                record.update(status="failed", reason=_describe(error))
+            if not compute_metric(metric, record, reference):
                 continue
             for study_id, values in metric.per_sample().items():
                 per_sample.extend((model_run.name, study_id, record["metric"], record["modality"], k, v)
@@ -478,12 +468,6 @@ def _check_settings(kind: str, cls: type, given: dict) -> None:
         cls.resolve_settings(given)
     except ValueError as error:
         raise RunError(f"{error} (`xgem-bench {kind}s {cls.name}` lists them with defaults)") from None
-
-
-def _describe(error: BaseException) -> str:
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
-    return f"{type(error).__name__}: {error}{where}"
 
 
 def run(task: str | Task, **kwargs) -> RunResult:

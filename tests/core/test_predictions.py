@@ -180,7 +180,7 @@ def test_export_refuses_an_existing_export_and_an_empty_selection(tmp_path):
 
 def test_predictions_rows_get_tables_intervals_and_paired_tests(tmp_path):
     from xgem_bench.results import load_run
-    from xgem_bench.stats import compare_models
+    from xgem_bench.measurements import compare_models
     from xgem_bench.tables import build_table, render
 
     ds = tiny_dataset(size=256)

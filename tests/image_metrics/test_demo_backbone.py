@@ -13,7 +13,7 @@ from xgem_bench.data.dataset import InMemoryDataset
 from xgem_bench.synthetic.demo import DEMO_NAME
 from xgem_bench.data.study import PAPER_PATHOLOGIES, Study
 from xgem_bench.metrics import get_metric_class
-from xgem_bench.metrics.backbones import make_backbone
+from xgem_bench.metrics.backbone_factory import make_backbone
 from xgem_bench.metrics.demo_backbone import (DEMO_BACKBONE_LABEL, RECIPE, WEIGHT_NAME, DemoBackbone, make_network,
                                               recipe_key, xrv_names, xrv_settings_for, youden_thresholds)
 from xgem_bench.metrics.xrv_classification import xrv_output_indices

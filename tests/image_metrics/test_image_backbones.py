@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from xgem_bench import weights
-from xgem_bench.metrics.backbones import center_crop, make_backbone
+from xgem_bench.metrics.backbone_factory import make_backbone
+from xgem_bench.metrics.backbones import center_crop
 
 
 def xrv_input(images):

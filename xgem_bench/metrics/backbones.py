@@ -27,12 +27,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench import weights
+from xgem_bench.data.study import PAPER_PATHOLOGIES
 from xgem_bench.distributed import resolve_device
 from xgem_bench.settings import Configurable
 
 logger = logging.getLogger(__name__)
 
 XRV_VARIANTS = ("all", "mimic_ch", "mimic_nb", "demo")  # demo: metrics/demo_backbone.py
+#: CheXpert observation (paper label) -> torchxrayvision output name (looked up in `model.pathologies`)
+XRV_NAME = {label: ("Effusion" if label == "Pleural Effusion" else label) for label in PAPER_PATHOLOGIES}
 XRV_RESIZES = {"bilinear-aa": dict(mode="bilinear", antialias=True), "bilinear": dict(mode="bilinear"),
                "area": dict(mode="area")}
 QUANTIZE = ("none", "uint8")
@@ -282,47 +285,18 @@ class XRVBackbone(Backbone):
         """XRV outputs as torchxrayvision's forward gives them: sigmoid, then (`op_norm`) the piecewise-linear map
         with the model's thresholds that makes 0.5 each label's operating point. Needs layer=features2 (the
         classifier's input)."""
+        return self.classify_features(self.features(images), op_norm)
+
+    def classify_features(self, features: np.ndarray, op_norm: bool = True) -> np.ndarray:
+        """`classify` from `features` (N, 1024) of this backbone: the classifier head alone, so a feature pass
+        shared with other metrics (`xgem_bench.features`) serves classification too."""
         import torch
         import torchxrayvision as xrv
         if self.settings["layer"] != "features2":
             raise ValueError("XRV classification needs layer=features2")
         with torch.inference_mode():
-            logits = self.model.classifier(self.forward(self.prepare(images)))
+            logits = self.model.classifier(torch.from_numpy(np.ascontiguousarray(features)).to(self.device))
             probs = torch.sigmoid(logits)
             if op_norm and self.model.op_threshs is not None:
                 probs = xrv.models.op_norm(probs, self.model.op_threshs.to(probs.device))
         return probs.float().cpu().numpy()
-
-
-def xrv_backbone(device: str | None = "cpu", channels_last: bool = True, **settings: Any) -> XRVBackbone:
-    """The XRV backbone of `settings["variant"]`; `demo` is the demo-trained stand-in (metrics/demo_backbone.py)."""
-    if settings.get("variant") == "demo":
-        from xgem_bench.metrics.demo_backbone import DemoBackbone
-        return DemoBackbone(device=device, channels_last=channels_last, **settings)
-    return XRVBackbone(device=device, channels_last=channels_last, **settings)
-
-
-BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone}
-
-
-def backbone_settings(name: str) -> dict[str, Any]:
-    """Default settings of a named backbone (`xrv-mimic` is the XRV backbone with variant mimic_ch)."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; use one of {', '.join(BACKBONES)}")
-    defaults = BACKBONES[name].default_settings()
-    return {**defaults, "variant": "mimic_ch"} if name == "xrv-mimic" else defaults
-
-
-def make_backbone(name: str, device: str | None = "cpu", **settings: Any) -> Backbone:
-    """`inception`, `xrv` (variant all, or demo) or `xrv-mimic` (variant mimic_ch unless `variant` says otherwise)."""
-    settings = {**backbone_settings(name), **settings}
-    channels_last = settings.pop("channels_last", True)
-    if name == "xrv-mimic" and settings["variant"] == "all":
-        raise ValueError("xrv-mimic needs a MIMIC variant: mimic_ch or mimic_nb")
-    if name == "xrv" and settings["variant"] not in ("all", "demo"):
-        raise ValueError("backbone xrv is the `all` model (or the demo stand-in); use xrv-mimic for the MIMIC variants")
-    if name == "xrv-mimic" and settings["variant"] == "demo":
-        raise ValueError("the demo backbone stands in for xrv (variant=demo), not xrv-mimic")
-    if settings.get("variant") == "demo":
-        return xrv_backbone(device=device, channels_last=channels_last, **settings)
-    return BACKBONES[name](device=device, channels_last=channels_last, **settings)

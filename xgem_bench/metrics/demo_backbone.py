@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.metrics.backbones import XRVBackbone
+from xgem_bench.metrics.backbones import XRV_NAME, XRVBackbone
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ def weight_filename(recipe: dict[str, Any] = RECIPE) -> str:
 
 def xrv_names(labels: Sequence[str] = PAPER_PATHOLOGIES) -> list[str]:
     """The outputs, named as torchxrayvision names them."""
-    from xgem_bench.metrics.xrv_classification import XRV_NAME
     return [XRV_NAME[label] for label in labels]
 
 

@@ -90,15 +90,16 @@ class HammingCoherence(Metric):
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        from xgem_bench.metrics.backbones import XRVBackbone, xrv_backbone
+        from xgem_bench.metrics.backbone_factory import xrv_backbone
+        from xgem_bench.metrics.backbones import XRVBackbone
         from xgem_bench.labelers import check_labeler_settings
         check_labeler_settings(self.settings, self.name)
         missing = [m.value for m in self.outputs_needed if m not in context.task.outputs]
         if missing:
             raise ValueError(f"hamming compares a generated frontal X-ray with its generated report; task "
                              f"{context.task} does not output {'+'.join(missing)}")
-        self.backbone = xrv_backbone(device=context.device,
-                                    **{k: self.settings[k] for k in XRVBackbone.default_settings()})
+        self.backbone = self.shared_backbone(xrv_backbone(
+            device=context.device, **{k: self.settings[k] for k in XRVBackbone.default_settings()}))
         self.add_state("distances", [], "extend")
 
     def update(self, samples: Sequence[Sample]) -> None:
@@ -108,8 +109,9 @@ class HammingCoherence(Metric):
         size = max(1, int(self.context.batch_size))
         for start in range(0, len(samples), size):
             batch = samples[start:start + size]
-            probabilities = self.backbone.classify([s.generated[Modality.FRONTAL] for s in batch],
-                                                   op_norm=self.settings["threshold"] == "op")[:, index]
+            features = self.generated_features(self.backbone, batch, Modality.FRONTAL)
+            probabilities = self.backbone.classify_features(features,
+                                                            op_norm=self.settings["threshold"] == "op")[:, index]
             reports = label_reports([s.generated[Modality.REPORT] or "" for s in batch])
             distances = hamming_distances(image_labels_binary(probabilities),
                                           report_labels_binary(reports, self.settings["uncertain"]))
