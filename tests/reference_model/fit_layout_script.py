@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from xgem_bench.reference_model.config import StageHyper
-from xgem_bench.reference_model.training import RunOptions, fit
+from xgem_bench.reference_model.fit import RunOptions, fit
 
 
 class LeastSquares(nn.Module):
