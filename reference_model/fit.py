@@ -83,7 +83,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     accelerator = Accelerator(cpu=cpu_only(), mixed_precision=run.mixed_precision,
                               gradient_accumulation_steps=run.grad_accum)
     # each process draws its own noise, timesteps and dropout (the seed plus its rank); shuffling stays common
-    # (accelerate's synchronised sampler generator) and the weights come from rank 0 (DDP's broadcast)
+    # (the loader's own generator, below) and the weights come from rank 0 (DDP's broadcast)
     set_seed(seed, device_specific=True)
     if run.gradient_checkpointing:
         enable_gradient_checkpointing(stage)
@@ -92,14 +92,19 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     # (accelerate's batch sharding), so an epoch has as many optimizer steps, of the same global batch, as in one
     # process without accumulation
     batch = micro_batch(hyper.batch_size, accelerator.num_processes, run.grad_accum, len(data))
+    # the shuffling generator is seeded apart from the per-process seed: one permutation of the studies, whatever
+    # the number of processes, so two ranks step through the same global batches as one process
     loader = DataLoader(data, batch_size=batch, shuffle=True, collate_fn=collate_fn,
                         drop_last=len(data) >= 2 * batch, num_workers=run.workers,
-                        persistent_workers=run.workers > 0)
+                        persistent_workers=run.workers > 0, generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=hyper.weight_decay, eps=1e-8)
-    # the schedule counts the unsharded loader: accelerate steps a prepared scheduler once per process
+    model, optimizer, loader = accelerator.prepare(stage, optimizer, loader)
+    # the schedule counts this process's optimizer steps (the sharded loader) and steps once per optimizer step:
+    # a scheduler prepared by accelerate would step once per process and count the unsharded loader, so its
+    # learning rates would depend on the number of processes
     total = max(1, epochs * -(-len(loader) // run.grad_accum))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(hyper.warmup_fraction * total), total)
-    model, optimizer, loader, scheduler = accelerator.prepare(stage, optimizer, loader, scheduler)
+    accelerator.register_for_checkpointing(scheduler)
     inner = accelerator.unwrap_model(model)
 
     state_dir = out_dir / "_state"
@@ -127,7 +132,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
                 if hyper.grad_clip and accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(params, hyper.grad_clip)
                 optimizer.step()  # accelerate's wrapper steps only at the last micro-batch
-                scheduler.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             if not accelerator.sync_gradients:
                 continue

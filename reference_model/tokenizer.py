@@ -2,7 +2,7 @@
 
 `paper` uses the standard tokenizers (CLIP ViT-L/14 BPE, bert-base-cased WordPiece, GPT-2 BPE plus Optimus' three
 added tokens <PAD> <BOS> <EOS>), read from `tokenizer.json` files placed by the weights manager. `tiny` trains one
-lower-cased WordPiece vocabulary on the training reports with `tokenizers` and uses it for all three roles.
+lower-cased WordPiece vocabulary on the training reports (deterministic) and uses it for all three roles.
 """
 from __future__ import annotations
 
@@ -83,15 +83,28 @@ class ReportTokenizers:
 
 
 def train_local_tokenizer(reports: Sequence[str], vocab_size: int) -> Tokenizer:
-    """A lower-cased WordPiece vocabulary learnt from the training reports (offline, seconds)."""
-    from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+    """A lower-cased WordPiece vocabulary from the training reports: the specials, every character (word-initial and
+    `##` continuation, so no word is unknown), then whole words by frequency, ties alphabetical. Built by counting,
+    not with `tokenizers`' WordPiece trainer, whose ties fall differently in every process: the same reports must give
+    the same vocabulary, or a checkpoint trained in two processes differs from one trained in one."""
+    from collections import Counter
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    from tokenizers import decoders, models, normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(word for r in reports if r and r.strip()
+                     for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(clean_for_vae(r))))
+    characters = sorted({c for word in counts for c in word})
+    vocab = dict.fromkeys([*LOCAL_SPECIALS, *characters, *(f"##{c}" for c in characters)])
+    for word in sorted(counts, key=lambda w: (-counts[w], w)):
+        if len(vocab) >= vocab_size:
+            break
+        vocab.setdefault(word)
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(LOCAL_SPECIALS), min_frequency=1)
-    tokenizer.train_from_iterator([clean_for_vae(r) for r in reports if r and r.strip()], trainer=trainer)
     return tokenizer
 
 

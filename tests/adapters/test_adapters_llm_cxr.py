@@ -145,3 +145,12 @@ def test_runtime_paths_stay_out_of_settings(adapter):
     assert not {"repo", "python", "vq_python", "taming_repo", "timeout_s"} & set(settings)
     assert settings["max_new_tokens_image"] == 300 and settings["image_attempts"] == 10
     assert settings["input"] == "canonical" and "luma" in settings["output_conversion"]
+
+
+@pytest.mark.slow
+def test_conformance_through_both_stages_on_every_declared_task(adapter, dataset):
+    from xgem_bench.adapters.conformance import check_adapter
+
+    report = check_adapter(adapter, dataset, n_studies=2)
+    assert report.ok, report.render()
+    assert {c.task for c in report.checks if c.task} == set(LLMCXRAdapter.tasks), report.render()

@@ -1,5 +1,8 @@
 """Reference XGeM building blocks at tiny size: shapes, closed-form losses, multi-prompt sampling, connectors,
 losses that decrease on a fixed batch, frozen parts staying frozen, and seeded sampling."""
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -342,3 +345,21 @@ def test_encoded_tables_are_memory_mapped_files_read_batch_by_batch(trained_tiny
     assert torch.allclose(tables.prompt("report", idx), direct, atol=1e-5)
     assert torch.allclose(tables.latent("report", idx), direct_z, atol=1e-5)
     assert tables.available("frontal", idx).tolist() == [True, True] and null.shape == (3, config.shared_dim)
+
+
+def test_the_local_vocabulary_is_the_same_in_every_process():
+    """`tiny` learns its vocabulary from the training reports: two fresh processes must learn the same one (the
+    `tokenizers` WordPiece trainer broke ties differently in each process), or checkpoints differ run to run."""
+    import subprocess
+    import sys
+
+    code = ("from xgem_bench.reference_model.tokenizer import train_local_tokenizer\n"
+            "from refmodel_fixtures import REPORTS\n"
+            "import json\n"
+            "print(json.dumps(sorted(train_local_tokenizer(list(REPORTS) * 3, 2000).get_vocab().items())))\n")
+    here = str(Path(__file__).parent)
+    vocabularies = {subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True, text=True,
+                                   check=True).stdout for _ in range(2)}
+    assert len(vocabularies) == 1
+    vocab = dict(json.loads(vocabularies.pop()))
+    assert {"cardiomegaly", "pneumothorax", "[PAD]", "[UNK]", "##x"} <= set(vocab)

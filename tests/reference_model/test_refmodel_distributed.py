@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -178,3 +179,25 @@ def test_contrastive_loss_sees_the_global_batch_across_processes():
         assert loss == pytest.approx(expected.item(), abs=1e-6)
         assert torch.allclose(torch.from_numpy(grad_a) / RANKS, whole_a.grad[rows], atol=1e-6)
         assert torch.allclose(torch.from_numpy(grad_b) / RANKS, whole_b.grad[rows], atol=1e-6)
+
+
+FIT_SCRIPT = Path(__file__).with_name("fit_layout_script.py")
+
+
+def test_the_trained_weights_do_not_depend_on_the_process_layout(tmp_path):
+    """Two ranks of half batches, or one process accumulating two half batches, end with the weights of one process
+    taking whole batches: the same permutation of the data, the same global batches, the same learning rates."""
+    def train(out, *prefix, grad_accum=1):
+        command = [sys.executable, *prefix, str(FIT_SCRIPT), str(out), str(grad_accum)]
+        rc, _, err = _finish(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        assert rc == 0, err[-3000:]
+        return torch.load(out / "weights.pt"), json.loads((out / "lrs.json").read_text())
+
+    one, one_lrs = train(tmp_path / "one")
+    assert len(one_lrs) == 12
+    for layout, (weights, lrs) in {"two ranks": train(tmp_path / "ranks", *LAUNCHERS["torchrun"]),
+                                   "accumulation": train(tmp_path / "accum", grad_accum=2)}.items():
+        assert lrs == pytest.approx(one_lrs, rel=1e-12), layout
+        for name, weight in one.items():
+            assert torch.allclose(weights[name], weight, rtol=1e-5, atol=1e-6), (layout, name)
