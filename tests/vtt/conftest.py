@@ -1,4 +1,5 @@
-"""Two finished demo runs (L+T->F and L->F+T; retrieval and shuffled stand in for generators) shared by the VTT
+"""Two finished demo runs (L+T->F and L->F+T; retrieval and shuffled stand in for generators, with the oracle that
+the sessions must leave out) shared by the VTT
 tests, made once per test session in their own cache, and sessions built from them."""
 from types import SimpleNamespace
 
@@ -7,7 +8,7 @@ import pytest
 pytest.importorskip("flask", reason="the VTT platform needs the vtt extra: pip install 'xgem-bench[vtt]'")
 
 DEMO = "demo:n=60"  # small demo: 12 test studies, built in a few seconds
-MODELS = ["retrieval", "shuffled"]
+MODELS = ["oracle", "retrieval", "shuffled"]  # the oracle returns real data: never a synthetic item by default
 
 
 @pytest.fixture(scope="session")

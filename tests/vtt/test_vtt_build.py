@@ -30,6 +30,7 @@ def test_every_task_is_balanced_and_shows_distinct_studies(session):
     for task in VTT_TASKS:
         of_task = [r for r in rows if r[0] == task.id]
         assert Counter(r[1] for r in of_task) == {"real": 2, "synthetic": 2}
+        # the oracle of the runs (real data) is left out by default
         assert Counter(r[2] for r in of_task if r[1] == "synthetic") == {"retrieval": 1, "shuffled": 1}
         assert len({r[3] for r in of_task}) == 4  # no study both real and synthetic in one task
         layouts = Counter(tuple(image["view"] for image in json.loads(r[5])) for r in of_task)

@@ -1,7 +1,9 @@
 """`vtt results` against independent references: Krippendorff's published example, the two-sample t-test of item
 means (what the mixed model reduces to in a complete balanced design), and means/sds by hand."""
 import json
+import shutil
 import sqlite3
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -127,3 +129,13 @@ def test_results_of_a_rated_demo_session(session, tmp_path):
     assert csv[0].startswith("task,task_title,data_type,truth,model,n_items,n_ratings,mean,sd,paper_mean")
     latex = render_table(summarize(session.path), "latex", with_paper=True)
     assert latex.count("\\hline") >= 6 and "$\\pm$" in latex and "±" not in latex
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (apt-get install texlive-latex-base)")
+def test_table_a3_latex_compiles(session, tmp_path):
+    _rate_everything(session, np.random.default_rng(4))
+    body = render_table(summarize(session.path), "latex", with_paper=True)
+    (tmp_path / "t.tex").write_text("\\documentclass{article}\n\\begin{document}\n" + body + "\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
