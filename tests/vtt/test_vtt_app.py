@@ -124,3 +124,20 @@ def test_no_page_or_asset_tells_real_from_synthetic_and_the_key_is_never_served(
         shape = re.sub(r'<a id="[^"]*" href="[^"]*">[^<]*</a>', "", shape)
         shapes.setdefault((task, shape), set()).add(truth[item])
     assert all(found == {"real", "synthetic"} for found in shapes.values()), [k[0] for k in shapes]
+
+
+def test_commands_refuse_bad_files_with_one_clear_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from xgem_bench.cli import app
+
+    not_a_session = tmp_path / "notes.txt"
+    not_a_session.write_text("hello")
+    for args, message in ((["serve", str(tmp_path / "missing.db")], "vtt create"),
+                          (["serve", str(not_a_session)], "not a VTT session file"),
+                          (["results", str(not_a_session), "--out", str(tmp_path / "o")], "not a VTT session file"),
+                          (["create", str(tmp_path / "no-run"), "--out", str(tmp_path / "s.db")],
+                           "not a finished xgem-bench run")):
+        result = CliRunner().invoke(app, ["vtt", *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "s.db").exists() and not (tmp_path / "o").exists()
