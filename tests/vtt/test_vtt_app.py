@@ -141,3 +141,19 @@ def test_commands_refuse_bad_files_with_one_clear_line(tmp_path):
         result = CliRunner().invoke(app, ["vtt", *args])
         assert result.exit_code == 2 and message in result.output, result.output
     assert not (tmp_path / "s.db").exists() and not (tmp_path / "o").exists()
+
+
+def test_concurrent_raters_lose_no_answer(session):
+    """Three raters rating all their items at once (WAL mode, one connection per request)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = create_app(session.path)
+    work = [(token, _item(app.test_client(), token, position)[1]) for token in session.tokens
+            for position in range(20)]
+
+    def post(job):
+        return app.test_client().post(f"/r/{job[0]}/rate", data={"item": job[1], "score": "3"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert set(pool.map(post, work)) == {303}
+    assert len(_ratings(session)) == 60
