@@ -95,6 +95,11 @@ def _crawl(client, token):
 
 
 def test_no_page_or_asset_tells_real_from_synthetic_and_the_key_is_never_served(client, session):
+    import inspect
+
+    import xgem_bench.vtt.app as app_module
+    from xgem_bench.vtt.store import RaterStore
+    assert "answer_key" not in inspect.getsource(app_module) + inspect.getsource(RaterStore)
     with sqlite3.connect(session.path) as connection:
         secrets_in_key = {v for row in connection.execute("SELECT model, run_id, study_id FROM answer_key")
                           for v in row if v}

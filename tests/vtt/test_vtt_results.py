@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from xgem_bench.vtt.paper import PAPER_TABLE_A3
 from xgem_bench.vtt.radar import radar_series
-from xgem_bench.vtt.results import agreement, load_ratings, real_vs_synthetic, render_table, summarize, table_rows
+from xgem_bench.vtt.results import (agreement, load_ratings, real_vs_synthetic, render_table, summarize,
+                                    table_rows)
 from xgem_bench.vtt.store import RaterStore, connect
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers, 12 units, values 1-5,
@@ -99,6 +100,7 @@ def _rate_everything(session, rng):
     return given
 
 
+@pytest.mark.slow
 def test_results_of_a_rated_demo_session(session, tmp_path):
     from xgem_bench.cli import app
 
@@ -127,10 +129,11 @@ def test_results_of_a_rated_demo_session(session, tmp_path):
                                                  for t in summary["session"]["tasks"]]
     csv = (tmp_path / "out" / "table_a3.csv").read_text().splitlines()
     assert csv[0].startswith("task,task_title,data_type,truth,model,n_items,n_ratings,mean,sd,paper_mean")
-    latex = render_table(summarize(session.path), "latex", with_paper=True)
+    latex = render_table(summary, "latex", with_paper=True)
     assert latex.count("\\hline") >= 6 and "$\\pm$" in latex and "±" not in latex
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (apt-get install texlive-latex-base)")
 def test_table_a3_latex_compiles(session, tmp_path):
     _rate_everything(session, np.random.default_rng(4))

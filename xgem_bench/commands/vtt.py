@@ -110,14 +110,13 @@ def results(session: Path = typer.Argument(..., help="A session file made by `vt
     """Table A3, real-vs-synthetic tests, inter-rater agreement and the radar chart (Figure 6)."""
     _require_packages()
     from xgem_bench.commands._common import user_errors
-    from xgem_bench.vtt.results import render_table, summarize, write_results
+    from xgem_bench.vtt.results import render_table, write_results
 
     with user_errors(FileNotFoundError, ValueError, OSError):
         if fmt not in ("md", "latex", "csv"):
             raise ValueError(f"unknown format {fmt!r}; use md, latex or csv")
-        written = write_results(session, out, tuple(f.strip().lower() for f in formats.split(",") if f.strip()),
-                                with_paper)
-        summary = summarize(session)
+        summary, written = write_results(session, out, tuple(f.strip().lower() for f in formats.split(",")
+                                                             if f.strip()), with_paper)
     typer.echo(render_table(summary, fmt, with_paper))
     for task, found in summary["agreement"].items():
         typer.echo(f"Krippendorff's alpha ({task}): "

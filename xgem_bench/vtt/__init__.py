@@ -23,14 +23,12 @@ def missing_packages_reason() -> str | None:
 
 
 def create_session(*args, **kwargs):
+    """A session file from finished runs, with the raters' tokens (xgem_bench.vtt.build.create_session)."""
     from xgem_bench.vtt.build import create_session as create
     return create(*args, **kwargs)
 
 
 def write_results(*args, **kwargs):
+    """Table A3, stats.json and the radar chart of a session (xgem_bench.vtt.results.write_results)."""
     from xgem_bench.vtt.results import write_results as write
     return write(*args, **kwargs)
-
-
-create_session.__doc__ = "See xgem_bench.vtt.build.create_session."
-write_results.__doc__ = "See xgem_bench.vtt.results.write_results."

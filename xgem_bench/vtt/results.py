@@ -219,8 +219,9 @@ def render_table(summary: dict, fmt: str = "md", with_paper: bool = False) -> st
 
 
 def write_results(session: str | Path, out: str | Path, formats: tuple[str, ...] = ("png", "pdf"),
-                  with_paper: bool = False) -> list[Path]:
-    """Write table_a3.{md,tex,csv}, stats.json and the radar chart under `out` (atomically); returns the paths."""
+                  with_paper: bool = False) -> tuple[dict, list[Path]]:
+    """Write table_a3.{md,tex,csv}, stats.json and the radar chart under `out` (atomically); returns the summary
+    (see `summarize`) and the paths written."""
     from xgem_bench.cache import atomic_write_text
     from xgem_bench.vtt.radar import write_radar
 
@@ -234,4 +235,4 @@ def write_results(session: str | Path, out: str | Path, formats: tuple[str, ...]
     atomic_write_text(out / "stats.json", json.dumps(summary, indent=2))
     written.append(out / "stats.json")
     written += write_radar(summary, out / "radar", formats, with_paper)
-    return written
+    return summary, written
