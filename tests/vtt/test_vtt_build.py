@@ -136,3 +136,19 @@ def test_bad_requests_are_refused_with_what_to_do(session, demo_runs, tmp_path):
     assert made.n_items == {"xray-realism": 4, "xray-pair": 4}
     assert {r[2] for r in _key(made.path) if r[1] == "synthetic"} == {"retrieval"}
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # failed builds leave nothing behind
+
+
+def test_runs_whose_dataset_cannot_be_reopened_or_changed_are_refused(demo_runs, tmp_path):
+    import shutil
+    for spec, fingerprint, message in (("in-memory", None, "cannot reopen"), (None, "0" * 16, "changed since")):
+        copy = tmp_path / f"run-{spec}"
+        shutil.copytree(demo_runs[0], copy)
+        results = json.loads((copy / "results.json").read_text())
+        results["dataset"]["spec"] = spec or results["dataset"]["spec"]
+        results["dataset"]["fingerprint"] = fingerprint or results["dataset"]["fingerprint"]
+        (copy / "results.json").write_text(json.dumps(results))
+        with pytest.raises(ValueError, match=message):
+            create_session([copy], tmp_path / "s.db", items=4, progress=False)
+    with pytest.raises(ValueError, match="different datasets"):
+        create_session([demo_runs[1], copy], tmp_path / "s.db", items=4, progress=False)
+    assert not (tmp_path / "s.db").exists()

@@ -83,9 +83,14 @@ def create_session(runs: Sequence[str | Path], out: str | Path, items: int = 20,
     if len(fingerprints) > 1:
         raise ValueError("the runs were made on different datasets (fingerprints "
                          f"{sorted(fingerprints)}); a session mixes runs of one dataset only")
-    dataset = load_dataset(loaded[0]["dataset"]["spec"])
+    spec = loaded[0]["dataset"]["spec"]
+    try:
+        dataset = load_dataset(spec)
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"cannot reopen the runs' dataset {spec!r} for the real items ({error}); runs made on a "
+                         "dataset object in Python cannot feed a session: rerun them on a named dataset") from None
     if dataset.fingerprint() != fingerprints.pop():
-        raise ValueError(f"dataset {loaded[0]['dataset']['spec']!r} changed since the runs were made (fingerprint "
+        raise ValueError(f"dataset {spec!r} changed since the runs were made (fingerprint "
                          "differs); the real items must come from the data the models saw: rerun the runs")
     sources = _sources(loaded, models, cache_root)
     rng = np.random.default_rng(seed)
