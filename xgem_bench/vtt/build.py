@@ -246,8 +246,7 @@ def _example_tasks(task: VttTask) -> list[str]:
 
 
 def _write_item(connection: sqlite3.Connection, item: _Item, dataset, position: dict[str, int]) -> str:
-    shows_report = item.task.id != "xray-realism" and item.task.id != "xray-pair"
-    wanted = set(item.views) | ({Modality.REPORT} if shows_report else set())
+    wanted = set(item.views) | ({Modality.REPORT} if item.task.shows_report else set())
     real = dataset.load(position[item.study_id], tuple(wanted))
     generated = {}
     if item.generated:
@@ -263,7 +262,7 @@ def _write_item(connection: sqlite3.Connection, item: _Item, dataset, position: 
         connection.execute("INSERT INTO images VALUES (?, ?)", (image_id, encode_png(pixels)))
         images.append({"id": image_id, "view": VIEW_NAMES[view]})
     report = None
-    if shows_report:
+    if item.task.shows_report:
         report = str(generated.get(Modality.REPORT, real.report)).strip()
     item_id = secrets.token_hex(16)
     connection.execute("INSERT INTO items VALUES (?, ?, ?, ?)", (item_id, item.task.id, report, json.dumps(images)))

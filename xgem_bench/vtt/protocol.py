@@ -25,6 +25,11 @@ class VttTask:
     question: str         # shown above every item
     high_score: str       # the paper's description of a high score
 
+    @property
+    def shows_report(self) -> bool:
+        """Whether its items show a report (the two X-ray-only tasks do not)."""
+        return self.id not in ("xray-realism", "xray-pair")
+
     def accepts(self, task: Task) -> bool:
         """Can a run of `task` supply this VTT task's synthetic items?"""
         outputs, inputs = set(task.outputs), set(task.inputs)
