@@ -162,3 +162,14 @@ def test_concurrent_raters_lose_no_answer(session):
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert set(pool.map(post, work)) == {303}
     assert len(_ratings(session)) == 60
+
+
+def test_a_missing_vtt_extra_is_named_with_its_install_command(monkeypatch):
+    import importlib.util
+
+    from xgem_bench.vtt import missing_packages_reason
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "waitress" else real(name, *a))
+    assert missing_packages_reason() == "the VTT platform needs waitress: pip install 'xgem-bench[vtt]'"
+    monkeypatch.undo()
+    assert missing_packages_reason() is None

@@ -124,12 +124,23 @@ def create_session(runs: Sequence[str | Path], out: str | Path, items: int = 20,
         connection.execute("PRAGMA journal_mode = WAL")  # concurrent raters; stored in the file header
         connection.close()
         os.chmod(tmp, 0o600)  # the file holds the key and the tokens: its owner's eyes only
-        if out.exists():
-            raise FileExistsError(f"{out} appeared while the session was built; nothing was overwritten")
-        os.replace(tmp, out)
+        _publish_without_overwriting(Path(tmp), out)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return CreatedSession(out, tokens, {task_id: len(planned) for task_id, planned in plan.items()})
+
+
+def _publish_without_overwriting(tmp: Path, out: Path) -> None:
+    """Give the finished file its name, atomically, unless a file of that name appeared meanwhile (a hard link
+    fails on an existing name, where a rename would replace it and lose that session's ratings)."""
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise FileExistsError(f"{out} appeared while the session was built; nothing was overwritten") from None
+    except OSError:  # a file system without hard links: check, then rename
+        if out.exists():
+            raise FileExistsError(f"{out} appeared while the session was built; nothing was overwritten") from None
+        os.replace(tmp, out)
 
 
 def _chosen_tasks(tasks: Sequence[str] | None) -> list[VttTask]:
