@@ -153,20 +153,18 @@ def _chosen_tasks(tasks: Sequence[str] | None) -> list[VttTask]:
 
 
 def _evaluated_studies(runs: list[dict]) -> set[str]:
-    return {row["study_id"] for run in runs for row in _generation_rows(run)}
-
-
-def _generation_rows(run: dict) -> list[dict]:
-    with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
+    studies = set()
+    for run in runs:
+        with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
+            studies |= {row["study_id"] for row in csv.DictReader(handle)}
+    return studies
 
 
 def _sources(runs: list[dict], models: Sequence[str] | None, cache_root: str | Path | None) -> list[_Source]:
-    from xgem_bench.cache import GenerationCache, generation_folder
+    from xgem_bench.results import generated_seeds, generation_cache
 
     found, sources = set(), []
     for run in runs:
-        rows = _generation_rows(run)
         for model, entry in run["models"].items():
             found.add(model)
             if entry.get("status") != "ok" or "cache_key" not in entry:
@@ -175,16 +173,8 @@ def _sources(runs: list[dict], models: Sequence[str] | None, cache_root: str | P
                 continue
             if models is not None and model not in models:
                 continue
-            folder = (generation_folder(Path(cache_root), model, entry["cache_key"]) if cache_root is not None
-                      else Path(entry["cache_folder"]))
-            try:
-                cache = GenerationCache.existing(folder)
-            except FileNotFoundError:
-                raise FileNotFoundError(f"the generation cache of {model} in run {run['run_id']} is not at {folder}; "
-                                        "pass --cache-root with the cache folder the run used "
-                                        "($XGEM_BENCH_CACHE)") from None
-            seeds = {r["study_id"]: int(r["seed"]) for r in rows if r["model"] == model and r["status"] == "ok"}
-            sources.append(_Source(run, model, parse_task(run["task"]), cache, seeds))
+            cache = generation_cache(run, model, Path(cache_root) if cache_root is not None else None)
+            sources.append(_Source(run, model, parse_task(run["task"]), cache, generated_seeds(run, model)))
     missing = sorted(set(models or ()) - found)
     if missing:
         raise ValueError(f"model(s) {missing} are in none of the runs; the runs hold {sorted(found)}")

@@ -30,7 +30,7 @@ def write_radar(summary: dict, stem: Path, formats: tuple[str, ...] = ("png", "p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xgem_bench.cache import atomic_write_bytes
+    from xgem_bench.atomic import atomic_write_bytes
 
     unknown = set(formats) - {"png", "pdf"}
     if unknown:

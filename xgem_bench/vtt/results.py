@@ -222,7 +222,7 @@ def write_results(session: str | Path, out: str | Path, formats: tuple[str, ...]
                   with_paper: bool = False) -> tuple[dict, list[Path]]:
     """Write table_a3.{md,tex,csv}, stats.json and the radar chart under `out` (atomically); returns the summary
     (see `summarize`) and the paths written."""
-    from xgem_bench.cache import atomic_write_text
+    from xgem_bench.atomic import atomic_write_text
     from xgem_bench.vtt.radar import write_radar
 
     summary = summarize(session)
