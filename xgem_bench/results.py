@@ -166,28 +166,35 @@ def load_paper_values(source=PAPER_VALUES) -> dict[tuple[str, str, str, str, str
     return {(v["table"], v["panel"], v["task"], v["model"], v["column"]): v["value"] for v in document["values"]}
 
 
-def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
-    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache.
-
-    The cache folder is the one the run recorded, or the same key under `cache_root` (a moved or copied cache).
-    """
+def generation_cache(run: dict, model: str, cache_root: Path | None = None):
+    """The generation cache `model` used in `run`: the folder the run recorded, or the same key under `cache_root`
+    (a moved or copied cache)."""
     from xgem_bench.cache import GenerationCache, generation_folder
-    from xgem_bench.tasks import Modality
     entry = run["models"][model]
     folder = (generation_folder(cache_root, model, entry["cache_key"]) if cache_root is not None
               else Path(entry["cache_folder"]))
     try:
-        cache = GenerationCache.existing(folder)
+        return GenerationCache.existing(folder)
     except FileNotFoundError:
         raise FileNotFoundError(f"generation cache of {model} ({run['task']}) not found at {folder}; "
                                 "pass the cache folder the run used") from None
-    reports = {}
+
+
+def generated_seeds(run: dict, model: str) -> dict[str, int]:
+    """study_id -> seed of every study `model` generated without error in `run` (its generation.csv)."""
     with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["model"] != model or row["status"] != "ok":
-                continue
-            outputs = cache.load(row["study_id"], int(row["seed"]))
-            if outputs is None:
-                raise FileNotFoundError(f"{folder} lacks the output of study {row['study_id']}")
-            reports[row["study_id"]] = outputs[Modality.REPORT]
+        return {row["study_id"]: int(row["seed"]) for row in csv.DictReader(handle)
+                if row["model"] == model and row["status"] == "ok"}
+
+
+def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
+    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache."""
+    from xgem_bench.tasks import Modality
+    cache = generation_cache(run, model, cache_root)
+    reports = {}
+    for study_id, seed in generated_seeds(run, model).items():
+        outputs = cache.load(study_id, seed)
+        if outputs is None:
+            raise FileNotFoundError(f"{cache.folder} lacks the output of study {study_id}")
+        reports[study_id] = outputs[Modality.REPORT]
     return reports
