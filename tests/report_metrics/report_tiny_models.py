@@ -138,3 +138,31 @@ def build_deberta_rate_ner(folder: Path, hidden: int = 32, layers: int = 2, seed
     model.save_pretrained(folder)
     _save_tokenizer(folder)
     return folder
+
+
+def build_chexbert(path: Path, bert_folder: Path, seed: int = 0, spread: float = 30.0) -> Path:
+    """`chexbert.pth` in CheXbert's training-script format: {'epoch', 'model_state_dict', 'optimizer_state_dict'}
+    with DataParallel's `module.` prefix on `bert.*` and `linear_heads.{0..13}.*` (13 x 4 classes + 2 for No
+    Finding). The BERT is `bert_folder`'s; the heads are random and spread so that the labels vary by report."""
+    from transformers import BertModel
+    torch.manual_seed(seed)
+    bert = BertModel.from_pretrained(bert_folder)
+    hidden = bert.config.hidden_size
+    heads = torch.nn.ModuleList([torch.nn.Linear(hidden, 4) for _ in range(13)] + [torch.nn.Linear(hidden, 2)])
+    # a random tiny BERT gives nearly the same [CLS] state for every text: centre and scale the heads on a few
+    # probe reports so that their argmax changes from report to report
+    from transformers import BertTokenizer
+    tokenizer = BertTokenizer.from_pretrained(bert_folder)
+    probes = ["no acute process", "left pleural effusion", "cardiomegaly and edema", "possible pneumonia",
+              "support devices unchanged", "right pneumothorax", "atelectasis at the bases", ""]
+    with torch.no_grad():
+        cls = torch.stack([bert(torch.tensor([tokenizer.encode(p)]))[0][0, 0] for p in probes])
+        centre, scale = cls.mean(0), cls.std(0) + 1e-6
+        for head in heads:
+            head.weight.copy_(torch.randn_like(head.weight) * spread / scale)
+            head.bias.copy_(-head.weight @ centre)
+    state = {f"module.bert.{k}": v for k, v in bert.state_dict().items()}
+    state.update({f"module.linear_heads.{k}": v for k, v in heads.state_dict().items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 1, "model_state_dict": state, "optimizer_state_dict": {}}, path)
+    return path
