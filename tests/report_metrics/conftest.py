@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from report_tiny_models import build_bert, build_chexbert, build_radgraph_archive, build_rate_ner
+from report_tiny_models import build_bert, build_chexbert, build_roberta, build_radgraph_archive, build_rate_ner
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -49,6 +49,17 @@ def chexbert_weights(tiny_chexbert, tiny_bert):
     from xgem_bench import weights
     weights.import_file("chexbert", tiny_chexbert)
     weights.import_file("bert-base-uncased-config", tiny_bert)
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> Path:
+    return build_roberta(tmp_path_factory.mktemp("roberta") / "distilroberta-base")
+
+
+@pytest.fixture
+def bertscore_weights(tiny_roberta):
+    from xgem_bench import weights
+    weights.import_file("distilroberta-base", tiny_roberta)
 
 
 @pytest.fixture

@@ -166,3 +166,27 @@ def build_chexbert(path: Path, bert_folder: Path, seed: int = 0, spread: float =
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"epoch": 1, "model_state_dict": state, "optimizer_state_dict": {}}, path)
     return path
+
+
+def build_roberta(folder: Path, hidden: int = 32, layers: int = 6, seed: int = 0) -> Path:
+    """A RoBERTa encoder folder as distilroberta-base's: config, weights, and a slow `RobertaTokenizer`'s
+    vocab.json + merges.txt (a byte-level BPE trained here on report text, so bert-score takes its prefix-space
+    branch exactly as with the real tokenizer)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = ["no acute cardiopulmonary process.", "small left pleural effusion with mild pulmonary edema.",
+              "the heart size is normal. lungs are clear.", "right lower lobe consolidation, possibly pneumonia.",
+              "support devices in place; no pneumothorax.", "cardiomegaly with vascular congestion."] * 5
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    tokenizer = RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                           num_attention_heads=2, intermediate_size=4 * hidden, max_position_embeddings=514,
+                           type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    RobertaModel(config).save_pretrained(folder)
+    return folder
