@@ -342,6 +342,36 @@ def _chexpert_f1(run: dict, model: str, record: dict, key: str) -> Resampleable:
     return _check_reproduces(data, record, key)
 
 
+def _chexbert_f1(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    """CheXbert label F1 (14 and 5 observations) of resampled studies from the per-study CheXbert labels."""
+    from xgem_bench.data.study import CHEXPERT_LABELS
+    from xgem_bench.metrics.chexbert_f1 import f1_values
+    settings = record["settings"]
+    table = per_sample_table(run, model, record)
+    columns = [f"{side}/{name}" for side in ("gen", "ref") for name in CHEXPERT_LABELS]
+    if any(c not in table for c in columns):
+        raise StatsUnavailable("chexbert-f1 recorded no per-study labels")
+    k = len(CHEXPERT_LABELS)
+
+    def statistic(rows: np.ndarray) -> float:
+        return f1_values(rows[:, :k], rows[:, k:], settings["uncertain"], settings["blank"])[key]
+
+    data = Resampleable(table.index, table[columns].to_numpy(dtype=np.float64), statistic,
+                        "CheXbert-label F1 from per-study generated and reference labels")
+    return _check_reproduces(data, record, key)
+
+
+def _radcliq(run: dict, model: str, record: dict, key: str) -> Resampleable:
+    """RadCliQ-v1's mean, or 1/mean (the leaderboard's value), of resampled per-study RadCliQ-v1 scores."""
+    from xgem_bench.metrics.radcliq import values_from
+    if key not in ("radcliq_v1", "inv_radcliq_v1"):
+        return _mean_of_per_sample(run, model, record, key)
+    table = per_sample_table(run, model, record)
+    data = Resampleable(table.index, table["radcliq_v1"].to_numpy(dtype=np.float64),
+                        lambda rows: values_from(rows)[key], f"{key} from per-study RadCliQ-v1")
+    return _check_reproduces(data, record, key)
+
+
 def _xrv_classification(run: dict, model: str, record: dict, key: str) -> Resampleable:
     """AUC/F1 of resampled studies from per-study XRV outputs `p/<label>` and ground truth `y/<label>` (1/0/NaN)."""
     from xgem_bench.data.study import PAPER_PATHOLOGIES
@@ -365,7 +395,7 @@ def _xrv_classification(run: dict, model: str, record: dict, key: str) -> Resamp
 def _builder(metric: str):
     if metric.startswith("fid-"):
         return _fid_from_features
-    return {"bleu": _corpus_bleu, "chexpert-f1": _chexpert_f1,
+    return {"bleu": _corpus_bleu, "chexpert-f1": _chexpert_f1, "chexbert-f1": _chexbert_f1, "radcliq-v1": _radcliq,
             "xrv-classification": _xrv_classification}.get(metric, _mean_of_per_sample)
 
 

@@ -190,3 +190,28 @@ def build_roberta(folder: Path, hidden: int = 32, layers: int = 6, seed: int = 0
                            type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
     RobertaModel(config).save_pretrained(folder)
     return folder
+
+
+def build_causal_lm(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A local model folder as GREEN-RadLlama2-7b's: a `LlamaForCausalLM` (config + safetensors) and a fast tokenizer
+    with <s>, </s>, <unk> (a byte-level BPE trained here on GREEN-style text). Random weights."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = ["[Clinically Significant Errors]: (a) False report of a finding in the candidate: 1. Edema.",
+              "[Matched Findings]: 2. Effusion; cardiomegaly. <|user|> <|assistant|> reference candidate report"] * 5
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        model_input_names=["input_ids", "attention_mask"])  # as Llama's
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder
