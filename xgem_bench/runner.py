@@ -26,6 +26,7 @@ from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
 from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
                                 metric_names)
+from xgem_bench.presets import apply_preset
 from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
@@ -163,8 +164,11 @@ class Runner:
                  batch_size: int = 8, model_options: dict[str, dict[str, Any]] | None = None,
                  metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
-                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False):
+                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False,
+                 preset: str | None = None):
         self.task = parse_task(task)
+        self.preset = preset  # named metric conventions (xgem_bench.presets) under `metrics` / `metric_options`
+        metrics, metric_options = apply_preset(preset, _parse_names(metrics), metric_options)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
             raise RunError("batch size must be at least 1")
@@ -274,6 +278,7 @@ class Runner:
                         "fingerprint": self.dataset_fingerprint, "split": self.split, "n_split": n_split,
                         "n_evaluated": int(len(eligible)), "missing_modality": missing, "limit": self.limit},
             "seed": self.seed,
+            **({"preset": self.preset} if self.preset else {}),
             "seeds": "per study: first 4 bytes of sha256('<seed>:<study_id>'), see xgem_bench.cache.study_seed",
             "provenance": store.provenance(self.device, dist.world_size),
             "models": {},
@@ -532,7 +537,8 @@ def run(task: str | Task, **kwargs) -> RunResult:
     Keyword arguments as in `Runner`: `models` (names; default every model supporting the task, none when
     `predictions` is given), `predictions` ({name: folder or CSV} of outputs generated elsewhere), `dataset` (a spec
     such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
-    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
+    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`,
+    `preset` (named metric conventions such as "rexrank", `xgem_bench.presets`).
     Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
     """
     return Runner(task, **kwargs).run()

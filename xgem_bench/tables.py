@@ -19,6 +19,7 @@ from typing import Sequence
 
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
+from xgem_bench.presets import REXRANK
 
 PAPER_VALUES = Path(__file__).resolve().parent.parent / "results" / "paper" / "xgem_paper_tables.json"
 #: adapter name -> the model's name in the paper (also the row label of its published values)
@@ -26,7 +27,7 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
                "llm-cxr": "LLM-CXR", "cxrmate": "CXRMate", "oracle": "Real Data"}
 #: models that are references, not competitors: shown, never bold
 REFERENCE_MODELS = frozenset({"oracle"})
-TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2", "REXRANK")
 #: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
 COUNT_TABLE = "1"
 FORMATS = ("latex", "md", "csv")
@@ -85,6 +86,7 @@ def _class_columns(metric: str, score: str, labels: Sequence[str]) -> tuple[Colu
 
 
 _BLEU = tuple((f"BLEU-{n}", "bleu", f"bleu{n}") for n in range(1, 5))
+_REXRANK = REXRANK
 _XRV_TASKS = ("T->F", "L->F", "L+T->F")
 
 LAYOUTS: dict[str, Layout] = {
@@ -104,6 +106,10 @@ LAYOUTS: dict[str, Layout] = {
     "A2": Layout("A2", "Intra-study BLEU: the reports generated for one study from its frontal (F->T) and from its "
                        "lateral (L->T) X-ray scored against each other (higher is better).",
                  (Panel("", tuple(Column(label, metric, key) for label, metric, key in _BLEU)),)),
+    "REXRANK": Layout("REXRANK", "Report metrics in ReXrank's layout and conventions (preset rexrank: " + ", ".join(
+        f"{label} = {metric} {key}" for label, metric, key in _REXRANK.columns) + "); higher is better.",
+                      (Panel("", tuple(Column(label, metric, key) for label, metric, key in _REXRANK.columns),
+                             _REPORT_TASKS),)),
 }
 #: Table A2 pairs the reports a model generated for the same study in these runs (read from the generation cache)
 INTRA_STUDY_TASKS = ("F->T", "L->T")
@@ -304,7 +310,8 @@ def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, st
 
 # ---- building ----------------------------------------------------------------------------------------------------
 def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
-                cache_root: Path | None = None, all_tasks: bool = False) -> BuiltTable:
+                cache_root: Path | None = None, all_tasks: bool = False, leaderboard: Path | None = None
+                ) -> BuiltTable:
     """Table `number` from the runs. `ci`: None, or interval settings {n_resamples, level, seed, and optionally
     style: bracket (default) or pm}.
 
@@ -312,8 +319,11 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     measured number is a ValueError that says why.
 
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
-    default: the cache folder each run recorded)."""
+    default: the cache folder each run recorded). `leaderboard`: for the REXRANK table, a CSV of published rows
+    (`xgem_bench.leaderboard`) shown beside the runs'."""
     number = str(number).upper()
+    if leaderboard is not None and number != "REXRANK":
+        raise ValueError("--leaderboard goes with --table rexrank")
     if number not in (COUNT_TABLE, *TABLES):
         raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}")
     measured = Measurements(runs)
@@ -340,10 +350,27 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         if table.ci_style not in CI_STYLES:
             raise ValueError(f"unknown interval style {table.ci_style!r}; choose {' or '.join(CI_STYLES)}")
         table.notes += _interval_notes(table, ci)
+    if number == "REXRANK":
+        from xgem_bench.leaderboard import preset_notes
+        table.notes += preset_notes(runs)
+        if leaderboard is not None:
+            _add_leaderboard(table, leaderboard)
     if with_paper:
         table.notes.append("Rows and columns marked (paper) are published values transcribed from the XGeM paper, "
                            "not measured.")
     return table
+
+
+def _add_leaderboard(table: BuiltTable, path: Path) -> None:
+    """Rows of a user-supplied leaderboard CSV under the runs' rows, in their own group."""
+    from xgem_bench.leaderboard import read_leaderboard
+    panel = table.panels[0]
+    labels = [label for _, label in panel.headers]
+    for name, values in read_leaderboard(path):
+        cells = [Cell(value=values[label]) if label in values else Cell(mark="-") for label in labels]
+        panel.rows.append(Row(f"{name} (leaderboard)", name, "leaderboard", "leaderboard", cells))
+    table.notes.append(f"Rows marked (leaderboard) are published values from {path}, as supplied; not measured "
+                       "here, and on the leaderboard's own test set.")
 
 
 def dataset_descriptions(measured: Measurements) -> list[str]:

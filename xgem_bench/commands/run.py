@@ -32,6 +32,9 @@ def run(
     batch_size: int = typer.Option(8, help="Studies per generation and scoring batch."),
     option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Model option MODEL.KEY=VALUE."),
     metric_option: Optional[List[str]] = typer.Option(None, help="Metric setting METRIC.KEY=VALUE."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named metric conventions, recorded in the results: "
+                                         "rexrank (ReXrank's report metrics and settings). --metrics and "
+                                         "--metric-option still apply on top."),
     run_id: Optional[str] = typer.Option(None, help="Name of the run folder (default: time + task)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: GPU when there is one)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -49,7 +52,8 @@ def run(
                         metrics=metrics, split=split, limit=limit, seed=seed, out=out, force=force, batch_size=batch_size,
                         model_options=parse_options(option, "model"),
                         metric_options=parse_options(metric_option, "metric"),
-                        run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone)
+                        run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone,
+                        preset=preset)
         result = runner.run()
     if result.run_dir is None:  # not rank 0
         return
