@@ -352,6 +352,8 @@ def _chexbert_f1(run: dict, model: str, record: dict, key: str) -> Resampleable:
     if any(c not in table for c in columns):
         raise StatsUnavailable("chexbert-f1 recorded no per-study labels")
     k = len(CHEXPERT_LABELS)
+    if key not in f1_values(np.zeros((1, k)), np.zeros((1, k))):
+        raise StatsUnavailable(f"chexbert-f1 {key!r} is a count, not a resampleable value")
 
     def statistic(rows: np.ndarray) -> float:
         return f1_values(rows[:, :k], rows[:, k:], settings["uncertain"], settings["blank"])[key]
