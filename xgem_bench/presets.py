@@ -43,7 +43,8 @@ REXRANK = Preset(
         "ratescore": {},
         "green": {},
     },
-    columns=(("BLEU", "bleu", "bleu2"), ("BertScore", "bertscore", "bertscore"), ("SembScore", "sembscore", "sembscore"),
+    columns=(("BLEU", "bleu", "bleu2"), ("BertScore", "bertscore", "bertscore"),
+             ("SembScore", "sembscore", "sembscore"),
              ("RadGraph", "radgraph-f1", "combined"), ("1/RadCliQ-v1", "radcliq-v1", "inv_radcliq_v1"),
              ("RaTEScore", "ratescore", "ratescore"), ("GREEN", "green", "green")),
     sources={

@@ -182,7 +182,7 @@ def build_roberta(folder: Path, hidden: int = 32, layers: int = 6, seed: int = 0
     bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
                             special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     bpe.save_model(str(folder))
-    tokenizer = RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    tokenizer = RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=512)
     tokenizer.save_pretrained(folder)
     torch.manual_seed(seed)
     config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,

@@ -13,7 +13,8 @@ PAIRS = [("No acute cardiopulmonary process.", "No acute cardiopulmonary process
          ("Small left pleural effusion.", "Small left pleural effusion with mild pulmonary edema."),
          ("The heart size is normal.  Lungs are clear.", "Cardiomegaly with vascular congestion."),
          ("", "Right lower lobe consolidation, possibly pneumonia."),
-         ("Support devices in place; no pneumothorax.", "")]
+         ("Support devices in place; no pneumothorax.", ""),
+         ("Mild pulmonary edema. " * 150, "Pulmonary edema, mild.")]  # over 512 tokens: truncated as upstream
 
 
 def test_missing_weights_name_the_fixing_command():

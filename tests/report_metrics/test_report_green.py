@@ -34,7 +34,8 @@ def test_parser_follows_upstream_rules():
     assert parse_counts(FULL, "Matched Findings") == (3, [0] * 6)
     values = score(FULL)
     assert values["green"] == pytest.approx(3 / (3 + 3))  # insignificant errors do not count
-    assert (values["significant_b"], values["significant_d"], values["insignificant"], values["matched"]) == (1, 2, 1, 3)
+    counts = (values["significant_b"], values["significant_d"], values["insignificant"], values["matched"])
+    assert counts == (1, 2, 1, 3)
     # no matched finding: 0 whatever the errors; a block starting with "No" counts 0
     assert score(FULL.replace("3. Edema; cardiomegaly; support devices.", "0."))["green"] == 0.0
     no_errors = FULL.split("[Clinically Significant Errors]:")[0] + \

@@ -101,7 +101,7 @@ class BERTScore(Metric):
 
     @classmethod
     def allowed_settings(cls):
-        return {"model": tuple(MODELS), "rescale_with_baseline": (True, False), "idf": (False,)}
+        return {"model": tuple(MODELS), "rescale_with_baseline": (True, False)}
 
     @classmethod
     def unavailable_reason(cls, settings=None):

@@ -109,8 +109,8 @@ def score(response: str) -> dict[str, float]:
     insignificant, _ = parse_counts(response, CATEGORIES[1])
     matched, _ = parse_counts(response, CATEGORIES[2])
     green = 0.0 if matched == 0 else matched / (matched + sum(significant))
-    return {"green": float(green), **{f"significant_{letter}": float(n) for letter, n in zip(SUBCATEGORIES, significant)},
-            "insignificant": float(insignificant), "matched": float(matched)}
+    counts = {f"significant_{letter}": float(n) for letter, n in zip(SUBCATEGORIES, significant)}
+    return {"green": float(green), **counts, "insignificant": float(insignificant), "matched": float(matched)}
 
 
 @lru_cache(maxsize=1)
