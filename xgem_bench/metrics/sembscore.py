@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from xgem_bench.metrics.base import MetricUnavailable, PerSampleMean, Sample
+from xgem_bench.metrics.base import Metric, MetricUnavailable, Sample
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ def sembscores(generated: Sequence[str | None], references: Sequence[str | None]
     return cosine_rows(ref, gen)
 
 
-class SembScore(PerSampleMean):
+class SembScore(Metric):
     name = "sembscore"
     kind = "text"
     primary = "sembscore"
@@ -42,9 +42,8 @@ class SembScore(PerSampleMean):
             raise MetricUnavailable(reason)
         from xgem_bench import weights
         self.settings["chexbert_sha256"] = weights.checksum("chexbert")
-
-    def score(self, generated, reference) -> float:  # the batched `update` below is used instead
-        return float(sembscores([generated], [reference], self.context.device)[0])
+        self.add_state("total", 0.0, "sum")
+        self.add_state("count", 0, "sum")
 
     def update(self, samples: Sequence[Sample]) -> None:
         if not samples:
@@ -55,3 +54,6 @@ class SembScore(PerSampleMean):
             self.total += float(value)
             self.count += 1
             self.record(sample.study.study_id, sembscore=float(value))
+
+    def compute(self):
+        return {"sembscore": self.total / self.count if self.count else float("nan"), "n": self.count}
