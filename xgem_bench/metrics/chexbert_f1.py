@@ -80,6 +80,23 @@ class CheXbertF1(Metric):
             self.record(sample.study.study_id, **{f"gen/{name}": float(v) for name, v in zip(CHEXPERT_LABELS, g)},
                         **{f"ref/{name}": float(v) for name, v in zip(CHEXPERT_LABELS, r)})
 
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        """CheXbert label F1 (14 and 5 observations) of resampled studies from the per-study labels."""
+        from xgem_bench.stats import StatsUnavailable
+        settings = stored.settings
+        columns = [f"{side}/{name}" for side in ("gen", "ref") for name in CHEXPERT_LABELS]
+        if any(c not in stored.per_sample() for c in columns):
+            raise StatsUnavailable("chexbert-f1 recorded no per-study labels")
+        k = len(CHEXPERT_LABELS)
+        if key not in f1_values(np.zeros((1, k)), np.zeros((1, k))):
+            raise StatsUnavailable(f"chexbert-f1 {key!r} is a count, not a resampleable value")
+
+        def statistic(rows: np.ndarray) -> float:
+            return f1_values(rows[:, :k], rows[:, k:], settings["uncertain"], settings["blank"])[key]
+
+        return stored.rows(columns, statistic, "CheXbert-label F1 from per-study generated and reference labels")
+
     def compute(self) -> dict[str, float]:
         n = len(self.gen_labels)
         empty = np.zeros((0, len(CHEXPERT_LABELS)))

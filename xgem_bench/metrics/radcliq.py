@@ -95,6 +95,14 @@ class RadCliQv1(Metric):
             self.scores.append(float(score))
             self.record(sample.study.study_id, radcliq_v1=float(score), **dict(zip(INPUTS, map(float, row))))
 
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        """The mean, or 1/mean (the leaderboard's value), of resampled per-study RadCliQ-v1 scores."""
+        if key not in ("radcliq_v1", "inv_radcliq_v1"):
+            return super().resampleable(stored, key)
+        return stored.rows(["radcliq_v1"], lambda rows: values_from(rows[:, 0])[key],
+                           f"{key} from per-study RadCliQ-v1")
+
     def compute(self) -> dict[str, float]:
         scores = np.array(self.scores, dtype=np.float64)
         return {**values_from(scores), "n": len(scores), "n_nonpositive": int((scores <= 0).sum())}
