@@ -24,7 +24,7 @@ def score_reports(
                                 "reported as skipped."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Named metric conventions: rexrank (ReXrank's "
                                          "BLEU-2, BERTScore, SembScore, RadGraph, 1/RadCliQ-v1, RaTEScore, GREEN). "
-                                         "--metrics and --option still apply on top."),
+                                         "--metrics and --setting still apply on top."),
     hyp_column: Optional[str] = typer.Option(None, "--hyp-column", help="Report column of --hyp (default: report, "
                                                                         "text or reports)."),
     ref_column: Optional[str] = typer.Option(None, "--ref-column", help="Report column of --ref."),
