@@ -3,12 +3,18 @@
     .venv/bin/python benchmarks/report_metrics.py bleu [--pairs 30000]
     .venv/bin/python benchmarks/report_metrics.py radgraph [--reports 40] [--threads N]
     .venv/bin/python benchmarks/report_metrics.py ratescore [--reports 40] [--batch-size 16] [--threads N]
+    .venv/bin/python benchmarks/report_metrics.py chexbert [--reports 40] [--batch-size 16] [--threads N]
+    .venv/bin/python benchmarks/report_metrics.py bertscore [--reports 40] [--batch-size 16] [--threads N]
 
 Texts: the IU X-ray reports shipped with torchxrayvision (findings + impression); pairs are report i against report
 i + 1 (cycled to the requested count), so n-gram overlap is realistic but imperfect.
 
 - bleu: xgem-bench BLEU-1..4 (tokenising + n-gram statistics + corpus aggregation) against NLTK `corpus_bleu` on the
   same tokens (NLTK's time excludes tokenising), and checks the values agree.
+- chexbert: chexbert-f1 (labels) and sembscore (embeddings) on a random CheXbert of the real size (bert-base-uncased
+  + 14 heads) in CheXbert's checkpoint format; each metric runs the network once per report.
+- bertscore: ours against bert-score 0.3.13 on the same random distilroberta-size encoder (6 layers, hidden 768,
+  slow BPE tokenizer), with the largest difference of the rescaled F1 between the two.
 - radgraph / ratescore: the official packages on *randomly initialised* models of the real architectures' size
   (BERT-base encoders: 12 layers, hidden 768), built in the exact formats the packages load, since real weights
   cannot be downloaded here. Throughput depends on model size, not on weight values, except that RadGraph's span
@@ -127,6 +133,52 @@ def bench_ratescore(args) -> None:
                   f"CPU threads {_threads()}): {pairs} pairs in {seconds:.1f} s = {pairs / seconds:.2f} pairs/s")
 
 
+def bench_chexbert(args) -> None:
+    from report_tiny_models import build_bert, build_chexbert
+
+    from xgem_bench import weights
+    from xgem_bench.metrics.chexbert_f1 import CheXbertF1
+    from xgem_bench.metrics.sembscore import SembScore
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["XGEM_BENCH_WEIGHTS"] = tmp
+        bert = build_bert(Path(tmp) / "bert-src", hidden=768, layers=12)
+        weights.import_file("chexbert", build_chexbert(Path(tmp) / "chexbert-src.pth", bert))
+        weights.import_file("bert-base-uncased-config", bert)
+        samples = _samples(args.reports + 1)
+        for metric_class in (CheXbertF1, SembScore):
+            seconds = _timed(metric_class(_context(args.batch_size)), samples, args.batch_size)
+            print(f"{metric_class.name} (random CheXbert of bert-base size, batch {args.batch_size}, CPU threads "
+                  f"{_threads()}): {args.reports} pairs in {seconds:.1f} s = {args.reports / seconds:.2f} pairs/s")
+
+
+def bench_bertscore(args) -> None:
+    import bert_score
+    import numpy as np
+    from report_tiny_models import build_roberta
+
+    from xgem_bench import weights
+    from xgem_bench.metrics.bertscore import BERTScore
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["XGEM_BENCH_WEIGHTS"] = tmp
+        folder = build_roberta(Path(tmp) / "roberta-src", hidden=768, layers=6)
+        weights.import_file("distilroberta-base", folder)
+        samples = _samples(args.reports + 1)
+        metric = BERTScore(_context(args.batch_size))
+        seconds = _timed(metric, samples, args.batch_size)
+        ours = np.array([v["bertscore"] for _, v in metric.per_sample_rows[1:]])
+        hyps, refs = report_pairs(args.reports + 1)
+        scorer = bert_score.BERTScorer(model_type=str(folder), num_layers=5, lang="en", rescale_with_baseline=True,
+                                       baseline_path=str(Path(bert_score.__file__).parent / "rescale_baseline" /
+                                                         "en" / "distilroberta-base.tsv"),
+                                       batch_size=args.batch_size, device="cpu")
+        start = time.perf_counter()
+        _, _, upstream = scorer.score(hyps[1:], refs[1:])
+        upstream_s = time.perf_counter() - start
+        print(f"bertscore (random distilroberta-size encoder, batch {args.batch_size}, CPU threads {_threads()}): "
+              f"{args.reports} pairs in {seconds:.1f} s = {args.reports / seconds:.2f} pairs/s; bert-score 0.3.13 "
+              f"{upstream_s:.1f} s; max |F1 difference| {np.abs(ours - upstream.numpy()).max():.2e}")
+
+
 def _threads() -> str:
     import torch
     return f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}"
@@ -136,7 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="which", required=True)
     sub.add_parser("bleu").add_argument("--pairs", type=int, default=30000)
-    for name in ("radgraph", "ratescore"):
+    for name in ("radgraph", "ratescore", "chexbert", "bertscore"):
         p = sub.add_parser(name)
         p.add_argument("--reports", type=int, default=40)
         p.add_argument("--batch-size", type=int, default=16)
@@ -145,7 +197,8 @@ def main() -> None:
     if getattr(args, "threads", None):
         import torch
         torch.set_num_threads(args.threads)
-    {"bleu": bench_bleu, "radgraph": bench_radgraph, "ratescore": bench_ratescore}[args.which](args)
+    {"bleu": bench_bleu, "radgraph": bench_radgraph, "ratescore": bench_ratescore, "chexbert": bench_chexbert,
+     "bertscore": bench_bertscore}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,16 @@ def fid(a: str | Path, b: str | Path, backbone: str = "inception", view: str = "
 def score_reports(hyp: str | Path, ref: str | Path, metrics: Iterable[str] | None = None,
                   hyp_column: str | None = None, ref_column: str | None = None, intersect: bool = False,
                   ci: Mapping[str, Any] | None = None, settings: Mapping[str, Mapping] | None = None,
-                  batch_size: int = 64, device: str = "cpu") -> tuple[dict, list[tuple[str, str, str, float]]]:
+                  batch_size: int = 64, device: str = "cpu", preset: str | None = None
+                  ) -> tuple[dict, list[tuple[str, str, str, float]]]:
     """Score the generated reports of CSV `hyp` against the reference reports of CSV `ref` (`xgem-bench
     score-reports`), matched by id.
 
     `metrics`: text metric names as in `run` (bleu, chexpert-f1, radgraph-f1, ratescore; default those four).
     `hyp_column` / `ref_column`: report column names. `intersect`: leave out references without a hypothesis.
     `ci`: None, or {n_resamples, level, seed} for a bootstrap interval of each primary value.
+    `preset`: a named set of metrics and settings (`xgem_bench.presets`, e.g. "rexrank") under `metrics` and
+    `settings`; each metric's primary value is then the one the preset reads, and the summary names the preset.
     Returns the summary ({"n", "n_ref_left_out", "metrics": {name: {status, reason, values, signature, ...}}}) and
     the per-report rows (study_id, metric, key, value).
     """
@@ -50,20 +53,40 @@ def score_reports(hyp: str | Path, ref: str | Path, metrics: Iterable[str] | Non
     hypotheses = read_reports_csv(hyp, report_column=hyp_column)
     references = read_reports_csv(ref, report_column=ref_column)
     pairs = match_reports(hypotheses, references, hyp_name=str(hyp), ref_name=str(ref), intersect=intersect)
+    if preset is not None:
+        from xgem_bench.presets import apply_preset
+        from xgem_bench.report_scores import resolve_metric
+        metrics = None if metrics is None else [resolve_metric(m) for m in metrics]
+        metrics, settings = apply_preset(preset, metrics, {resolve_metric(k): v for k, v in (settings or {}).items()})
     summary, rows = score(pairs, metrics, settings=settings, batch_size=batch_size, device=device)
+    if preset is not None:
+        _name_preset(summary, preset)
     if ci is not None:
         add_intervals(summary, rows, **ci)
     return {"hyp": str(hyp), "ref": str(ref), "n_ref_left_out": len(references) - len(pairs), **summary}, rows
 
 
+def _name_preset(summary: dict, preset: str) -> None:
+    """Record the preset and make each metric's primary value the one the preset reads (e.g. bleu2)."""
+    from xgem_bench.presets import get_preset
+    chosen = get_preset(preset)
+    summary["preset"] = preset
+    for name, record in summary["metrics"].items():
+        key = chosen.key_of(name)
+        if key and record["status"] == "ok":
+            record["primary"] = key
+
+
 def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: Mapping[str, Any] | None = None,
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-           cache_root: str | Path | None = None, all_tasks: bool = False) -> str:
-    """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2) from finished runs (`xgem-bench tables`), as text in
-    `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
-    settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers."""
+           cache_root: str | Path | None = None, all_tasks: bool = False,
+           leaderboard: str | Path | None = None) -> str:
+    """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2) or the ReXrank layout (rexrank) from finished runs
+    (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded
+    results. `ci`: None, or bootstrap settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no
+    run covers. `leaderboard`: rexrank only, a CSV of published leaderboard rows to show beside the runs'."""
     from xgem_bench.tables import table_text
-    return table_text(runs, table, fmt, ci, with_paper, digits, root, cache_root, all_tasks)
+    return table_text(runs, table, fmt, ci, with_paper, digits, root, cache_root, all_tasks, leaderboard)
 
 
 def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b: str, key: str | None = None,

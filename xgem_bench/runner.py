@@ -31,6 +31,7 @@ from xgem_bench.metrics import (Metric, MetricContext, applies_to, get_metric_cl
                                 metric_names)
 from xgem_bench.metrics.base import ReferenceSet, Sample
 from xgem_bench.scoring import compute_metric, describe_error, update_metrics
+from xgem_bench.presets import apply_preset
 from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
@@ -121,7 +122,7 @@ class Runner:
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
                  predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False,
                  model_options: dict[str, dict[str, Any]] | None = None,
-                 metric_options: dict[str, dict[str, Any]] | None = None):
+                 metric_options: dict[str, dict[str, Any]] | None = None, preset: str | None = None):
         self.task = parse_task(task)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
@@ -138,6 +139,8 @@ class Runner:
                 deprecated(f"Runner({old}=...)", f"Runner({new}=...)")
         self.model_settings = model_settings or model_options or {}
         self.metric_settings = metric_settings or metric_options or {}
+        self.preset = preset  # named metric conventions (xgem_bench.presets) under `metrics` / `metric_settings`
+        metrics, self.metric_settings = apply_preset(preset, _parse_names(metrics), self.metric_settings)
         self.predictions = {name: Path(path) for name, path in (predictions or {}).items()}
         self.model_names = self._resolve_models(_parse_names(models))
         self._adapters = self._prediction_adapters()
@@ -238,6 +241,7 @@ class Runner:
                         "fingerprint": self.dataset_fingerprint, "split": self.split, "n_split": n_split,
                         "n_evaluated": int(len(eligible)), "missing_modality": missing, "limit": self.limit},
             "seed": self.seed,
+            **({"preset": self.preset} if self.preset else {}),
             "seeds": "per study: first 4 bytes of sha256('<seed>:<study_id>'), see xgem_bench.cache.study_seed",
             "provenance": store.provenance(self.device, dist.world_size),
             "models": {},
@@ -476,7 +480,8 @@ def run(task: str | Task, **kwargs) -> RunResult:
     Keyword arguments as in `Runner`: `models` (names; default every model supporting the task, none when
     `predictions` is given), `predictions` ({name: folder or CSV} of outputs generated elsewhere), `dataset` (a spec
     such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
-    `model_settings` / `metric_settings` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
+    `model_settings` / `metric_settings` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`,
+    `preset` (named metric conventions such as "rexrank", `xgem_bench.presets`).
     Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
     """
     return Runner(task, **kwargs).run()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
+from xgem_bench.presets import REXRANK
 
 #: adapter name -> the model's name in the paper (also the row label of its published values)
 PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": "RoentGen", "unixgen": "UniXGen",
@@ -16,6 +17,8 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
 #: models that are references, not competitors: shown, never bold
 REFERENCE_MODELS = frozenset({"oracle"})
 TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+#: tables beside the paper's: the ReXrank leaderboard layout
+EXTRA_TABLES = ("REXRANK",)
 #: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
 COUNT_TABLE = "1"
 
@@ -85,6 +88,10 @@ LAYOUTS: dict[str, Layout] = {
     "A2": Layout("A2", "Intra-study BLEU: the reports generated for one study from its frontal (F->T) and from its "
                        "lateral (L->T) X-ray scored against each other (higher is better).",
                  (Panel("", tuple(Column(label, metric, key) for label, metric, key in _BLEU)),)),
+    "REXRANK": Layout("REXRANK", "Report metrics in ReXrank's layout and conventions (preset rexrank: " + ", ".join(
+        f"{label} = {metric} {key}" for label, metric, key in REXRANK.columns) + "); higher is better.",
+                      (Panel("", tuple(Column(label, metric, key) for label, metric, key in REXRANK.columns),
+                             _REPORT_TASKS),)),
 }
 #: Table A2 pairs the reports a model generated for the same study in these runs (read from the generation cache)
 INTRA_STUDY_TASKS = ("F->T", "L->T")

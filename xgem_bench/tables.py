@@ -20,8 +20,8 @@ from xgem_bench.data.study import PAPER_PATHOLOGIES
 from xgem_bench.measurements import Cell, Measurements, dataset_descriptions
 from xgem_bench.results import generated_reports, load_paper_values, load_runs
 from xgem_bench.table_layouts import (COHERENCE_KEY, COHERENCE_METRIC, COHERENCE_REAL_KEY, COUNT_TABLE,
-                                      INTRA_STUDY_TASKS, JOINT_TASKS, LAYOUTS, REFERENCE_MODELS, TABLES, XRV_TASKS,
-                                      Column, Layout, Panel)
+                                      EXTRA_TABLES, INTRA_STUDY_TASKS, JOINT_TASKS, LAYOUTS, REFERENCE_MODELS, TABLES,
+                                      XRV_TASKS, Column, Layout, Panel)
 from xgem_bench.table_render import CI_STYLES, INTERVAL_FLAG, BuiltPanel, BuiltTable, Row, flagged, render
 
 #: interval methods (xgem_bench.intervals) as named under tables
@@ -32,7 +32,8 @@ INTERVAL_NAMES = {"percentile": "percentile bootstrap", "basic": "basic bootstra
 
 # ---- building ----------------------------------------------------------------------------------------------------
 def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
-                cache_root: Path | None = None, all_tasks: bool = False) -> BuiltTable:
+                cache_root: Path | None = None, all_tasks: bool = False, leaderboard: Path | None = None
+                ) -> BuiltTable:
     """Table `number` from the runs. `ci`: None, or interval settings {n_resamples, level, seed, and optionally
     style: bracket (default) or pm}.
 
@@ -40,10 +41,14 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     measured number is a ValueError that says why.
 
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
-    default: the cache folder each run recorded)."""
+    default: the cache folder each run recorded). `leaderboard`: for the REXRANK table, a CSV of published rows
+    (`xgem_bench.leaderboard`) shown beside the runs'."""
     number = str(number).upper()
-    if number not in (COUNT_TABLE, *TABLES):
-        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}")
+    if number not in (COUNT_TABLE, *TABLES, *EXTRA_TABLES):
+        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}, "
+                         f"and beside them {', '.join(t.lower() for t in EXTRA_TABLES)}")
+    if leaderboard is not None and number != "REXRANK":
+        raise ValueError("--leaderboard goes with --table rexrank")
     measured = Measurements(runs)
     paper = load_paper_values() if with_paper else {}
     if number == COUNT_TABLE:
@@ -68,11 +73,28 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
         if table.ci_style not in CI_STYLES:
             raise ValueError(f"unknown interval style {table.ci_style!r}; choose {' or '.join(CI_STYLES)}")
         table.notes += _interval_notes(table, ci)
+    if number == "REXRANK":
+        from xgem_bench.leaderboard import preset_notes
+        table.notes += preset_notes(runs)
+        if leaderboard is not None:
+            _add_leaderboard(table, leaderboard)
     if with_paper:
         table.notes.append("Rows and columns marked (paper) are published values transcribed from the XGeM paper, "
                            "not measured.")
     return table
 
+
+
+def _add_leaderboard(table: BuiltTable, path: Path) -> None:
+    """Rows of a user-supplied leaderboard CSV under the runs' rows, in their own group."""
+    from xgem_bench.leaderboard import read_leaderboard
+    panel = table.panels[0]
+    labels = [label for _, label in panel.headers]
+    for name, values in read_leaderboard(path):
+        cells = [Cell(value=values[label]) if label in values else Cell(mark="-") for label in labels]
+        panel.rows.append(Row(f"{name} (leaderboard)", name, "leaderboard", "leaderboard", cells))
+    table.notes.append(f"Rows marked (leaderboard) are published values from {path}, as supplied; not measured "
+                       "here, and on the leaderboard's own test set.")
 
 
 def _context_notes(measured: Measurements, table: BuiltTable) -> list[str]:
@@ -332,10 +354,12 @@ def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2)
 
 def table_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: dict | None = None,
                with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-               cache_root: str | Path | None = None, all_tasks: bool = False) -> str:
+               cache_root: str | Path | None = None, all_tasks: bool = False,
+               leaderboard: str | Path | None = None) -> str:
     """`xgem_bench.api.tables`: one table of runs (folders, ids under `root` or loaded results) rendered in `fmt`."""
     built = build_table(table, load_runs(runs, root), with_paper=with_paper, ci=dict(ci) if ci else None,
-                        cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks)
+                        cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks,
+                        leaderboard=Path(leaderboard) if leaderboard else None)
     return render(built, fmt, digits=digits)
 
 

@@ -4,8 +4,10 @@ Three settings change the tokens, and therefore the numbers; every text metric s
 written into every result and signature:
 
 - ``lowercase`` (bool): lower-case the text first.
-- ``tokenizer``: ``whitespace`` (``str.split``) or ``treebank`` (NLTK's Penn-Treebank rules, which need no NLTK data;
-  the closest offline relative of the Java PTBTokenizer the COCO caption tools run).
+- ``tokenizer``: ``whitespace`` (``str.split``), ``treebank`` (NLTK's Penn-Treebank rules, which need no NLTK data;
+  the closest offline relative of the Java PTBTokenizer the COCO caption tools run) or ``cxr-report-metric``
+  (CXR-Report-Metric's BLEU tokens, `run_eval.py::prep_reports`: a space before every ".", then split on the space
+  character only, empty strings dropped; so newlines and tabs stay inside tokens; use with ``punctuation=keep``).
 - ``punctuation``: ``keep`` (tokens as the tokenizer made them), ``split`` (every token is cut into runs of word
   characters and runs of punctuation, so "effusion." -> "effusion", "."; with the whitespace tokenizer this is exactly
   NLTK's ``wordpunct_tokenize``), ``strip`` (like ``split``, then punctuation-only tokens are dropped).
@@ -20,7 +22,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
-TOKENIZERS = ("whitespace", "treebank")
+TOKENIZERS = ("whitespace", "treebank", "cxr-report-metric")
 PUNCTUATION = ("keep", "split", "strip")
 
 _WORDPUNCT = re.compile(r"\w+|[^\w\s]+")
@@ -39,6 +41,8 @@ class TextNormalization:
         if self.punctuation not in PUNCTUATION:
             raise ValueError(f"unknown punctuation handling {self.punctuation!r}; "
                              f"choose one of {', '.join(PUNCTUATION)}")
+        if self.tokenizer == "cxr-report-metric" and self.punctuation != "keep":
+            raise ValueError("the cxr-report-metric tokenizer keeps punctuation as it is: use punctuation=keep")
         if not isinstance(self.lowercase, bool):
             raise ValueError(f"lowercase must be true or false, got {self.lowercase!r}")
 
@@ -66,6 +70,8 @@ class TextNormalization:
         text = unicodedata.normalize("NFKC", text)
         if self.lowercase:
             text = text.lower()
+        if self.tokenizer == "cxr-report-metric":
+            return [word for word in text.replace(".", " .").split(" ") if word]
         if self.tokenizer == "whitespace" and self.punctuation != "keep":
             pieces = _WORDPUNCT.findall(text)  # no piece spans whitespace, so this equals splitting words first
         else:

@@ -138,3 +138,80 @@ def build_deberta_rate_ner(folder: Path, hidden: int = 32, layers: int = 2, seed
     model.save_pretrained(folder)
     _save_tokenizer(folder)
     return folder
+
+
+def build_chexbert(path: Path, bert_folder: Path, seed: int = 0, spread: float = 30.0) -> Path:
+    """`chexbert.pth` in CheXbert's training-script format: {'epoch', 'model_state_dict', 'optimizer_state_dict'}
+    with DataParallel's `module.` prefix on `bert.*` and `linear_heads.{0..13}.*` (13 x 4 classes + 2 for No
+    Finding). The BERT is `bert_folder`'s; the heads are random and spread so that the labels vary by report."""
+    from transformers import BertModel
+    torch.manual_seed(seed)
+    bert = BertModel.from_pretrained(bert_folder)
+    hidden = bert.config.hidden_size
+    heads = torch.nn.ModuleList([torch.nn.Linear(hidden, 4) for _ in range(13)] + [torch.nn.Linear(hidden, 2)])
+    # a random tiny BERT gives nearly the same [CLS] state for every text: centre and scale the heads on a few
+    # probe reports so that their argmax changes from report to report
+    from transformers import BertTokenizer
+    tokenizer = BertTokenizer.from_pretrained(bert_folder)
+    probes = ["no acute process", "left pleural effusion", "cardiomegaly and edema", "possible pneumonia",
+              "support devices unchanged", "right pneumothorax", "atelectasis at the bases", ""]
+    with torch.no_grad():
+        cls = torch.stack([bert(torch.tensor([tokenizer.encode(p)]))[0][0, 0] for p in probes])
+        centre, scale = cls.mean(0), cls.std(0) + 1e-6
+        for head in heads:
+            head.weight.copy_(torch.randn_like(head.weight) * spread / scale)
+            head.bias.copy_(-head.weight @ centre)
+    state = {f"module.bert.{k}": v for k, v in bert.state_dict().items()}
+    state.update({f"module.linear_heads.{k}": v for k, v in heads.state_dict().items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 1, "model_state_dict": state, "optimizer_state_dict": {}}, path)
+    return path
+
+
+def build_roberta(folder: Path, hidden: int = 32, layers: int = 6, seed: int = 0) -> Path:
+    """A RoBERTa encoder folder as distilroberta-base's: config, weights, and a slow `RobertaTokenizer`'s
+    vocab.json + merges.txt (a byte-level BPE trained here on report text, so bert-score takes its prefix-space
+    branch exactly as with the real tokenizer)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = ["no acute cardiopulmonary process.", "small left pleural effusion with mild pulmonary edema.",
+              "the heart size is normal. lungs are clear.", "right lower lobe consolidation, possibly pneumonia.",
+              "support devices in place; no pneumothorax.", "cardiomegaly with vascular congestion."] * 5
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    tokenizer = RobertaTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=512)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = RobertaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                           num_attention_heads=2, intermediate_size=4 * hidden, max_position_embeddings=514,
+                           type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    RobertaModel(config).save_pretrained(folder)
+    return folder
+
+
+def build_causal_lm(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A local model folder as GREEN-RadLlama2-7b's: a `LlamaForCausalLM` (config + safetensors) and a fast tokenizer
+    with <s>, </s>, <unk> (a byte-level BPE trained here on GREEN-style text). Random weights."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    corpus = ["[Clinically Significant Errors]: (a) False report of a finding in the candidate: 1. Edema.",
+              "[Matched Findings]: 2. Effusion; cardiomegaly. <|user|> <|assistant|> reference candidate report"] * 5
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        model_input_names=["input_ids", "attention_mask"])  # as Llama's
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

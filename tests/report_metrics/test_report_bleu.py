@@ -226,3 +226,22 @@ def test_short_identical_reports_follow_nltk_denominator_floor():
     nltk = bleu(texts, texts)["bleu4"]
     assert nltk < 1 and nltk == pytest.approx(corpus_bleu([[t.split()] for t in texts], [t.split() for t in texts]))
     assert bleu(texts, texts, convention="coco-corpus")["bleu4"] == pytest.approx(1.0)
+
+
+def test_rexrank_bleu2_matches_fast_bleu_vectors():
+    """CXR-Report-Metric's BLEU column: its tokens (lower-case, ' .' before periods, split on spaces only) and
+    fast_bleu's sentence BLEU-2 (weights 1/2, 1/2, NLTK method1 smoothing); vectors computed with fast-bleu 0.0.90
+    (shared/docs/research/report-metrics-rexrank.md §1)."""
+    from xgem_bench.metrics.bleu import bleu as bleu_of
+    from xgem_bench.metrics.radcliq import REXRANK_BLEU
+    from xgem_bench.text import TextNormalization
+    norm = TextNormalization.from_settings(REXRANK_BLEU)
+    assert norm.tokens("No acute.\nThe  heart, ok.") == ["no", "acute", ".\nthe", "heart,", "ok", "."]
+    ref = "no acute cardiopulmonary process."
+    for hyp, expected in (("no acute process.", 0.6358881766016378), ("x acute", 0.04989342059223037),
+                          ("zzz", 0.0)):
+        value = bleu_of([hyp], [ref], convention=REXRANK_BLEU["convention"], smoothing=REXRANK_BLEU["smoothing"],
+                        normalization=norm)["bleu2"]
+        assert value == pytest.approx(expected, abs=1e-15)
+    with pytest.raises(ValueError, match="punctuation=keep"):
+        TextNormalization(tokenizer="cxr-report-metric", punctuation="split")

@@ -77,7 +77,31 @@ def test_whole_path_offline_matches_the_upstream_package(radgraph_weights, tmp_p
     assert [rows[f"s{i}"]["complete"] for i in range(4)] == pytest.approx(rewards[2])
     # identical reports with entities score 1; an empty side scores 0 and stays in the mean (upstream rule)
     assert rows["s0"]["simple"] == 1.0
-    assert rows["s2"] == rows["s3"] == {"radgraph_f1": 0.0, "simple": 0.0, "partial": 0.0, "complete": 0.0}
+    assert rows["s2"] == rows["s3"] == {"radgraph_f1": 0.0, "simple": 0.0, "partial": 0.0, "complete": 0.0,
+                                        "combined": 0.0, "entity_f1": 0.0, "relation_f1": 0.0}
+    # ReXrank's "combined" from the package's own annotations of the non-empty pairs
+    from xgem_bench.metrics.radgraph_f1 import combined_f1
+    _, _, hyp_annotations, ref_annotations = upstream(hyps=[h.strip().lower() for h, _ in PAIRS[:2]],
+                                                      refs=[r.strip().lower() for _, r in PAIRS[:2]])
+    for i in range(2):
+        assert rows[f"s{i}"]["combined"] == combined_f1(hyp_annotations[i], ref_annotations[i])[2]
+    assert values["combined"] == pytest.approx(sum(rows[f"s{i}"]["combined"] for i in range(4)) / 4)
+
+
+def test_combined_is_crm_entity_and_relation_f1_on_hand_made_annotations():
+    """CXR-Report-Metric `radgraph_evaluate_model.py`: entity sets {(tokens, label)}, relation sets {(source,
+    target, type)}; the study's RadGraph is the mean of the two F1s."""
+    from xgem_bench.metrics.radgraph_f1 import combined_f1
+    hyp = annotation(("effusion", "OBS-DP", [["located_at", "2"]]), ("pleural", "ANAT-DP", []),
+                     ("left", "ANAT-DP", []), ("edema", "OBS-DP", [["located_at", "3"]]))
+    ref = annotation(("effusion", "OBS-DP", [["located_at", "2"]]), ("pleural", "ANAT-DP", []),
+                     ("right", "ANAT-DP", []), ("edema", "OBS-DP", [["located_at", "5"]]), ("lungs", "ANAT-DP", []))
+    # entities: 3 of 4 found are true, 3 of 5 true are found -> F1 2/3; relations: (effusion -> pleural) shared,
+    # hyp (edema -> left) vs ref (edema -> lungs) not: P 1/2, R 1/2 -> F1 1/2
+    assert combined_f1(hyp, ref) == pytest.approx((2 / 3, 1 / 2, 7 / 12))
+    # two reports without entities or relations: every 0/0 is 0 (CRM compute_f1), unlike a perfect match
+    assert combined_f1(annotation(), annotation()) == (0.0, 0.0, 0.0)
+    assert combined_f1(ref, ref) == (1.0, 1.0, 1.0)
 
 
 def test_extracted_config_points_at_the_local_bert(radgraph_weights):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from xgem_bench import results as store
 from xgem_bench.cli import app
 from xgem_bench.results import PAPER_VALUES, load_paper_values
-from xgem_bench.table_layouts import LAYOUTS, TABLES
+from xgem_bench.table_layouts import EXTRA_TABLES, LAYOUTS, TABLES
 from xgem_bench.table_render import render
 from xgem_bench.tables import build_table
 
@@ -149,7 +149,7 @@ def test_paper_values_file_is_marked_and_matches_the_paper_text():
 
 
 def test_every_layout_renders_in_every_format_and_latex_is_balanced(report_runs):
-    for number in TABLES:
+    for number in TABLES + EXTRA_TABLES:
         table = build_table(number, report_runs, with_paper=True, all_tasks=True)
         for fmt in ("md", "csv"):
             assert render(table, fmt)
@@ -157,7 +157,7 @@ def test_every_layout_renders_in_every_format_and_latex_is_balanced(report_runs)
         assert latex.count(r"\begin{tabular}") == latex.count(r"\end{tabular}") == len(table.panels)
         assert latex.count("{") == latex.count("}") + latex.count(r"\{") - latex.count(r"\}")
         assert r"\toprule" in latex and r"\bottomrule" in latex and "->" not in latex
-    assert set(LAYOUTS) | {"7"} == set(TABLES)
+    assert set(LAYOUTS) | {"7"} == set(TABLES) | set(EXTRA_TABLES)
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine (apt-get install texlive-latex-base)")

@@ -34,6 +34,9 @@ def run(
     metric_setting: Optional[List[str]] = typer.Option(None, help="Metric setting METRIC.KEY=VALUE."),
     option: Optional[List[str]] = typer.Option(None, "--option", "-o", hidden=True, help=OLD_SETTING_HELP),
     metric_option: Optional[List[str]] = typer.Option(None, hidden=True, help="Old spelling of --metric-setting."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named metric conventions, recorded in the results: "
+                                         "rexrank (ReXrank's report metrics and settings). --metrics and "
+                                         "--metric-setting still apply on top."),
     run_id: Optional[str] = typer.Option(None, help="Name of the run folder (default: time + task)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: GPU when there is one)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -52,7 +55,8 @@ def run(
                         model_settings=cli_settings(setting, option, "model"),
                         metric_settings=cli_settings(metric_setting, metric_option, "metric",
                                                      old_flag="--metric-option", new_flag="--metric-setting"),
-                        run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone)
+                        run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone,
+                        preset=preset)
         result = runner.run()
     if result.run_dir is None:  # not rank 0
         return

@@ -22,6 +22,9 @@ def score_reports(
                                 "radgraph-f1, ratescore (short forms chexpert, radgraph, rate also work), or any text "
                                 "metric of `xgem-bench metrics`. Default: those four; any that cannot run here is "
                                 "reported as skipped."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Named metric conventions: rexrank (ReXrank's "
+                                         "BLEU-2, BERTScore, SembScore, RadGraph, 1/RadCliQ-v1, RaTEScore, GREEN). "
+                                         "--metrics and --setting still apply on top."),
     hyp_column: Optional[str] = typer.Option(None, "--hyp-column", help="Report column of --hyp (default: report, "
                                                                         "text or reports)."),
     ref_column: Optional[str] = typer.Option(None, "--ref-column", help="Report column of --ref."),
@@ -53,7 +56,8 @@ def score_reports(
     with user_errors(ReportFileError, KeyError, ValueError, TypeError):
         summary, rows = score(hyp, ref, names, hyp_column=hyp_column, ref_column=ref_column, intersect=intersect,
                               ci={"n_resamples": resamples, "level": level, "seed": seed} if ci else None,
-                              settings=cli_settings(setting, option, "metric"), batch_size=batch_size, device=device)
+                              settings=cli_settings(setting, option, "metric"), batch_size=batch_size, device=device,
+                              preset=preset)
     if per_sample is not None:
         write_per_sample(rows, per_sample)
         summary["per_sample"] = str(per_sample)
@@ -84,7 +88,8 @@ def readable(summary: dict) -> str:
     left_out = f" ({summary['n_ref_left_out']} references without hypothesis left out)" \
         if summary.get("n_ref_left_out") else ""
     level = next((r["interval"]["level"] for r in summary["metrics"].values() if r.get("interval")), None)
-    head = f"{summary['n']} reports of {summary['hyp']} against {summary['ref']}{left_out}"
+    head = f"{summary['n']} reports of {summary['hyp']} against {summary['ref']}{left_out}" + \
+        (f", preset {summary['preset']}" if summary.get("preset") else "")
     caption = f"interval: {level:.0%} percentile bootstrap over reports" if level else ""
     return "\n".join([head, format_table(rows), *([caption] if caption else []),
                       "overall values (per-label values with --json):", *details])

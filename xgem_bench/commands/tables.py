@@ -13,7 +13,11 @@ def register(app: typer.Typer) -> None:
 
 def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (one task each); they are combined."),
            table: str = typer.Option(..., "--table", "-t", help="Paper table: 1 (ground-truth counts behind "
-                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1 or A2."),
+                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1, A2, or rexrank "
+                                                                "(ReXrank's report-metric layout)."),
+           leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="With --table rexrank: a CSV of "
+                                                      "published leaderboard rows (model + ReXrank column names) "
+                                                      "shown beside the runs."),
            fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
            ci: bool = typer.Option(False, "--ci", help="Add confidence intervals over studies (FID: half-sampling, "
                                                        "bias-corrected; others: percentile bootstrap)."),
@@ -38,7 +42,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
     with user_errors(FileNotFoundError, ValueError, KeyError):
         settings = {"n_resamples": resamples, "level": level, "seed": seed, "style": ci_style} if ci else None
         text = build(runs, table, fmt, ci=settings, with_paper=with_paper, digits=digits, root=root,
-                     cache_root=cache_dir, all_tasks=all_tasks)
+                     cache_root=cache_dir, all_tasks=all_tasks, leaderboard=leaderboard)
     if out is None:
         typer.echo(text, nl=False)
         return

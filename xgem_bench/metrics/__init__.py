@@ -9,13 +9,18 @@ from xgem_bench.tasks import Task
 
 # name -> "module:Class". One metric per file.
 METRICS: dict[str, str] = {
+    "bertscore": "xgem_bench.metrics.bertscore:BERTScore",
     "bleu": "xgem_bench.metrics.bleu:BLEU",
+    "chexbert-f1": "xgem_bench.metrics.chexbert_f1:CheXbertF1",
     "chexpert-f1": "xgem_bench.metrics.chexpert_f1:CheXpertF1",
     "coherence-cosine": "xgem_bench.metrics.coherence:CosineCoherence",
     "hamming": "xgem_bench.metrics.hamming:HammingCoherence",
     "pixel-mae": "xgem_bench.metrics.pixel_mae:PixelMAE",
     "radgraph-f1": "xgem_bench.metrics.radgraph_f1:RadGraphF1",
+    "radcliq-v1": "xgem_bench.metrics.radcliq:RadCliQv1",
     "ratescore": "xgem_bench.metrics.ratescore:RaTEScore",
+    "sembscore": "xgem_bench.metrics.sembscore:SembScore",
+    "green": "xgem_bench.metrics.green:GREEN",
     "token-f1": "xgem_bench.metrics.token_f1:TokenF1",
     "fid-inception": "xgem_bench.metrics.fid_inception:FIDInception",
     "fid-xrv": "xgem_bench.metrics.fid_xrv:FIDXRV",

@@ -59,9 +59,14 @@ def _f1(tp, fp, fn):
     return np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=denominator > 0)
 
 
+#: the classes the averages pool, by `average_over` name
+AVERAGE_CLASSES = {"all": CHEXPERT_LABELS, "paper": PAPER_CLASSES}
+
+
 def f1_scores(gen: np.ndarray, ref: np.ndarray, uncertain: str = "positive", blank: str = "negative",
-              average_over: str = "all") -> dict[str, float]:
-    """All values of the metric from (n, 14) label arrays in CHEXPERT_LABELS order (1 / 0 / -1 / NaN)."""
+              average_over: str | Sequence[str] = "all") -> dict[str, float]:
+    """All values of the metric from (n, 14) label arrays in CHEXPERT_LABELS order (1 / 0 / -1 / NaN);
+    `average_over` is a name of AVERAGE_CLASSES or the observation names themselves."""
     pred, truth, counted = binarize(gen, ref, uncertain, blank)
     tp = (pred & truth & counted).sum(0)
     fp = (pred & ~truth & counted).sum(0)
@@ -73,7 +78,7 @@ def f1_scores(gen: np.ndarray, ref: np.ndarray, uncertain: str = "positive", bla
         values[f"f1/{name}"] = float(per_class[j])
         values[f"support/{name}"] = float(tp[j] + fn[j])
         values[f"n/{name}"] = float(n[j])
-    names = CHEXPERT_LABELS if average_over == "all" else PAPER_CLASSES
+    names = AVERAGE_CLASSES[average_over] if isinstance(average_over, str) else tuple(average_over)
     cols = [j for j in (CHEXPERT_LABELS.index(name) for name in names) if n[j] > 0]
     if not cols:
         return {**values, "f1_micro": float("nan"), "f1_macro": float("nan"), "f1_weighted": float("nan")}

@@ -3,7 +3,10 @@
 `radgraph.F1RadGraph` annotates both reports with a DyGIE++ model and scores each pair at three reward levels
 (radgraph `rewards.py`): ``simple`` (RG_E, entities), ``partial`` (RG_ER, entities plus "has a relation"; the level most
 report-generation papers quote) and ``complete`` (RG_bar_ER, entities with every relation and its target). All three are
-computed in one pass; the ``reward_level`` setting picks the one reported as ``radgraph_f1``. A pair with an empty
+computed in one pass, with a fourth, ``combined``: CXR-Report-Metric's and ReXrank's "RadGraph" (`radgraph_evaluate_
+model.py`), the mean of the entity F1 over (tokens, label) sets and the relation F1 over ((tokens, label) of the
+source, (tokens, label) of the target, relation type) sets, each 0 when it would be 0/0 (`combined_f1`). The
+``reward_level`` setting picks the one reported as ``radgraph_f1``. A pair with an empty
 hypothesis or reference scores 0 at every level and stays in the mean (upstream behaviour); such pairs are counted.
 
 Settings: ``model_type`` (``radgraph`` = v1, ``radgraph-xl``; the package's own default is ``radgraph-xl``, so that is
@@ -32,11 +35,37 @@ from xgem_bench.metrics.upstream_text import RAW_TEXT, UpstreamTextMetric
 
 MODEL_TYPES = ("radgraph", "radgraph-xl")
 REWARD_LEVELS = ("simple", "partial", "complete")
+LEVELS = (*REWARD_LEVELS, "combined")
 #: hub names RadGraph archives use for their BERT (PubMedBERT was renamed BiomedBERT) -> weights catalog entry
 _BERT_WEIGHTS = {
     "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract-fulltext": "radgraph-bert",
     "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext": "radgraph-bert",
 }
+
+
+def _sets(annotation: dict) -> tuple[set, set]:
+    """CRM `parse_entity_relation`: entities {(tokens, label)} and relations {(source, target, type)}."""
+    entities = annotation.get("entities", {})
+    nodes = {key: (entity["tokens"], entity["label"]) for key, entity in entities.items()}
+    relations = {(nodes[key], nodes[target], kind) for key, entity in entities.items()
+                 for kind, target in entity["relations"] if target in nodes}
+    return set(nodes.values()), relations
+
+
+def _set_f1(truth: set, found: set) -> float:
+    """CRM `compute_f1`: precision, recall and F1 each 0 when their denominator is."""
+    hits = len(truth & found)
+    precision = hits / len(found) if found else 0.0
+    recall = hits / len(truth) if truth else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def combined_f1(hypothesis: dict, reference: dict) -> tuple[float, float, float]:
+    """(entity F1, relation F1, their mean) of two RadGraph annotations, as CXR-Report-Metric scores them."""
+    hyp_entities, hyp_relations = _sets(hypothesis)
+    ref_entities, ref_relations = _sets(reference)
+    entity, relation = _set_f1(ref_entities, hyp_entities), _set_f1(ref_relations, hyp_relations)
+    return entity, relation, (entity + relation) / 2
 
 
 def _bert_reference(config: dict) -> list[dict]:
@@ -82,7 +111,7 @@ class RadGraphF1(UpstreamTextMetric):
     primary = "radgraph_f1"
     weights = ("radgraph-bert",)
     packages = ("radgraph",)
-    choices = {"model_type": MODEL_TYPES, "reward_level": REWARD_LEVELS}
+    choices = {"model_type": MODEL_TYPES, "reward_level": LEVELS}
 
     @classmethod
     def default_settings(cls):
@@ -119,18 +148,20 @@ class RadGraphF1(UpstreamTextMetric):
         self.n_empty_reference += sum(not r for r in refs)
         scorer = self._f1radgraph()
         with contextlib.redirect_stdout(sys.stderr):
-            _, (simple, partial, complete), _, _ = scorer(refs=refs, hyps=hyps)
-        level = REWARD_LEVELS.index(self.settings["reward_level"])
-        for sample, triplet in zip(samples, zip(simple, partial, complete)):
-            triplet = [float(v) for v in triplet]
-            self.rewards.append(triplet)
-            self.record(sample.study.study_id, radgraph_f1=triplet[level],
-                        **dict(zip(REWARD_LEVELS, triplet)))
+            _, (simple, partial, complete), hyp_annotations, ref_annotations = scorer(refs=refs, hyps=hyps)
+        annotated = iter(zip(hyp_annotations, ref_annotations))  # the package annotates non-empty pairs only
+        level = LEVELS.index(self.settings["reward_level"])
+        for sample, hyp, ref, triplet in zip(samples, hyps, refs, zip(simple, partial, complete)):
+            entity, relation, combined = combined_f1(*next(annotated)) if hyp and ref else (0.0, 0.0, 0.0)
+            values = [*(float(v) for v in triplet), combined]
+            self.rewards.append(values)
+            self.record(sample.study.study_id, radgraph_f1=values[level], **dict(zip(LEVELS, values)),
+                        entity_f1=entity, relation_f1=relation)
 
     def compute(self) -> dict[str, float]:
-        rewards = np.array(self.rewards, dtype=np.float64).reshape(-1, 3)
-        means = rewards.mean(axis=0) if len(rewards) else np.full(3, np.nan)
-        level = REWARD_LEVELS.index(self.settings["reward_level"])
-        return {"radgraph_f1": float(means[level]), **{k: float(v) for k, v in zip(REWARD_LEVELS, means)},
+        rewards = np.array(self.rewards, dtype=np.float64).reshape(-1, len(LEVELS))
+        means = rewards.mean(axis=0) if len(rewards) else np.full(len(LEVELS), np.nan)
+        level = LEVELS.index(self.settings["reward_level"])
+        return {"radgraph_f1": float(means[level]), **{k: float(v) for k, v in zip(LEVELS, means)},
                 "n": len(rewards), "n_empty_hypothesis": self.n_empty_hypothesis,
                 "n_empty_reference": self.n_empty_reference}
