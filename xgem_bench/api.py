@@ -59,8 +59,8 @@ def score_reports(hyp: str | Path, ref: str | Path, metrics: Iterable[str] | Non
 def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: Mapping[str, Any] | None = None,
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
            cache_root: str | Path | None = None, all_tasks: bool = False) -> str:
-    """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2) from finished runs (`xgem-bench tables`), as text in
-    `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
+    """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2), or `extended` (the metrics beyond the paper), from
+    finished runs (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
     settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers."""
     from xgem_bench.tables import build_table, render
 

@@ -27,6 +27,7 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
 #: models that are references, not competitors: shown, never bold
 REFERENCE_MODELS = frozenset({"oracle"})
 TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+EXTENDED_TABLE = "EXTENDED"  # the metrics beyond the paper: xgem_bench/extended_table.py
 #: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
 COUNT_TABLE = "1"
 FORMATS = ("latex", "md", "csv")
@@ -314,8 +315,9 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
     default: the cache folder each run recorded)."""
     number = str(number).upper()
-    if number not in (COUNT_TABLE, *TABLES):
-        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}")
+    if number not in (COUNT_TABLE, *TABLES, EXTENDED_TABLE):
+        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}, "
+                         "and `extended` shows the metrics beyond the paper")
     measured = Measurements(runs)
     paper = load_paper_values() if with_paper else {}
     if number == COUNT_TABLE:
@@ -325,11 +327,15 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     elif number == "A2":
         table = _build_intra_study(measured, paper, cache_root)
     else:
-        layout = LAYOUTS[number]
+        if number == EXTENDED_TABLE:
+            from xgem_bench.extended_table import extended_layout
+            layout, extra_notes = extended_layout(runs)
+        else:
+            layout, extra_notes = LAYOUTS[number], []
         ran = {run["task"] for run in runs}
         chosen = layout.panels if all_tasks else [p for p in (_ran_only(p, ran) for p in layout.panels) if p]
         panels = [_build_panel(layout, panel, measured, paper, ci) for panel in chosen]
-        table = BuiltTable(number, layout.caption, panels)
+        table = BuiltTable(number, layout.caption, panels, notes=extra_notes)
         _check_not_empty(table, measured, {c.task for p in layout.panels for c in p.columns if c.task}
                          | {t for p in layout.panels for t in p.row_tasks})
     table.notes = _context_notes(measured, table) + measured.missing_notes() + measured.notes + table.notes
