@@ -58,13 +58,20 @@ def score_reports(hyp: str | Path, ref: str | Path, metrics: Iterable[str] | Non
 
 def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: Mapping[str, Any] | None = None,
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-           cache_root: str | Path | None = None, all_tasks: bool = False) -> str:
+           cache_root: str | Path | None = None, all_tasks: bool = False, by: str | None = None) -> str:
     """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2), or `extended` (the metrics beyond the paper), from
     finished runs (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
-    settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers."""
+    settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers. `by`: stratify
+    (pathology, view, sex, age, race; see `xgem_bench.strata`)."""
     from xgem_bench.tables import build_table, render
 
     loaded = _load(runs, root)
+    if by:
+        from xgem_bench.strata_views import stratified_table
+        if with_paper:
+            raise ValueError("--with-paper cannot be stratified: the paper reports no strata")
+        return render(stratified_table(table, loaded, by, ci=dict(ci) if ci else None, all_tasks=all_tasks), fmt,
+                      digits=digits)
     return render(build_table(table, loaded, with_paper=with_paper, ci=dict(ci) if ci else None,
                               cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks),
                   fmt, digits=digits)

@@ -27,6 +27,7 @@ from xgem_bench.data.study import Study, validate_image
 from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
                                 metric_names)
 from xgem_bench.progress import progress_bar, silence_third_party_bars
+from xgem_bench.strata import DEFAULT_MIN_STUDIES, add_strata
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
 
@@ -163,7 +164,8 @@ class Runner:
                  batch_size: int = 8, model_options: dict[str, dict[str, Any]] | None = None,
                  metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
-                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False):
+                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False,
+                 strata_min_studies: int = DEFAULT_MIN_STUDIES):
         self.task = parse_task(task)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
@@ -172,6 +174,9 @@ class Runner:
             raise RunError("--limit must be at least 1")
         self.batch_size, self.progress = batch_size, progress
         self.allow_demo_backbone = allow_demo_backbone  # variant=demo on data other than the demo
+        if strata_min_studies < 1:
+            raise RunError("--strata-min-studies must be at least 1")
+        self.strata_min_studies = strata_min_studies
         self.out = Path(out)
         self.cache_dir = Path(cache_dir) if cache_dir else weights.cache_root()
         self.model_options = model_options or {}
@@ -305,6 +310,7 @@ class Runner:
             results["models"][model_run.name] = model_run.entry
         results["timings"] = {"total_s": round(time.time() - started, 3)}
         store.write_run(run_dir, results, per_sample, generation)
+        add_strata(run_dir, results, self.dataset, eligible, self.strata_min_studies)  # from the files just written
         return RunResult(run_dir, results)
 
     def _new_run_id(self) -> str:
@@ -532,7 +538,8 @@ def run(task: str | Task, **kwargs) -> RunResult:
     Keyword arguments as in `Runner`: `models` (names; default every model supporting the task, none when
     `predictions` is given), `predictions` ({name: folder or CSV} of outputs generated elsewhere), `dataset` (a spec
     such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
-    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
+    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`,
+    `strata_min_studies` (stratified results: smaller strata are flagged too small; see `xgem_bench.strata`).
     Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
     """
     return Runner(task, **kwargs).run()

@@ -25,6 +25,9 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
            with_paper: bool = typer.Option(False, "--with-paper", help="Add the paper's published values as rows."),
            all_tasks: bool = typer.Option(False, "--all-tasks", help="Keep the columns of tasks no run covers "
                                                                      "(shown as '-'); default: only tasks that ran."),
+           by: Optional[str] = typer.Option(None, "--by", help="Stratify: pathology, view, sex, age or race (the "
+                                                                "table's rows repeated per stratum, from the runs' "
+                                                                "strata)."),
            digits: int = typer.Option(2, help="Decimals shown (latex, md)."),
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
            level: float = typer.Option(0.95, help="Confidence level for --ci."),
@@ -40,7 +43,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
     with user_errors(FileNotFoundError, ValueError, KeyError):
         settings = {"n_resamples": resamples, "level": level, "seed": seed, "style": ci_style} if ci else None
         text = build(runs, table, fmt, ci=settings, with_paper=with_paper, digits=digits, root=root,
-                     cache_root=cache_dir, all_tasks=all_tasks)
+                     cache_root=cache_dir, all_tasks=all_tasks, by=by)
     if out is None:
         typer.echo(text, nl=False)
         return
