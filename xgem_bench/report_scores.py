@@ -74,7 +74,7 @@ def read_id_csv(path: str | Path, columns: Mapping[str, tuple[str, ...]], requir
     for number, row in enumerate(rows, start=2):
         if not row:
             continue
-        if len(row) <= max(id_col, *picked.values()):
+        if len(row) <= max([id_col, *picked.values()]):  # picked may be empty (optional columns absent)
             raise ReportFileError(f"{path}: row {number} has {len(row)} fields, expected {len(header)}")
         study_id = row[id_col].strip()
         if not study_id:
