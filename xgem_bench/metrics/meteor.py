@@ -16,7 +16,7 @@ This is not the Java METEOR 1.5 of the COCO caption tools (paraphrase tables, di
 """
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Callable, Iterable, Sequence
 
 from xgem_bench.metrics.base import MetricUnavailable, PerSampleMean
@@ -129,7 +129,7 @@ class METEOR(PerSampleMean):
     @cached_property
     def _stem(self) -> Callable[[str], str]:
         from nltk.stem.porter import PorterStemmer
-        return PorterStemmer().stem
+        return lru_cache(maxsize=1 << 16)(PorterStemmer().stem)  # reports repeat words: stem each once
 
     @cached_property
     def _synonyms(self) -> SynonymLookup | None:
