@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -144,6 +145,7 @@ def add_strata(run_dir: Path, results: dict, dataset, indices: Sequence[int],
     summary, also returned). A failure is recorded as the summary's status and reason; the run stands."""
     from xgem_bench.results import _csv_text, _jsonable
     run_dir = Path(run_dir)
+    started = time.perf_counter()
     try:
         attributes = study_attributes(dataset, indices)
         members = membership(attributes)
@@ -158,7 +160,7 @@ def add_strata(run_dir: Path, results: dict, dataset, indices: Sequence[int],
                    "n_unknown": {by: int(len(attributes) - len({i for ids in members[by].values() for i in ids}))
                                  for by in members if by != "pathology"},
                    "not_stratified": not_stratified, "attributes_digest": digest,
-                   "files": [CSV_FILE, MEMBERS_FILE]}
+                   "files": [CSV_FILE, MEMBERS_FILE], "seconds": round(time.perf_counter() - started, 3)}
     except Exception as error:  # noqa: BLE001 - the run's aggregates are written; strata are an addition
         summary = {"status": "failed", "reason": f"{type(error).__name__}: {error}"}
     results["strata"] = summary
