@@ -23,17 +23,17 @@ class _Strata:
     """The strata of the runs of a table, read once per run."""
 
     def __init__(self, measured: Measurements, by: str):
-        self.measured, self.by = measured, by
+        self.measured = measured
+        #: run id -> (its strata.csv rows of `by`, stratum -> study ids, its min_studies)
         self.frames: dict[str, tuple] = {}
         self.order: list[str] = []  # strata in the order the runs list them
         for run in measured.runs:
             frame, members = store.load_strata(run)
-            frame = frame[frame["by"] == by]
-            self.frames[run["run_id"]] = (frame, members.get(by, {}))
+            self.frames[run["run_id"]] = (frame[frame["by"] == by], members.get(by, {}),
+                                          run["strata"]["settings"]["min_studies"])
             self.order += [s for s in members.get(by, {}) if s not in self.order]
         if not self.order:
             raise ValueError(f"the runs have no {by!r} strata (the dataset records no {by} for their studies)")
-        self.min_studies = max(run["strata"]["settings"]["min_studies"] for run in measured.runs)
 
     def row(self, task: str, model: str, metric: str, key: str, stratum: str):
         """(run, metric record, the model's name in the run, its strata.csv row or None); None without a record."""
@@ -41,7 +41,7 @@ class _Strata:
         if found is None:
             return None
         run, record = found
-        frame, _ = self.frames[run["run_id"]]
+        frame = self.frames[run["run_id"]][0]
         name = self.measured.names[(task, model)]
         hit = frame[(frame["model"] == name) & (frame["metric"] == metric)
                     & (frame["modality"].astype(str) == str(record["modality"])) & (frame["key"] == key)
@@ -54,7 +54,7 @@ class _Strata:
             return Cell(mark="-")
         run, record, name, row = found
         if row["too_small"]:
-            return Cell(mark=f"n<{self.min_studies}", n=int(row["n"]))
+            return Cell(mark=f"n<{self.frames[run['run_id']][2]}", n=int(row["n"]))
         if not np.isfinite(row["value"]):
             return Cell(mark="n/a", n=int(row["n"]))
         cell = Cell(value=float(row["value"]), n=int(row["n"]))
@@ -114,7 +114,8 @@ def stratified_table(number: str, runs: Sequence[dict], by: str, ci: dict | None
     table = BuiltTable(f"{number}-by-{by}", caption, panels, notes=notes)
     table.dataset = "; ".join(dataset_descriptions(measured))
     table.notes = [f"Dataset: {table.dataset}.",
-                   f"n<{strata.min_studies}: a stratum with fewer studies (value in strata.csv, not shown).",
+                   "n<MIN: a stratum with fewer studies than its run's --strata-min-studies (value in strata.csv, "
+                   "not shown).",
                    "Set-level metrics (FID, corpus BLEU, label F1, AUC) are recomputed on each stratum's studies; "
                    "per-study metrics are averaged over them."] + notes + measured.notes
     if any(r["dataset"].get("synthetic") for r in runs):
@@ -174,7 +175,7 @@ def forest_plots(runs: Sequence[dict], by: str, out: Path, formats: Sequence[str
                     drawn = True
         axis.set_yticks(range(len(strata.order)), strata.order)
         axis.invert_yaxis()
-        caption = (figure_caption(measured, counts) + f" Hollow: fewer than {strata.min_studies} studies. Dashed: "
+        caption = (figure_caption(measured, counts) + " Hollow: fewer studies than the run's --strata-min-studies. Dashed: "
                    "the value over all studies.")
         if drawn:
             caption += f" Segments: {ci['level']:.0%} intervals over the stratum's studies ({ci['n_resamples']} resamples)."
