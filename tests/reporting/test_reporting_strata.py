@@ -71,7 +71,7 @@ def test_run_stores_strata_equal_to_upstream_scores_on_each_strata(tmp_path, mon
     monkeypatch.setenv("XGEM_BENCH_CACHE", str(tmp_path / "cache"))
     path, hyps, refs = _manifest(tmp_path)
     result = run("F->T", dataset=f"manifest:{path}", predictions={"mine": tmp_path / "hyp.csv"},
-                 metrics=["bleu", "rouge"], out=tmp_path / "results", progress=False, strata_min_studies=8)
+                 metrics=["bleu", "rouge"], out=tmp_path / "results", progress=False, strata_min_studies=10)
     summary = result.results["strata"]
     assert summary["status"] == "ok" and summary["by"]["sex"] == {"F": 12, "M": 12}
     frame = pd.read_csv(result.run_dir / "strata.csv", dtype={"stratum": str})
@@ -86,10 +86,13 @@ def test_run_stores_strata_equal_to_upstream_scores_on_each_strata(tmp_path, mon
             expected_rouge = np.mean([scorer.score(refs[i], hyps[i])["rougeL"].fmeasure for i in ids])
             assert rows.loc[("rouge", "rougeL"), "value"] == pytest.approx(expected_rouge, abs=1e-12)
             assert rows.loc[("rouge", "rougeL"), "n"] == len(ids)
-            assert rows.loc[("rouge", "rougeL"), "too_small"] == (len(ids) < 8)
-    table = render(stratified_table("extended", [{**result.results, "run_dir": str(result.run_dir)}], "age",
+            assert rows.loc[("rouge", "rougeL"), "too_small"] == (len(ids) < 10)
+    table = render(stratified_table("extended", [{**result.results, "run_dir": str(result.run_dir)}], "pathology",
                                     ci={"n_resamples": 50, "level": 0.95, "seed": 0}), "md")
-    assert "| 60-79, F->T | mine |" in table and "n<8" in table
+    edema = frame[(frame["stratum"] == "Edema") & (frame["key"] == "rougeL")]["value"].item()  # 12 studies: shown
+    edema_row = next(line for line in table.splitlines() if line.startswith("| Edema, F->T | mine |"))
+    assert f"{edema:.2f} [" in edema_row.split(" | ")[4]  # the ROUGE-L column, with its interval
+    assert "| Pleural Effusion, F->T | mine | n<10 | n<10 | n<10 |" in table  # 9 studies: flagged
     figures = forest_plots([{**result.results, "run_dir": str(result.run_dir)}], "pathology", tmp_path / "fig",
                            ["png"], {"n_resamples": 50, "level": 0.95, "seed": 0}, ["rouge"])
     assert [p.name for p in figures] == ["strata-pathology-rouge-F-to-T.png"] and figures[0].stat().st_size > 1000
