@@ -19,7 +19,7 @@ def fid(a: str | Path, b: str | Path, backbone: str = "inception", view: str = "
     """
     from xgem_bench.image_sets import images_of
     from xgem_bench.metrics.fid import fid_between
-    from xgem_bench.stats import two_sample_fid_ci
+    from xgem_bench.metrics.fid_resampling import two_sample_fid_ci
 
     ids = list(ids) if ids is not None else None
     result = fid_between(images_of(Path(a), view, split, ids), images_of(Path(b), view, split, ids),
@@ -60,21 +60,14 @@ def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: M
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
            cache_root: str | Path | None = None, all_tasks: bool = False, by: str | None = None) -> str:
     """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2), or `extended` (the metrics beyond the paper), from
-    finished runs (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
-    settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers. `by`: stratify
-    (pathology, view, sex, age, race; see `xgem_bench.strata`)."""
-    from xgem_bench.tables import build_table, render
-
-    loaded = _load(runs, root)
+    finished runs (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run folders, run ids under
+    `root`, or loaded results. `ci`: None, or bootstrap settings {n_resamples, level, seed}. `all_tasks`: keep the
+    columns of tasks no run covers. `by`: stratify (pathology, view, sex, age, race; see `xgem_bench.strata`)."""
     if by:
-        from xgem_bench.strata_views import stratified_table
-        if with_paper:
-            raise ValueError("--with-paper cannot be stratified: the paper reports no strata")
-        return render(stratified_table(table, loaded, by, ci=dict(ci) if ci else None, all_tasks=all_tasks), fmt,
-                      digits=digits)
-    return render(build_table(table, loaded, with_paper=with_paper, ci=dict(ci) if ci else None,
-                              cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks),
-                  fmt, digits=digits)
+        from xgem_bench.strata_views import stratified_text
+        return stratified_text(runs, table, by, fmt, ci, with_paper, digits, root, all_tasks)
+    from xgem_bench.tables import table_text
+    return table_text(runs, table, fmt, ci, with_paper, digits, root, cache_root, all_tasks)
 
 
 def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b: str, key: str | None = None,
@@ -84,7 +77,7 @@ def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b
     of `metric` on `task`, over the studies both scored (`xgem-bench compare`). `test`: bootstrap or
     randomisation. Returns the difference (a - b), both values, the p-value and, for the bootstrap, its interval."""
     from xgem_bench.metrics import get_metric_class
-    from xgem_bench.stats import compare_models
+    from xgem_bench.measurements import compare_models
     from xgem_bench.tasks import parse_task
 
     key = key or get_metric_class(metric).primary
@@ -93,5 +86,5 @@ def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b
 
 
 def _load(runs: Sequence[str | Path | dict], root: str | Path) -> list[dict]:
-    from xgem_bench.results import load_run
-    return [run if isinstance(run, dict) else load_run(run, root) for run in runs]
+    from xgem_bench.results import load_runs
+    return load_runs(runs, root)

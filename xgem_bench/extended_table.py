@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from xgem_bench.tables import EXTENDED_TABLE, Column, Layout, Panel
+from xgem_bench.table_layouts import Column, Layout, Panel
+
+EXTENDED_TABLE = "EXTENDED"
 
 #: (panel, column label, metric, value key); one line per value
 EXTENDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (

@@ -9,7 +9,7 @@ Stratifiers (`by`), from the dataset's reference data of the evaluated studies (
 
 A stratifier is left out when no evaluated study has its attribute; studies with a blank attribute are in no stratum
 of it (counted as `n_unknown`). A value is recomputed exactly as the metric computes it, through the per-study data
-that intervals resample (`stats.run_resampleable`): set-level metrics on the stratum's studies only (FID between the
+that intervals resample (`recompute.run_resampleable`): set-level metrics on the stratum's studies only (FID between the
 stratum's generated and real images when the reference set is the evaluated studies, corpus BLEU from the stratum's
 n-gram counts, label F1 / AUC from the stratum's labels), per-study metrics as the mean over the stratum (CIDEr-D
 keeps the IDF of the whole scored set). Strata with fewer than `min_studies` studies are flagged `too_small`: their
@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from xgem_bench.cache import atomic_write_text
+from xgem_bench.atomic import atomic_write_text
 from xgem_bench.data.study import PAPER_PATHOLOGIES
 
 STRATIFIERS = ("pathology", "view", "sex", "age", "race")
@@ -103,7 +103,8 @@ def stratified_rows(run: dict, members: dict[str, dict[str, list[str]]], min_stu
                     ) -> tuple[list[tuple], dict[str, str]]:
     """STRATA_COLUMNS rows for every successful metric value of every model of `run` (a loaded run), and the
     reasons of values that could not be stratified ("model metric/modality key" -> reason)."""
-    from xgem_bench.stats import StatsUnavailable, run_resampleable
+    from xgem_bench.recompute import run_resampleable
+    from xgem_bench.stats import StatsUnavailable
     rows, not_stratified = [], {}
     for model, entry in run["models"].items():
         if entry.get("status") != "ok":

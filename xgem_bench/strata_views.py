@@ -15,8 +15,11 @@ from typing import Sequence
 import numpy as np
 
 from xgem_bench import strata as store
-from xgem_bench.tables import (EXTENDED_TABLE, LAYOUTS, BuiltPanel, BuiltTable, Cell, Measurements, Row,
-                               _interval_notes, _mark_best, _ran_only, dataset_descriptions)
+from xgem_bench.extended_table import EXTENDED_TABLE
+from xgem_bench.measurements import Cell, Measurements, dataset_descriptions
+from xgem_bench.table_layouts import LAYOUTS
+from xgem_bench.table_render import BuiltPanel, BuiltTable, Row, render
+from xgem_bench.tables import _interval_notes, _mark_best, _ran_only
 
 
 class _Strata:
@@ -67,8 +70,9 @@ class _Strata:
 
     def interval(self, run: dict, model: str, record: dict, key: str, ids: Sequence[str], ci: dict):
         from xgem_bench import stats
+        from xgem_bench.recompute import run_resampleable
         try:
-            data = stats.run_resampleable(run, model, record, key)
+            data = run_resampleable(run, model, record, key)
             scored = set(data.study_ids.tolist())
             subset = data.subset([i for i in ids if i in scored])
             return stats.bootstrap_ci(subset, n_resamples=ci["n_resamples"], level=ci["level"], seed=ci["seed"])
@@ -127,6 +131,17 @@ def stratified_table(number: str, runs: Sequence[dict], by: str, ci: dict | None
         raise ValueError(f"Table {number}-by-{by} would be empty: no metric of its columns was stratified in these "
                          "runs")
     return table
+
+
+def stratified_text(runs, table: str, by: str, fmt: str = "md", ci: dict | None = None, with_paper: bool = False,
+                    digits: int = 2, root="results", all_tasks: bool = False) -> str:
+    """`xgem_bench.api.tables(..., by=...)`: a stratified table of runs (folders, ids under `root` or loaded) in
+    `fmt`."""
+    from xgem_bench.results import load_runs
+    if with_paper:
+        raise ValueError("--with-paper cannot be stratified: the paper reports no strata")
+    return render(stratified_table(table, load_runs(runs, root), by, ci=dict(ci) if ci else None,
+                                   all_tasks=all_tasks), fmt, digits=digits)
 
 
 _BY_MEANING = {"pathology": " (studies whose reference label of the finding is positive; a study may be in several)",

@@ -4,7 +4,8 @@ import pytest
 
 from xgem_bench import extended_table
 from xgem_bench.metrics import METRICS
-from xgem_bench.tables import build_table, render
+from xgem_bench.table_render import render
+from xgem_bench.tables import build_table
 
 from reporting_fixtures import make_run, mean_metric
 

@@ -14,7 +14,7 @@ from xgem_bench.data.images import save_png
 from xgem_bench.data.manifest import ManifestError, read_manifest
 from xgem_bench.runner import run
 from xgem_bench.strata_views import forest_plots, stratified_table
-from xgem_bench.tables import render
+from xgem_bench.table_render import render
 
 from reporting_fixtures import make_run
 
@@ -100,7 +100,7 @@ def test_run_stores_strata_equal_to_upstream_scores_on_each_strata(tmp_path, mon
 
 @pytest.mark.slow
 def test_demo_carries_made_up_sex_and_age(tmp_path, monkeypatch):
-    from xgem_bench.data.demo import load_demo
+    from xgem_bench.synthetic.demo import load_demo
     monkeypatch.setenv("XGEM_BENCH_CACHE", str(tmp_path))
     demo = load_demo("seed=0,n=12")
     members = strata.membership(strata.study_attributes(demo, range(len(demo))))

@@ -83,9 +83,6 @@ class CIDEr(Metric):
 
     def __init__(self, context, **settings):
         super().__init__(context, **settings)
-        for key, allowed in self.allowed_settings().items():
-            if self.settings[key] not in allowed:
-                raise ValueError(f"cider setting {key} must be one of {allowed}, got {self.settings[key]!r}")
         if not isinstance(self.settings["max_n"], int) or self.settings["max_n"] < 1 or self.settings["sigma"] <= 0:
             raise ValueError("cider needs an integer max_n >= 1 and sigma > 0")
         self.normalization = TextNormalization.from_settings(self.settings)

@@ -119,9 +119,6 @@ class METEOR(PerSampleMean):
 
     def __init__(self, context, **settings):
         super().__init__(context, **settings)
-        for key, allowed in self.allowed_settings().items():
-            if self.settings[key] not in allowed:
-                raise ValueError(f"meteor setting {key} must be one of {allowed}, got {self.settings[key]!r}")
         if not 0 < self.settings["alpha"] <= 1 or self.settings["beta"] < 0 or not 0 <= self.settings["gamma"] <= 1:
             raise ValueError("meteor needs 0 < alpha <= 1, beta >= 0 and 0 <= gamma <= 1")
         self.normalization = TextNormalization.from_settings(self.settings)
