@@ -193,7 +193,8 @@ def forest_plots(runs: Sequence[dict], by: str, out: Path, formats: Sequence[str
         caption = (figure_caption(measured, counts) + " Hollow: fewer studies than the run's --strata-min-studies. Dashed: "
                    "the value over all studies.")
         if drawn:
-            caption += f" Segments: {ci['level']:.0%} intervals over the stratum's studies ({ci['n_resamples']} resamples)."
+            caption += (f" Segments: {ci['level']:.0%} intervals over the stratum's studies ({ci['n_resamples']} "
+                        "resamples; FID's are centred on its bias-corrected estimate and may not contain the point).")
         better = "higher" if measured.higher_is_better(metric) else "lower"
         paths += _finish(figure, axis, f"{metric} {key} by {by}, {task} ({better} is better)", "", out, f"strata-{by}-{metric}-{task}", formats,
                          caption, None)
