@@ -79,12 +79,16 @@ def _name_preset(summary: dict, preset: str) -> None:
 
 def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: Mapping[str, Any] | None = None,
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-           cache_root: str | Path | None = None, all_tasks: bool = False,
+           cache_root: str | Path | None = None, all_tasks: bool = False, by: str | None = None,
            leaderboard: str | Path | None = None) -> str:
-    """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2) or the ReXrank layout (rexrank) from finished runs
-    (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded
-    results. `ci`: None, or bootstrap settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no
-    run covers. `leaderboard`: rexrank only, a CSV of published leaderboard rows to show beside the runs'."""
+    """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2), the ReXrank layout (rexrank) or `extended` (the metrics
+    beyond the paper), from finished runs (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run
+    folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap settings {n_resamples, level, seed}.
+    `all_tasks`: keep the columns of tasks no run covers. `by`: stratify (pathology, view, sex, age, race; see
+    `xgem_bench.strata`). `leaderboard`: rexrank only, a CSV of published leaderboard rows to show beside the runs'."""
+    if by:
+        from xgem_bench.strata_views import stratified_text
+        return stratified_text(runs, table, by, fmt, ci, with_paper, digits, root, all_tasks)
     from xgem_bench.tables import table_text
     return table_text(runs, table, fmt, ci, with_paper, digits, root, cache_root, all_tasks, leaderboard)
 

@@ -33,6 +33,7 @@ from xgem_bench.metrics.base import ReferenceSet, Sample
 from xgem_bench.scoring import compute_metric, describe_error, update_metrics
 from xgem_bench.presets import apply_preset
 from xgem_bench.progress import progress_bar, silence_third_party_bars
+from xgem_bench.strata import DEFAULT_MIN_STUDIES, add_strata
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
 
@@ -122,7 +123,8 @@ class Runner:
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
                  predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False,
                  model_options: dict[str, dict[str, Any]] | None = None,
-                 metric_options: dict[str, dict[str, Any]] | None = None, preset: str | None = None):
+                 metric_options: dict[str, dict[str, Any]] | None = None, preset: str | None = None,
+                 strata_min_studies: int = DEFAULT_MIN_STUDIES):
         self.task = parse_task(task)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
@@ -131,6 +133,9 @@ class Runner:
             raise RunError("--limit must be at least 1")
         self.batch_size, self.progress = batch_size, progress
         self.allow_demo_backbone = allow_demo_backbone  # variant=demo on data other than the demo
+        if strata_min_studies < 1:
+            raise RunError("--strata-min-studies must be at least 1")
+        self.strata_min_studies = strata_min_studies
         self.out = Path(out)
         self.cache_dir = Path(cache_dir) if cache_dir else weights.cache_root()
         for old, new, given in (("model_options", "model_settings", model_options),
@@ -275,6 +280,7 @@ class Runner:
                               "backbone_images": {k: sum(p.get(k, 0) for p in passes) for k in sorted(
                                   {k for p in passes for k in p})}}
         store.write_run(run_dir, results, per_sample, generation)
+        add_strata(run_dir, results, self.dataset, eligible, self.strata_min_studies)  # from the files just written
         return RunResult(run_dir, results)
 
     def _new_run_id(self) -> str:
@@ -482,6 +488,7 @@ def run(task: str | Task, **kwargs) -> RunResult:
     such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
     `model_settings` / `metric_settings` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`,
     `preset` (named metric conventions such as "rexrank", `xgem_bench.presets`).
+    `strata_min_studies` (stratified results: smaller strata are flagged too small; see `xgem_bench.strata`).
     Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
     """
     return Runner(task, **kwargs).run()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
+from xgem_bench.extended_table import EXTENDED_TABLE, extended_layout
 from xgem_bench.measurements import Cell, Measurements, dataset_descriptions
 from xgem_bench.results import generated_reports, load_paper_values, load_runs
 from xgem_bench.table_layouts import (COHERENCE_KEY, COHERENCE_METRIC, COHERENCE_REAL_KEY, COUNT_TABLE,
@@ -44,9 +45,10 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     default: the cache folder each run recorded). `leaderboard`: for the REXRANK table, a CSV of published rows
     (`xgem_bench.leaderboard`) shown beside the runs'."""
     number = str(number).upper()
-    if number not in (COUNT_TABLE, *TABLES, *EXTRA_TABLES):
+    if number not in (COUNT_TABLE, *TABLES, *EXTRA_TABLES, EXTENDED_TABLE):
         raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}, "
-                         f"and beside them {', '.join(t.lower() for t in EXTRA_TABLES)}")
+                         f"and beside them {', '.join(t.lower() for t in (*EXTRA_TABLES, EXTENDED_TABLE))} "
+                         "(extended: the metrics beyond the paper)")
     if leaderboard is not None and number != "REXRANK":
         raise ValueError("--leaderboard goes with --table rexrank")
     measured = Measurements(runs)
@@ -58,11 +60,14 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     elif number == "A2":
         table = _build_intra_study(measured, paper, cache_root)
     else:
-        layout = LAYOUTS[number]
+        if number == EXTENDED_TABLE:
+            layout, extra_notes = extended_layout(runs)
+        else:
+            layout, extra_notes = LAYOUTS[number], []
         ran = {run["task"] for run in runs}
         chosen = layout.panels if all_tasks else [p for p in (_ran_only(p, ran) for p in layout.panels) if p]
         panels = [_build_panel(layout, panel, measured, paper, ci) for panel in chosen]
-        table = BuiltTable(number, layout.caption, panels)
+        table = BuiltTable(number, layout.caption, panels, notes=extra_notes)
         _check_not_empty(table, measured, {c.task for p in layout.panels for c in p.columns if c.task}
                          | {t for p in layout.panels for t in p.row_tasks})
     table.notes = _context_notes(measured, table) + measured.missing_notes() + measured.notes + table.notes

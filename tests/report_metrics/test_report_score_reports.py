@@ -117,7 +117,7 @@ def test_aliases_resolve_through_the_registry():
     with pytest.raises(KeyError, match="scores image outputs"):
         resolve_metric("pixel-mae")
     with pytest.raises(KeyError, match="unknown metric"):
-        resolve_metric("rouge")
+        resolve_metric("rouge-w")  # (rouge itself is a metric now)
 
 
 @pytest.mark.parametrize("hyp_rows, message", [
@@ -165,5 +165,5 @@ def test_bom_quoted_newlines_and_very_long_reports(tmp_path):
 def test_bad_metric_settings_are_user_errors(files):
     result = score("--hyp", files[0], "--ref", files[1], "--metrics", "bleu", "-s", "bleu.convention=sacre")
     assert result.exit_code == 2 and "unknown BLEU convention" in result.stderr
-    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "rouge")
-    assert result.exit_code == 2 and "unknown metric 'rouge'" in result.stderr
+    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "rouge-w")
+    assert result.exit_code == 2 and "unknown metric 'rouge-w'" in result.stderr

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -17,7 +17,10 @@ def plots(runs: List[Path] = typer.Argument(..., help="Run folders; they are com
           ci: bool = typer.Option(False, "--ci", help="Draw bootstrap intervals over studies (as tables --ci)."),
           resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
           level: float = typer.Option(0.95, help="Confidence level for --ci."),
-          seed: int = typer.Option(0, help="Bootstrap seed for --ci.")) -> None:
+          seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
+          by: Optional[str] = typer.Option(None, "--by", help="Also draw per-stratum forest plots: pathology, view, "
+                                                              "sex, age or race."),
+          metric: Optional[List[str]] = typer.Option(None, "--metric", help="With --by: only these metrics.")) -> None:
     """Draw the figures the runs support (PNG and PDF)."""
     from xgem_bench.commands._common import fail, user_errors
     from xgem_bench.plots import all_plots
@@ -26,7 +29,11 @@ def plots(runs: List[Path] = typer.Argument(..., help="Run folders; they are com
     with user_errors(FileNotFoundError, ValueError, OSError):
         loaded = [load_run(run) for run in runs]
         settings = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None
-        written = all_plots(loaded, out, [f.strip().lower() for f in formats.split(",") if f.strip()], settings)
+        chosen = [f.strip().lower() for f in formats.split(",") if f.strip()]
+        written = all_plots(loaded, out, chosen, settings)
+        if by:
+            from xgem_bench.strata_views import forest_plots
+            written += forest_plots(loaded, by, out, chosen, settings, metric)
     if not written:
         fail("the runs hold no successful metric values to plot")
     for path in written:

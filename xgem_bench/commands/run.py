@@ -43,6 +43,8 @@ def run(
     allow_demo_backbone: bool = typer.Option(False, "--allow-demo-backbone",
                                              help="Allow variant=demo (the demo-trained stand-in for XRV) on data "
                                                   "other than the demo."),
+    strata_min_studies: int = typer.Option(10, help="Stratified results (per pathology, view, sex, age band): "
+                                                    "strata with fewer studies are flagged too small."),
 ) -> None:
     """Run models on a task over a dataset and write results/<run-id>/."""
     from xgem_bench.results import format_table, summary_rows
@@ -56,7 +58,7 @@ def run(
                         metric_settings=cli_settings(metric_setting, metric_option, "metric",
                                                      old_flag="--metric-option", new_flag="--metric-setting"),
                         run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone,
-                        preset=preset)
+                        preset=preset, strata_min_studies=strata_min_studies)
         result = runner.run()
     if result.run_dir is None:  # not rank 0
         return

@@ -13,8 +13,9 @@ def register(app: typer.Typer) -> None:
 
 def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (one task each); they are combined."),
            table: str = typer.Option(..., "--table", "-t", help="Paper table: 1 (ground-truth counts behind "
-                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1, A2, or rexrank "
-                                                                "(ReXrank's report-metric layout)."),
+                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1, A2; rexrank "
+                                                                "(ReXrank's report-metric layout); or extended (the "
+                                                                "metrics beyond the paper: ROUGE, METEOR, CIDEr-D, ...)."),
            leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="With --table rexrank: a CSV of "
                                                       "published leaderboard rows (model + ReXrank column names) "
                                                       "shown beside the runs."),
@@ -27,6 +28,9 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
            with_paper: bool = typer.Option(False, "--with-paper", help="Add the paper's published values as rows."),
            all_tasks: bool = typer.Option(False, "--all-tasks", help="Keep the columns of tasks no run covers "
                                                                      "(shown as '-'); default: only tasks that ran."),
+           by: Optional[str] = typer.Option(None, "--by", help="Stratify: pathology, view, sex, age or race (the "
+                                                                "table's rows repeated per stratum, from the runs' "
+                                                                "strata)."),
            digits: int = typer.Option(2, help="Decimals shown (latex, md)."),
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
            level: float = typer.Option(0.95, help="Confidence level for --ci."),
@@ -42,7 +46,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
     with user_errors(FileNotFoundError, ValueError, KeyError):
         settings = {"n_resamples": resamples, "level": level, "seed": seed, "style": ci_style} if ci else None
         text = build(runs, table, fmt, ci=settings, with_paper=with_paper, digits=digits, root=root,
-                     cache_root=cache_dir, all_tasks=all_tasks, leaderboard=leaderboard)
+                     cache_root=cache_dir, all_tasks=all_tasks, by=by, leaderboard=leaderboard)
     if out is None:
         typer.echo(text, nl=False)
         return

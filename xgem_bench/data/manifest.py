@@ -6,7 +6,10 @@ and, optionally, `frontal_sha256` / `lateral_sha256` (used for the fingerprint i
 copied dataset keeps its fingerprint). Optional acquisition columns feed models that use them (see `Study`):
 `frontal_view` (the frontal's ViewPosition, PA / AP), `frontal_source` / `lateral_source` (the original image files,
 absolute or relative to the root, for models run with their own preprocessing) and `study_datetime` (sortable text,
-e.g. `21800331 132559`: StudyDate and StudyTime). An optional sidecar `<manifest stem>.json` carries `name`, `synthetic`,
+e.g. `21800331 132559`: StudyDate and StudyTime). Optional subgroup metadata for stratified results
+(`xgem_bench.strata`): `sex` (F / M; `female` / `male` are read as F / M, other codes are kept upper-cased), `age`
+(years at the study, a number) and `race` (free text); they enter no model and no aggregate, so they are not part of
+the fingerprint (the strata record a digest of what they used). An optional sidecar `<manifest stem>.json` carries `name`, `synthetic`,
 `description` and `licence`; the readers of this package (demo, MIMIC-CXR, IU X-ray) all write one.
 
 Pixels are read only in `load(i)`; images that are not 256x256 are zero-padded to square and resized there.
@@ -37,6 +40,8 @@ BLANK_LABELS = {"", "nan", "na", "n/a", "null", "none"}
 _HASH_COLUMNS = {Modality.FRONTAL: "frontal_sha256", Modality.LATERAL: "lateral_sha256"}
 _SOURCE_COLUMNS = {"frontal": "frontal_source", "lateral": "lateral_source"}
 ACQUISITION_COLUMNS = ("frontal_view", *_SOURCE_COLUMNS.values(), "study_datetime")
+METADATA_COLUMNS = ("sex", "age", "race")
+_SEX_CODES = {"FEMALE": "F", "MALE": "M"}
 
 
 class ManifestError(ValueError):
@@ -171,14 +176,21 @@ def _normalise(table: pd.DataFrame, source: str) -> pd.DataFrame:
                             f"{list(REQUIRED_COLUMNS)} (cells may be blank) and may have subject_id, split, "
                             "and CheXpert label columns")
     text_columns = ["study_id", "subject_id", "frontal", "lateral", "report", "split", *_HASH_COLUMNS.values(),
-                    *ACQUISITION_COLUMNS]
-    for column in ACQUISITION_COLUMNS:
+                    *ACQUISITION_COLUMNS, *METADATA_COLUMNS]
+    for column in (*ACQUISITION_COLUMNS, *METADATA_COLUMNS):
         if column not in table.columns:
             table[column] = ""
     for column in text_columns:
         if column in table.columns:
             table[column] = table[column].map(lambda v: "" if _blank(v) else str(v).strip())
     table["frontal_view"] = table["frontal_view"].str.upper()
+    table["sex"] = table["sex"].str.upper().map(lambda v: _SEX_CODES.get(v, v))
+    ages = pd.to_numeric(table["age"].mask(table["age"] == ""), errors="coerce")
+    bad_age = (ages.isna() & (table["age"] != "")) | (ages < 0)
+    if bad_age.any():
+        rows = (np.flatnonzero(bad_age) + 2)[:5].tolist()
+        raise ManifestError(f"{source}: age at row(s) {rows} is not a number of years >= 0 "
+                            f"({table['age'][bad_age].iloc[0]!r}); write the age in years or leave the cell blank")
     if table.empty:
         raise ManifestError(f"{source}: the manifest has a header but no studies; add one row per study")
     for column in ("study_id", "subject_id"):

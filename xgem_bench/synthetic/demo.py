@@ -9,7 +9,8 @@ How a study is made (every random choice comes from a stream keyed by the seed a
 of the number of usable reports stating them, so rare ones still appear), pick a usable report stating it (unused
 reports first), take the labels from that report, draw the findings where the report puts them (side, zone,
 severity; at random where it does not say), on the anatomy of the study's subject. Subjects have one or more
-studies (1.6 on average); whole subjects go to train / validate / test (60 / 10 / 30 % of subjects).
+studies (1.6 on average); whole subjects go to train / validate / test (60 / 10 / 30 % of subjects). Each subject
+gets a made-up sex and age (20-90), independent of the findings, so stratified results show subgroups on the demo.
 
 `load_demo("seed=3,n=120")` builds other variants. Results on this dataset say nothing about real patients.
 """
@@ -30,7 +31,7 @@ from xgem_bench.synthetic.phantom import Findings, Site, render_frontal, render_
 from xgem_bench.data.study import CHEXPERT_LABELS
 
 #: Bump whenever the images, the report choice or the layout change: it is part of the cache folder name.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3  # 3: synthetic sex and age per subject (for stratified results)
 DEFAULT_SEED = 0
 DEFAULT_STUDIES = 300
 DEMO_NAME = "demo (synthetic phantoms)"
@@ -49,7 +50,8 @@ pipeline runs and that metrics react to known findings; they say nothing about p
 
 The report texts are real impressions from the Indiana University Chest X-ray Collection (IU X-ray / Open-i), read
 from the copy shipped inside the torchxrayvision package, unmodified. Licence: {licence}.
-The `iu_report` column names the source report of each study.
+The `iu_report` column names the source report of each study. The `sex` and `age` columns are made up (drawn per
+subject, independently of the findings) so that stratified results have subgroups to show.
 """
 
 
@@ -99,8 +101,15 @@ def plan_studies(seed: int, n_studies: int) -> pd.DataFrame:
         subject = int(subject_of[index])
         rows.append({"study_id": f"demo{index:04d}", "subject_id": f"phantom{subject:04d}",
                      "split": split_of_subject[subject], "report": report.impression, "iu_report": report.uid,
-                     "subject_index": subject, **labels})
+                     "subject_index": subject, **synthetic_demographics(seed, subject), **labels})
     return pd.DataFrame(rows)
+
+
+def synthetic_demographics(seed: int, subject: int) -> dict:
+    """Made-up sex and age of a phantom subject, so stratified results have subgroups on the demo (drawn
+    independently of the findings: any difference between the demo's subgroups is chance)."""
+    rng = _stream(seed, 5, subject)
+    return {"sex": str(rng.choice(["F", "M"])), "age": int(rng.integers(20, 91))}
 
 
 def findings_for(row: dict, rng: np.random.Generator) -> Findings:
@@ -151,7 +160,7 @@ def build_demo(folder: str | os.PathLike, seed: int = DEFAULT_SEED, n_studies: i
     plan["frontal"], plan["lateral"] = frontal, lateral
     plan["frontal_sha256"], plan["lateral_sha256"] = frontal_hash, lateral_hash
     columns = ["study_id", "subject_id", "split", "frontal", "lateral", "report", *CHEXPERT_LABELS, "iu_report",
-               "frontal_sha256", "lateral_sha256"]
+               "frontal_sha256", "lateral_sha256", "sex", "age"]
     meta = {"name": DEMO_NAME, "synthetic": True, "builder_version": BUILDER_VERSION, "seed": seed,
             "n_studies": n_studies, "licence": IU_LICENCE,
             "description": "procedural chest phantoms (frontal + lateral) paired with real IU X-ray impressions "
