@@ -9,6 +9,7 @@ it is the test-set uncertainty of the reported (seed-mean) value; the sd is the 
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -96,7 +97,8 @@ def summarise(labels: np.ndarray, per_seed: Sequence[np.ndarray], classes: Seque
         index = rng.integers(0, len(labels), size=len(labels))
         with np.errstate(invalid="ignore"):
             draws[r] = np.mean([fast_scores(labels[index], p[index], threshold) for p in per_seed], axis=0)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a class without test positives is NaN in every seed: NaN, said in the docs
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(matrix, axis=0) if len(matrix) else matrix
         sd = np.nanstd(matrix, axis=0, ddof=1) if len(matrix) > 1 else np.full(len(keys), np.nan)
     return {"per_seed": by_seed, "mean": dict(zip(keys, mean.tolist())), "sd": dict(zip(keys, sd.tolist())),

@@ -26,7 +26,7 @@ import torch
 
 from xgem_bench import results as store
 from xgem_bench.cache import atomic_write_text
-from xgem_bench.data import load_dataset
+from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import PAPER_PATHOLOGIES
 from xgem_bench.tasks import Modality
 from xgem_bench.utility import parallel, synthetic
@@ -156,15 +156,17 @@ def _prepare(run_dir: Path, config: UtilityConfig) -> None:
 
 
 def run_experiment(config: UtilityConfig, out: str | Path = "results", run_id: str | None = None,
-                   progress: bool = True) -> dict:
-    """Run (or resume) one experiment; returns the content of utility.json (written by the main process)."""
+                   progress: bool = True, dataset: Dataset | None = None) -> dict:
+    """Run (or resume) one experiment; returns the content of utility.json (written by the main process).
+
+    `dataset`: a Dataset object used instead of loading `config.real` (notebooks, tests); `config.real` names it."""
     started = time.time()
     run_id = run_id or _new_run_id(config)
     run_dir = Path(out) / run_id
     if parallel.is_main():
         _prepare(run_dir, config)
     parallel.barrier()
-    real = load_dataset(config.real)
+    real = dataset if dataset is not None else load_dataset(config.real)
     view = Modality(config.view)
     size = config.train.image_size
     train_pos = with_view(real, config.train_split, view)
