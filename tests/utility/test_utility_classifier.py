@@ -15,8 +15,10 @@ from xgem_bench.weights_catalog.utility import IMAGENET_DENSENET
 
 
 def _old_layout(state: dict) -> dict:
-    """torchvision's pre-0.3 key names (`norm.1` for `norm1`), as in the published densenet121-a639ec97.pth."""
-    return {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v for k, v in state.items()}
+    """torchvision's pre-0.3 key names (`norm.1` for `norm1`) and no BatchNorm `num_batches_tracked` (it came with
+    torch 0.4.1), as in the published densenet121-a639ec97.pth."""
+    return {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v for k, v in state.items()
+            if not k.endswith("num_batches_tracked")}
 
 
 @pytest.fixture

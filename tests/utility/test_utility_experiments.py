@@ -20,7 +20,8 @@ def test_prompt_dataset_repeats_sources_under_new_ids():
     real = tiny_dataset()
     train = list(real.indices("train")[:2])
     prompts = PromptDataset(real, [train[0], train[1], train[0]])
-    assert prompts.study_ids == [real.study_ids[train[0]], real.study_ids[train[1]], prompt_id(real.study_ids[train[0]], 1)]
+    first, second = real.study_ids[train[0]], real.study_ids[train[1]]
+    assert prompts.study_ids == [first, second, prompt_id(first, 1)]
     study = prompts.load(2, (Modality.FRONTAL,))
     assert study.study_id.endswith("~1") and study.split == "synthetic"
     np.testing.assert_array_equal(study.frontal, real.load(train[0]).frontal)

@@ -2,7 +2,8 @@
 
 Grey X-rays are repeated to three channels and normalised with the ImageNet statistics in every arm, so the network
 and its input are the same whether it starts from scratch (the paper's choice, the default) or from the ImageNet
-weights (`init=imagenet`, read through the weights manager: `xgem-bench weights fetch torchvision-densenet121-imagenet`).
+weights (`init=imagenet`, read through the weights manager; `xgem-bench weights fetch
+torchvision-densenet121-imagenet` gets them).
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def build_classifier(n_classes: int, init: str = "scratch") -> XrayDenseNet:
     if init == "imagenet":
         state = {k: v for k, v in imagenet_state_dict().items() if not k.startswith("classifier.")}
         missing, unexpected = model.net.load_state_dict(state, strict=False)
+        # the published file predates BatchNorm's num_batches_tracked (unused with momentum set); the head is new
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
         if unexpected or set(missing) != {"classifier.weight", "classifier.bias"}:
             raise ValueError(f"{IMAGENET_DENSENET} does not fit torchvision's DenseNet-121 (missing {missing[:3]}, "
                              f"unexpected {unexpected[:3]})")

@@ -161,6 +161,10 @@ def run_experiment(config: UtilityConfig, out: str | Path = "results", run_id: s
 
     `dataset`: a Dataset object used instead of loading `config.real` (notebooks, tests); `config.real` names it."""
     started = time.time()
+    parallel.join()
+    progress = progress and parallel.is_main()
+    if parallel.world_size() > 1 and run_id is None:
+        raise UtilityError("under torchrun give --run-id, so that every process writes to the same run")
     run_id = run_id or _new_run_id(config)
     run_dir = Path(out) / run_id
     if parallel.is_main():
@@ -172,13 +176,13 @@ def run_experiment(config: UtilityConfig, out: str | Path = "results", run_id: s
     train_pos = with_view(real, config.train_split, view)
     prompt_pos = with_view(real, config.train_split, view, need_report=True)
     classes = resolve_classes(config, label_matrix(real, train_pos, PAPER_PATHOLOGIES))
-    for split, positions in ((config.train_split, train_pos), (config.validate_split, with_view(real, config.validate_split, view)),
-                             (config.test_split, with_view(real, config.test_split, view))):
+    validate_pos, test_pos = with_view(real, config.validate_split, view), with_view(real, config.test_split, view)
+    for split, positions in ((config.train_split, train_pos), (config.validate_split, validate_pos),
+                             (config.test_split, test_pos)):
         if len(positions) == 0:
             raise UtilityError(f"split {split!r} of {real.name!r} has no study with a {view.name.lower()} image")
-    validate = real_images(real, with_view(real, config.validate_split, view), view, classes, size,
-                           "validation images", progress)
-    test = real_images(real, with_view(real, config.test_split, view), view, classes, size, "test images", progress)
+    validate = real_images(real, validate_pos, view, classes, size, "validation images", progress)
+    test = real_images(real, test_pos, view, classes, size, "test images", progress)
     rng = np.random.default_rng(config.data_seed)
 
     def make_synthetic(sources: list[int], tag: str) -> LabelledImages:
@@ -226,7 +230,8 @@ def run_experiment(config: UtilityConfig, out: str | Path = "results", run_id: s
     for name, data in arms.items():
         per_seed, records = [], []
         for seed in range(config.seeds):
-            trained = train_arm(data, validate, test, config.train, seed, run_dir / "arms" / _safe(name) / f"seed{seed}",
+            folder = run_dir / "arms" / _safe(name) / f"seed{seed}"
+            trained = train_arm(data, validate, test, config.train, seed, folder,
                                 desc=f"{config.experiment} {name} seed {seed}", progress=progress)
             per_seed.append(trained["probabilities"])
             records.append(trained["record"])

@@ -30,3 +30,11 @@ def barrier() -> None:
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def join() -> None:
+    """Join the launcher's process group now (nothing in one process), so that the runner's generation inside the
+    experiment does not own it (and tear it down) and every later barrier holds."""
+    import torch
+    from accelerate import PartialState
+    PartialState(cpu=not torch.cuda.is_available())

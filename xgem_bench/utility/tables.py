@@ -100,7 +100,8 @@ def render(title: str, header: list[str], rows: list[list[str]], fmt: str) -> st
         return buffer.getvalue()
     if fmt == "latex":
         escape = lambda text: text.replace("%", r"\%").replace("±", r"$\pm$").replace("&", r"\&")  # noqa: E731
-        lines = [r"\begin{table}", rf"\caption{{{escape(title)}}}", r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}",
+        lines = [r"\begin{table}", rf"\caption{{{escape(title)}}}",
+                 r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}",
                  r"\toprule", " & ".join(map(escape, header)) + r" \\", r"\midrule"]
         lines += [" & ".join(map(escape, row)) + r" \\" for row in rows]
         return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
