@@ -49,8 +49,9 @@ def test_anonymization_with_the_oracle_trains_the_same_classifier_twice(tmp_path
 
 @pytest.mark.slow
 def test_imbalance_balances_the_rare_class_with_synthetic_positives(tmp_path):
+    """On lateral views (Table A5), the rare class is brought up to the frequent one with synthetic positives."""
     config = UtilityConfig("imbalance", real="tiny", synthetic="oracle", classes=CLASSES, seeds=1, train=TINY,
-                           n_resamples=20)
+                           n_resamples=20, view="L")
     results = run_experiment(config, out=tmp_path, run_id="imb", progress=False, dataset=tiny_dataset())
     before = results["arms"]["real"]["positives"]
     after = results["arms"]["real+synthetic"]["positives"]
@@ -58,6 +59,9 @@ def test_imbalance_balances_the_rare_class_with_synthetic_positives(tmp_path):
     assert after["Pleural Effusion"]["n_pos"] >= 12  # brought up to the most frequent class
     assert results["arms"]["real+synthetic"]["n_synthetic"] == after["Pleural Effusion"]["n_pos"] - before[
         "Pleural Effusion"]["n_pos"]
+    assert "Table A5" in utility_table(results, "md")
+    assert (tmp_path / "imb" / "synthetic" / "balancing" / "results.json").exists()
+    assert json.loads((tmp_path / "imb" / "synthetic" / "balancing" / "results.json").read_text())["task"] == "T->L"
     table9 = utility_table(results, "md", table="9", with_paper=True)
     assert "Pleural Effusion" in table9 and "14.1%" in table9
 
