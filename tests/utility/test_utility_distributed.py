@@ -18,7 +18,7 @@ def test_two_processes_train_and_write_once(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(here / "utility_dist_worker.py"), str(tmp_path)]
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    returncode, stdout, stderr = finish(process, timeout=600)
+    returncode, stdout, stderr = finish(process, timeout=900)
     assert returncode == 0, stderr[-3000:]
     assert stdout.count("rank done, world=2") == 2
     results = json.loads((tmp_path / "two-ranks" / "utility.json").read_text())

@@ -160,9 +160,15 @@ def run_experiment(config: UtilityConfig, out: str | Path = "results", run_id: s
     """Run (or resume) one experiment; returns the content of utility.json (written by the main process).
 
     `dataset`: a Dataset object used instead of loading `config.real` (notebooks, tests); `config.real` names it."""
+    owned = parallel.join()
+    try:
+        return _run(config, out, run_id, progress and parallel.is_main(), dataset)
+    finally:
+        parallel.leave(owned)
+
+
+def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: bool, dataset: Dataset | None) -> dict:
     started = time.time()
-    parallel.join()
-    progress = progress and parallel.is_main()
     if parallel.world_size() > 1 and run_id is None:
         raise UtilityError("under torchrun give --run-id, so that every process writes to the same run")
     run_id = run_id or _new_run_id(config)

@@ -32,9 +32,20 @@ def barrier() -> None:
         dist.barrier()
 
 
-def join() -> None:
+def join() -> bool:
     """Join the launcher's process group now (nothing in one process), so that the runner's generation inside the
-    experiment does not own it (and tear it down) and every later barrier holds."""
+    experiment does not own it (and tear it down) and every later barrier holds. True when this call created it."""
     import torch
+    import torch.distributed as dist
     from accelerate import PartialState
+    joined_before = dist.is_available() and dist.is_initialized()
     PartialState(cpu=not torch.cuda.is_available())
+    return not joined_before and dist.is_available() and dist.is_initialized()
+
+
+def leave(owned: bool) -> None:
+    """Tear down a process group `join` created: without it the processes hang at exit (dependencies.md §7)."""
+    import torch.distributed as dist
+    if owned and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
