@@ -24,8 +24,8 @@ def _run(experiment: str, real: str, synthetic: str, view: str, classes: Optiona
          image_size: Optional[int], max_epochs: Optional[int], batch_size: Optional[int], lr: float,
          weight_decay: float, patience: Optional[int], init: str, threshold: float, seeds: Optional[int],
          n_real: Optional[int], n_synthetic: Optional[str], data_seed: int, resamples: Optional[int],
-         model_option: Optional[List[str]], out: Path, run_id: Optional[str], quiet: bool, with_paper: bool) -> None:
-    from xgem_bench.commands._common import fail, parse_options, user_errors
+         setting: Optional[List[str]], out: Path, run_id: Optional[str], quiet: bool, with_paper: bool) -> None:
+    from xgem_bench.commands._common import cli_settings, fail, user_errors
     from xgem_bench.utility.experiments import UtilityConfig, UtilityError, run_experiment
     from xgem_bench.utility.synthetic import SyntheticSourceError, source_name
     from xgem_bench.utility.tables import utility_table
@@ -34,11 +34,11 @@ def _run(experiment: str, real: str, synthetic: str, view: str, classes: Optiona
 
     preset = DEMO_PRESET if demo else PAPER_PRESET
     pick = lambda value, key: preset[key] if value is None else value  # noqa: E731
-    options = parse_options(model_option, "model")
+    options = cli_settings(setting, None, "model")
     name = source_name(synthetic)
     unknown = set(options) - {name}
     if unknown:
-        fail(f"model options given for {sorted(unknown)}, but the synthetic source is {name!r}")
+        fail(f"settings given for {sorted(unknown)}, but the synthetic source is {name!r}")
     with user_errors(ValueError):
         sizes = tuple(int(n) for n in str(pick(n_synthetic, "n_synthetic")).split(",") if n.strip())
         settings = TrainSettings(image_size=pick(image_size, "image_size"), max_epochs=pick(max_epochs, "max_epochs"),
@@ -47,7 +47,7 @@ def _run(experiment: str, real: str, synthetic: str, view: str, classes: Optiona
         config = UtilityConfig(experiment, real=real, synthetic=synthetic, view=view.upper(),
                                classes=tuple(c.strip() for c in classes.split(",")) if classes else None,
                                seeds=pick(seeds, "seeds"), train=settings, n_real=pick(n_real, "n_real"),
-                               n_synthetic=sizes, data_seed=data_seed, model_options=options.get(name, {}),
+                               n_synthetic=sizes, data_seed=data_seed, model_settings=options.get(name, {}),
                                n_resamples=pick(resamples, "resamples"))
     with user_errors(UtilityError, SyntheticSourceError, WeightsMissing, WeightsMismatch, FileNotFoundError):
         results = run_experiment(config, out=out, run_id=run_id, progress=not quiet)
@@ -85,16 +85,16 @@ def _command(experiment: str, doc: str):
                                                                   "(paper 0,5000,15000,30000,60000)."),
             data_seed: int = typer.Option(0, help="Seed of the synthetic generation and the data subsets."),
             resamples: Optional[int] = typer.Option(None, help="Bootstrap resamples of the intervals."),
-            model_option: Optional[List[str]] = typer.Option(None, "-o", "--model-option",
-                                                             help="NAME.KEY=VALUE for the synthetic source (e.g. "
-                                                                  "xgem.steps=20)."),
+            setting: Optional[List[str]] = typer.Option(None, "--setting", "-s",
+                                                        help="NAME.KEY=VALUE for the synthetic source (e.g. "
+                                                             "xgem.steps=20)."),
             out: Path = typer.Option(Path("results"), "--out", help="Results root."),
             run_id: Optional[str] = typer.Option(None, help="Run id; the same id resumes an unfinished run."),
             quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
             with_paper: bool = typer.Option(False, "--with-paper", help="Print the paper's values beside."),
     ) -> None:
         _run(experiment, real, synthetic, view, classes, demo, image_size, max_epochs, batch_size, lr, weight_decay,
-             patience, init, threshold, seeds, n_real, n_synthetic, data_seed, resamples, model_option, out, run_id,
+             patience, init, threshold, seeds, n_real, n_synthetic, data_seed, resamples, setting, out, run_id,
              quiet, with_paper)
     command.__doc__ = doc
     return command

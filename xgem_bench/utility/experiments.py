@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from xgem_bench import results as store
-from xgem_bench.cache import atomic_write_text
+from xgem_bench import distributed
+from xgem_bench.atomic import atomic_write_text
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import PAPER_PATHOLOGIES
 from xgem_bench.tasks import Modality
-from xgem_bench.utility import parallel, synthetic
+from xgem_bench.utility import synthetic
 from xgem_bench.utility.data import LabelledImages, label_matrix, real_images, to_uint8, with_view
 from xgem_bench.utility.evaluate import summarise
 from xgem_bench.utility.prompts import cycle
@@ -64,7 +65,8 @@ class UtilityConfig:
     n_synthetic: tuple[int, ...] = PAPER_N_SYNTHETIC
     #: seed of the synthetic generation and of every data subset drawn
     data_seed: int = 0
-    model_options: dict[str, Any] = field(default_factory=dict)
+    #: settings of the synthetic source (`-s xgem.steps=20`)
+    model_settings: dict[str, Any] = field(default_factory=dict)
     n_resamples: int = 1000
     train_split: str = "train"
     validate_split: str = "validate"
@@ -160,22 +162,32 @@ def run_experiment(config: UtilityConfig, out: str | Path = "results", run_id: s
     """Run (or resume) one experiment; returns the content of utility.json (written by the main process).
 
     `dataset`: a Dataset object used instead of loading `config.real` (notebooks, tests); `config.real` names it."""
-    owned = parallel.join()
+    owned = _join()
     try:
-        return _run(config, out, run_id, progress and parallel.is_main(), dataset)
+        return _run(config, out, run_id, progress and distributed.is_main(), dataset)
     finally:
-        parallel.leave(owned)
+        if owned:  # without it the processes hang at exit
+            distributed.shutdown()
+
+
+def _join() -> bool:
+    """Join the launcher's process group now (nothing in one process), so that the runner's generation inside the
+    experiment does not own it (and tear it down) and every later barrier holds. True when this call created it."""
+    import torch.distributed as dist
+    joined_before = dist.is_initialized()
+    distributed.init_accelerate()
+    return not joined_before and dist.is_initialized()
 
 
 def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: bool, dataset: Dataset | None) -> dict:
     started = time.time()
-    if parallel.world_size() > 1 and run_id is None:
+    if distributed.launched_world_size() > 1 and run_id is None:
         raise UtilityError("under torchrun give --run-id, so that every process writes to the same run")
     run_id = run_id or _new_run_id(config)
     run_dir = Path(out) / run_id
-    if parallel.is_main():
+    if distributed.is_main():
         _prepare(run_dir, config)
-    parallel.barrier()
+    distributed.barrier()
     real = dataset if dataset is not None else load_dataset(config.real)
     view = Modality(config.view)
     size = config.train.image_size
@@ -193,7 +205,7 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
 
     def make_synthetic(sources: list[int], tag: str) -> LabelledImages:
         made = synthetic.generate(config.synthetic, real, sources, view, run_dir / "synthetic", tag,
-                                  seed=config.data_seed, model_options=config.model_options,
+                                  seed=config.data_seed, model_settings=config.model_settings,
                                   batch_size=config.batch_size_generation, progress=progress)
         synthetic_records[tag] = made.record | {"n_requested": len(sources), "n_received": len(made.images)}
         images = torch.stack([to_uint8(image, size) for image in made.images])
@@ -252,11 +264,11 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
                "view": config.view, "classes": list(classes), "config": config.to_dict(), "dataset": dataset,
                "synthetic_source": {"source": config.synthetic, "generations": synthetic_records},
                "arms": arm_results, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "provenance": store.provenance(str(_device()), parallel.world_size()),
+               "provenance": store.provenance(str(_device()), distributed.launched_world_size()),
                "timings": {"total_s": round(time.time() - started, 3)}}
-    if parallel.is_main():
+    if distributed.is_main():
         atomic_write_text(run_dir / RESULTS_FILE, json.dumps(results, indent=1, default=_json_default))
-    parallel.barrier()
+    distributed.barrier()
     return {**results, "run_dir": str(run_dir)}
 
 

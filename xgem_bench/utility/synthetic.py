@@ -19,7 +19,7 @@ from xgem_bench.cache import GenerationCache, study_seed
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.tasks import Modality
 from xgem_bench.utility.prompts import SPLIT, PromptDataset
-from xgem_bench.utility.parallel import barrier
+from xgem_bench.distributed import barrier
 
 PREDICTIONS_NAME = "predictions"
 
@@ -48,7 +48,7 @@ def is_predictions(source: str) -> bool:
 
 
 def generate(source: str, real: Dataset, sources: Sequence[int], view: Modality, out: Path, tag: str,
-             seed: int = 0, model_options: dict[str, Any] | None = None, batch_size: int = 8,
+             seed: int = 0, model_settings: dict[str, Any] | None = None, batch_size: int = 8,
              progress: bool = True) -> SyntheticImages:
     """One `view` image per entry of `sources` (positions in `real`), from the source's generation for its report."""
     from xgem_bench.runner import RunError, Runner
@@ -59,12 +59,12 @@ def generate(source: str, real: Dataset, sources: Sequence[int], view: Modality,
     if (run_dir / "results.json").exists():  # finished before: its images are in the generation cache
         results = store.load_run(run_dir)
     else:
-        options = {name: dict(model_options)} if model_options else None
+        settings = {name: dict(model_settings)} if model_settings else None
         predictions = {name: source} if name == PREDICTIONS_NAME else None
         try:
             runner = Runner(f"T->{view.value}", models=None if predictions else [name], predictions=predictions,
                             dataset=prompts, metrics=["pixel-mae"], split=SPLIT, seed=seed, out=out, run_id=tag,
-                            model_options=options, batch_size=batch_size, progress=progress)
+                            model_settings=settings, batch_size=batch_size, progress=progress)
             runner.run()
         except (RunError, ValueError, KeyError) as error:
             raise SyntheticSourceError(f"synthetic source {source!r}: {error}") from error

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xgem_bench.cache import atomic_write_bytes
+from xgem_bench import distributed
+from xgem_bench.atomic import atomic_write_bytes
 from xgem_bench.progress import progress_bar
-from xgem_bench.utility import parallel
 from xgem_bench.utility.classifier import build_classifier
 from xgem_bench.utility.data import LabelledImages
 
@@ -114,7 +114,7 @@ def train_arm(train: LabelledImages, validate: LabelledImages, test: LabelledIma
     if len(train) == 0 or len(validate) == 0:
         raise ValueError(f"{desc}: empty training ({len(train)}) or validation ({len(validate)}) set")
     folder.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=distributed.cpu_only())
     rank, world = accelerator.process_index, accelerator.num_processes
     torch.manual_seed(seed)  # the same initial weights in every arm for this seed
     model = build_classifier(train.labels.shape[1], settings.init)
@@ -159,7 +159,7 @@ def train_arm(train: LabelledImages, validate: LabelledImages, test: LabelledIma
         state["epoch"] = epoch + 1
         if rank == 0:  # a killed run resumes from the last finished epoch
             _save(folder / STATE_FILE, {**state, "model": inner.state_dict(), "optimizer": optimizer.state_dict()})
-        parallel.barrier()
+        distributed.barrier()
         bar.update(1)
     bar.close()
     inner.load_state_dict(state["best_model"])
@@ -173,7 +173,7 @@ def train_arm(train: LabelledImages, validate: LabelledImages, test: LabelledIma
         _save(folder / BEST_FILE, state["best_model"])  # the classifier itself, for later use
         atomic_write_bytes(done, buffer.getvalue())  # last: its presence means the arm is finished
         (folder / STATE_FILE).unlink(missing_ok=True)
-    parallel.barrier()
+    distributed.barrier()
     return {"probabilities": probabilities, "record": record}
 
 
