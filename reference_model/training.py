@@ -26,6 +26,7 @@ from xgem_bench.reference_model.alignment import build_branch
 from xgem_bench.reference_model.config import MODALITIES, StageHyper, XGeMConfig, get_config
 from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageVAEStage, LatentTables, LDMStage,
                                                TextVAEStage, freeze)
+from xgem_bench.reference_model.text_vae import NO_CHECKPOINTING
 from xgem_bench.reference_model.tokenizer import load_tokenizers, train_local_tokenizer
 from xgem_bench.tasks import Modality
 
@@ -164,7 +165,10 @@ def enable_gradient_checkpointing(module: nn.Module) -> int:
     enabled: list[str] = []
     for name, sub in module.named_modules():
         if any(name.startswith(e + ".") for e in enabled):
-            continue  # inside a model already checkpointed: no nested recomputation
+            continue  # inside a model already checkpointed (or refusing it): no nested recomputation
+        if getattr(sub, NO_CHECKPOINTING, False):
+            enabled.append(name)  # left as is, with everything inside it
+            continue
         if any(m._forward_hooks for m in sub.modules()):
             continue  # a UNet carrying alignment connectors: their context is unset when the backward recomputes
         if hasattr(sub, "enable_gradient_checkpointing") and getattr(sub, "_supports_gradient_checkpointing", True):
@@ -175,7 +179,7 @@ def enable_gradient_checkpointing(module: nn.Module) -> int:
         else:
             continue
         enabled.append(name)
-    return len(enabled)
+    return sum(not getattr(module.get_submodule(name), NO_CHECKPOINTING, False) for name in enabled)
 
 
 def micro_batch(batch_size: int, processes: int, grad_accum: int, n: int) -> int:

@@ -126,3 +126,30 @@ def test_standalone_dry_run_exits_after_printing():
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 2, done.stdout + done.stderr
     assert "text-vae" in done.stdout and "cannot fit" in done.stdout + done.stderr
+
+
+def test_gradient_checkpointing_keeps_the_text_vae_latent_memory():
+    """transformers' GPT-2 drops past key/values (Optimus' latent memory) while checkpointing: the loss with
+    --gradient-checkpointing must equal the plain one and still depend on the memory weights."""
+    from refmodel_fixtures import fast_config
+
+    from xgem_bench.reference_model import model as xm
+
+    torch.manual_seed(0)
+    vae = xm.build_text_vae(fast_config()).train()
+    for m in vae.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    ids, z = torch.randint(5, 500, (2, 12)), torch.randn(2, vae.config.latent_dim)
+    mask = torch.ones_like(ids)
+    plain = vae.reconstruction_loss(z, ids, mask)
+    plain.sum().backward()
+    memory_grad = vae.memory.weight.grad.clone()
+    vae.zero_grad()
+    assert enable_gradient_checkpointing(vae) == 1  # BERT only
+    assert vae.encoder.is_gradient_checkpointing and not vae.decoder.is_gradient_checkpointing
+    checkpointed = vae.reconstruction_loss(z, ids, mask)
+    checkpointed.sum().backward()
+    torch.testing.assert_close(checkpointed, plain)
+    assert memory_grad.abs().sum() > 0
+    torch.testing.assert_close(vae.memory.weight.grad, memory_grad)
