@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xgem_bench.data.demo import load_demo
-from xgem_bench.metrics.backbones import make_backbone
+from xgem_bench.metrics.backbone_factory import make_backbone
 from xgem_bench.metrics.demo_backbone import demo_backbone
-from xgem_bench.metrics.fid import GaussianSums, frechet_distance
+from xgem_bench.metrics.fid import GaussianSums
+from xgem_bench.metrics.frechet import frechet_distance
 from xgem_bench.metrics.pixel_mae import resize_to
 from xgem_bench.metrics.xrv_classification import classification_scores, ground_truth, xrv_output_indices
 from xgem_bench.reference_model import model as xm
+from xgem_bench.synthetic.demo import load_demo
 from xgem_bench.tasks import Modality
 
 
