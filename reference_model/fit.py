@@ -18,6 +18,7 @@ from xgem_bench.atomic import atomic_write_text
 from xgem_bench.distributed import cpu_only
 from xgem_bench.progress import quiet_logger
 from xgem_bench.reference_model.config import StageHyper
+from xgem_bench.reference_model.text_vae import NO_CHECKPOINTING
 
 
 @dataclass
@@ -28,7 +29,7 @@ class RunOptions:
     mixed_precision: str = "no"
     #: micro-batches per optimizer step: each process takes batch_size // (processes * grad_accum) studies at a time
     grad_accum: int = 1
-    #: recompute activations in the backward pass (diffusers UNets, CLIP, BERT/GPT-2, the report UNet)
+    #: recompute activations in the backward pass (diffusers UNets, CLIP, BERT, the report UNet; not Optimus' GPT-2)
     gradient_checkpointing: bool = False
     #: DataLoader worker processes (decoding studies in the clip / VAE stages)
     workers: int = 0
@@ -50,7 +51,10 @@ def enable_gradient_checkpointing(module: nn.Module) -> int:
     enabled: list[str] = []
     for name, sub in module.named_modules():
         if any(name.startswith(e + ".") for e in enabled):
-            continue  # inside a model already checkpointed: no nested recomputation
+            continue  # inside a model already checkpointed (or refusing it): no nested recomputation
+        if getattr(sub, NO_CHECKPOINTING, False):
+            enabled.append(name)  # left as is, with everything inside it
+            continue
         if any(m._forward_hooks for m in sub.modules()):
             continue  # a UNet carrying alignment connectors: their context is unset when the backward recomputes
         if hasattr(sub, "enable_gradient_checkpointing") and getattr(sub, "_supports_gradient_checkpointing", True):
@@ -61,7 +65,7 @@ def enable_gradient_checkpointing(module: nn.Module) -> int:
         else:
             continue
         enabled.append(name)
-    return len(enabled)
+    return sum(not getattr(module.get_submodule(name), NO_CHECKPOINTING, False) for name in enabled)
 
 
 def micro_batch(batch_size: int, processes: int, grad_accum: int, n: int) -> int:

@@ -15,6 +15,8 @@ from transformers import BertConfig, BertModel, DynamicCache, GPT2Config, GPT2LM
 from xgem_bench.reference_model.config import TextVAEConfig
 
 STRATEGIES = ("sample", "greedy", "beam")
+#: attribute set on a sub-model that `--gradient-checkpointing` must leave alone (training.enable_gradient_checkpointing)
+NO_CHECKPOINTING = "xgem_no_gradient_checkpointing"
 
 
 def beta_schedule(step: int, total: int, zero: float = 0.5, increase: float = 0.25) -> float:
@@ -37,6 +39,9 @@ class OptimusVAE(nn.Module):
         self.decoder = GPT2LMHeadModel(GPT2Config(
             vocab_size=config.gpt2_vocab, n_embd=config.gpt2_hidden, n_layer=config.gpt2_layers,
             n_head=config.gpt2_heads, n_positions=config.gpt2_max_positions, pad_token_id=decoder_pad_id))
+        # transformers' GPT-2 passes no past key/values to its blocks while checkpointing (training): the latent
+        # memory would silently vanish, so `--gradient-checkpointing` leaves the decoder alone (BERT is checkpointed)
+        setattr(self.decoder, NO_CHECKPOINTING, True)
         self.memory = nn.Linear(config.latent_dim, config.gpt2_hidden * config.gpt2_layers, bias=False)
         self.embedding = nn.Linear(config.latent_dim, config.gpt2_hidden, bias=False)
         self.decoder_pad_id = decoder_pad_id

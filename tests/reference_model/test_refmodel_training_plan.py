@@ -99,3 +99,57 @@ def test_plan_cli_refuses_an_unsupported_task():
 
     result = CliRunner().invoke(app, ["plan", "--model", "oracle", "--task", "F->X"])
     assert result.exit_code == 2
+
+
+def test_text_vae_is_measured_with_real_tensors_and_planned():
+    from refmodel_fixtures import fast_config
+
+    config = fast_config()
+    short = planner.measure_stage_activations("text-vae", config)  # the meta device fails here (mask check)
+    config.text_vae.max_length *= 2
+    long = planner.measure_stage_activations("text-vae", config)
+    assert 0 < short["checkpointed_bytes_per_sample"] < short["activation_bytes_per_sample"]
+    assert long["activation_bytes_per_sample"] >= 2 * short["activation_bytes_per_sample"] * 0.9  # ~ length
+    assert short["frozen_params"] == 0 and short["trainable_params"] == long["trainable_params"] > 0
+    assert "text-vae" in planner.HYPER and "text-vae" in planner.MEASURED_ACTIVATIONS
+
+
+@pytest.mark.slow
+def test_standalone_dry_run_exits_after_printing():
+    """Once, a standalone `train --dry-run` printed its plan and did not exit; run it as users do, with a timeout."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "xgem_bench.cli", "train", "all", "--config", "paper", "--dry-run",
+                           "--gpus", "8", "--gpu-memory", "80"], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "text-vae" in done.stdout and "cannot fit" in done.stdout + done.stderr
+
+
+def test_gradient_checkpointing_keeps_the_text_vae_latent_memory():
+    """transformers' GPT-2 drops past key/values (Optimus' latent memory) while checkpointing: the loss with
+    --gradient-checkpointing must equal the plain one and still depend on the memory weights."""
+    from refmodel_fixtures import fast_config
+
+    from xgem_bench.reference_model import model as xm
+
+    torch.manual_seed(0)
+    vae = xm.build_text_vae(fast_config()).train()
+    for m in vae.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    ids, z = torch.randint(5, 500, (2, 12)), torch.randn(2, vae.config.latent_dim)
+    mask = torch.ones_like(ids)
+    plain = vae.reconstruction_loss(z, ids, mask)
+    plain.sum().backward()
+    memory_grad = vae.memory.weight.grad.clone()
+    vae.zero_grad()
+    assert enable_gradient_checkpointing(vae) == 1  # BERT only
+    assert vae.encoder.is_gradient_checkpointing and not vae.decoder.is_gradient_checkpointing
+    checkpointed = vae.reconstruction_loss(z, ids, mask)
+    checkpointed.sum().backward()
+    torch.testing.assert_close(checkpointed, plain)
+    assert memory_grad.abs().sum() > 0
+    torch.testing.assert_close(vae.memory.weight.grad, memory_grad)

@@ -48,7 +48,8 @@ def train(
                                                             "batch / (GPUs x K) studies at a time."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                 help="Recompute activations in the backward pass (UNets, CLIP, "
-                                                     "BERT/GPT-2, report UNet)."),
+                                                     "BERT, report UNet; not Optimus' GPT-2, whose latent memory "
+                                                     "checkpointing would drop)."),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes decoding studies."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the per-stage plan (per-GPU batch, "
                                                           "accumulation, estimated memory) and refuse one that "
