@@ -362,16 +362,23 @@ def _xrv_classification(run: dict, model: str, record: dict, key: str) -> Resamp
     return _check_reproduces(data, record, key)
 
 
+#: metrics of whole feature matrices (metrics/feature_sets.py): resampled from their features artefact
+FEATURE_SET_PREFIXES = ("kid-", "prdc-", "cmmd-", "fd-infinity-")
+
+
 def _builder(metric: str):
     if metric.startswith("fid-"):
         return _fid_from_features
+    if metric.startswith(FEATURE_SET_PREFIXES):
+        from xgem_bench.metrics.feature_sets import resampleable_from_artifact
+        return resampleable_from_artifact
     return {"bleu": _corpus_bleu, "chexpert-f1": _chexpert_f1,
             "xrv-classification": _xrv_classification}.get(metric, _mean_of_per_sample)
 
 
 def default_test(metric: str) -> str:
     """FID: approximate randomisation at fixed N (a resample with replacement inflates FID, see `intervals`)."""
-    return "randomisation" if metric.startswith("fid-") else "bootstrap"
+    return "randomisation" if metric.startswith(("fid-",) + FEATURE_SET_PREFIXES) else "bootstrap"
 
 
 def compare_models(runs: Sequence[dict], task: str, metric: str, key: str, model_a: str, model_b: str,

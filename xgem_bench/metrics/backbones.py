@@ -320,6 +320,8 @@ def xrv_backbone(device: str | None = "cpu", channels_last: bool = True, **setti
 
 
 BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone}
+from xgem_bench.metrics.vit_backbones import VIT_BACKBONES  # noqa: E402 - they subclass Backbone, defined above
+BACKBONES.update(VIT_BACKBONES)
 
 
 def backbone_settings(name: str) -> dict[str, Any]:
