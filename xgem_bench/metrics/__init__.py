@@ -30,6 +30,8 @@ METRICS: dict[str, str] = {
     "cmmd-clip": "xgem_bench.metrics.cmmd:CMMD",
     "fd-infinity-inception": "xgem_bench.metrics.fd_infinity:FDInfinity",
     "fd-infinity-dinov2": "xgem_bench.metrics.fd_infinity:FDInfinityDinoV2",
+    "memorisation-image": "xgem_bench.metrics.memorisation_image:ImageMemorisation",
+    "memorisation-report": "xgem_bench.metrics.memorisation_report:ReportMemorisation",
 }
 
 
