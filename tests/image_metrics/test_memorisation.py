@@ -104,3 +104,22 @@ def test_longest_common_span_against_difflib():
         a, b = list(rng.choice(WORDS[:4], size=15)), list(rng.choice(WORDS[:4], size=12))
         match = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
         assert longest_common_span(a, b) == match.size
+
+
+def test_score_reports_reads_the_training_reports_from_a_csv(tmp_path):
+    from xgem_bench.report_scores import score_reports
+    training = tmp_path / "train.csv"
+    training.write_text("id,report\na,No acute process.\nb,Small left effusion is unchanged since the prior study.\n")
+    pairs = [("x", "small left effusion is unchanged since the prior", "ref"), ("y", "No acute process.", "ref"),
+             ("z", "Heart size normal.", "ref")]
+    summary, rows = score_reports(pairs, ["memorisation-report"],
+                                  {"memorisation-report": {"training_reports": str(training)}})
+    record = summary["metrics"]["memorisation-report"]
+    assert record["status"] == "ok" and len(record["settings"]["training_reports_sha256"]) == 64
+    # x: its 4 distinct 4-grams are all in b; y: an exact copy (4-grams: "no acute process ." is its only one)
+    per = {(sid, key): value for sid, _, key, value in rows}
+    assert per[("x", "ngram_overlap")] == 1.0 and per[("x", "exact_copy")] == 0.0
+    assert per[("y", "exact_copy")] == 1.0 and per[("z", "ngram_overlap")] == 0.0
+    assert record["values"]["exact_copy"] == pytest.approx(1 / 3)
+    summary, _ = score_reports(pairs, ["memorisation-report"])
+    assert "training_reports=PATH" in summary["metrics"]["memorisation-report"]["reason"]

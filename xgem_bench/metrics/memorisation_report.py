@@ -8,6 +8,10 @@ Per generated report, against every report of the `training_split` (tokens by th
 - `longest_shared_span`: the longest run of tokens it shares with that closest report (in tokens).
 The values are the means over studies (so `exact_copy` is the exact-copy rate), resampled per study for intervals.
 
+The training reports come from the run's dataset (`training_split`), or, where there is no dataset (`score-reports`),
+from the CSV named by `training_reports` (the score-reports format: an `id`/`study_id` and a `report`/`text` column);
+its sha256 goes on record beside the path.
+
 Efficiency: an inverted index n-gram -> ids of the training reports holding it, built once per run; a report's
 overlaps with all training reports are one `np.bincount` over the postings of its n-grams, O(total postings) instead
 of comparing it with every training report. Reports shorter than `n` tokens have no n-gram: their overlap is 0.
@@ -15,6 +19,7 @@ of comparing it with every training report. Reports shorter than `n` tokens have
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,20 +89,34 @@ class ReportMemorisation(Metric):
         if int(self.settings["n"]) < 1:
             raise ValueError(f"memorisation-report n must be at least 1, got {self.settings['n']}")
         self._index: NgramIndex | None = None
+        if self.settings["training_reports"]:
+            from xgem_bench.weights import sha256_of
+            path = Path(self.settings["training_reports"])
+            if not path.is_file():
+                raise ValueError(f"memorisation-report training_reports: no file {path}")
+            self.settings["training_reports_sha256"] = sha256_of(path)
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
-        return {"n": 4, "threshold": 0.8, "training_split": "train", **TextNormalization().settings()}
+        return {"n": 4, "threshold": 0.8, "training_split": "train", "training_reports": "",
+                **TextNormalization().settings()}
+
+    def _training_reports(self) -> list[str]:
+        ctx, path = self.context, self.settings["training_reports"]
+        if path:
+            from xgem_bench.report_scores import REPORT_COLUMNS, read_id_csv
+            return [row["report"] for row in read_id_csv(path, {"report": REPORT_COLUMNS}).values()]
+        if ctx.dataset is None:
+            raise ValueError("memorisation-report needs the training reports: give a CSV of them with "
+                             "-o memorisation-report.training_reports=PATH (columns id, report)")
+        positions = ctx.dataset.indices(self.settings["training_split"])
+        positions = positions[ctx.dataset.available(Modality.REPORT)[positions]]
+        return [ctx.dataset.load(int(i), [Modality.REPORT]).report for i in positions]
 
     def training_index(self) -> NgramIndex:
         if self._index is None:
-            ctx = self.context
-            if ctx.dataset is None:
-                raise ValueError("memorisation-report needs the training reports: the metric context has no dataset")
-            positions = ctx.dataset.indices(self.settings["training_split"])
-            positions = positions[ctx.dataset.available(Modality.REPORT)[positions]]
-            reports = (self.normalization.tokens(ctx.dataset.load(int(i), [Modality.REPORT]).report) for i in positions)
-            self._index = NgramIndex(list(reports), int(self.settings["n"]))
+            reports = [self.normalization.tokens(report) for report in self._training_reports()]
+            self._index = NgramIndex(reports, int(self.settings["n"]))
         return self._index
 
     def update(self, samples: Sequence[Sample]) -> None:
