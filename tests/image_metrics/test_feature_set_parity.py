@@ -19,7 +19,7 @@ def features(n, d=16, shift=0.0, seed=0):
 
 
 @pytest.mark.slow  # importing torch-fidelity takes ~15 s on 2 cores
-def test_kid_matches_torch_fidelity_same_subsets_and_seed():
+def test_kid_matches_torch_fidelity_same_subsets_and_seed(monkeypatch):
     import torch
     from torch_fidelity.metric_kid import kid_features_to_metric
     a, b = features(80, 32, 0.0, 1), features(70, 32, 0.3, 2)
@@ -29,6 +29,10 @@ def test_kid_matches_torch_fidelity_same_subsets_and_seed():
                                     kid_kernel_poly_coef0=1, rng_seed=2020, verbose=False)
     assert ours["kid"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-5)
     assert ours["kid_std"] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-4)
+    # sets too large for the whole-set kernel matrices: one kernel product per subset, same numbers
+    monkeypatch.setattr("xgem_bench.metrics.kid.WHOLE_KERNEL_ENTRIES", 0)
+    per_subset = kid(a.astype(np.float64), b.astype(np.float64), subsets=20, subset_size=50, subset_seed=2020)
+    assert per_subset["kid"] == pytest.approx(ours["kid"], rel=1e-12)
     # whole sets of equal size: one computation equals torch-fidelity's 20 reordered subsets
     ours = kid(a[:70].astype(np.float64), b.astype(np.float64), subset_size=1000)
     theirs = kid_features_to_metric(torch.from_numpy(a[:70]), torch.from_numpy(b), kid_subsets=20, kid_subset_size=70,

@@ -20,6 +20,9 @@ from xgem_bench.metrics.feature_sets import FeatureSetMetric
 
 logger = logging.getLogger(__name__)
 
+#: largest total size of the three whole-set kernel matrices computed up front (float64: 8 bytes each, ~0.5 GB)
+WHOLE_KERNEL_ENTRIES = 60_000_000
+
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int, gamma: float | None, coef0: float) -> np.ndarray:
     gamma = 1.0 / x.shape[1] if gamma is None else gamma
@@ -41,16 +44,23 @@ def kid(generated: np.ndarray, reference: np.ndarray, subsets: int = 100, subset
     if m < 2:
         raise ValueError(f"KID needs at least 2 images per set, got {n_g} generated and {n_r} reference")
 
-    def mmd2(x, y):
-        return unbiased_mmd2(polynomial_kernel(x, x, degree, gamma, coef0), polynomial_kernel(x, y, degree, gamma, coef0),
-                             polynomial_kernel(y, y, degree, gamma, coef0))
+    def kernel(x, y):
+        return polynomial_kernel(x, y, degree, gamma, coef0)
 
     if m == n_g == n_r:
-        values = np.array([mmd2(generated, reference)])
+        values = np.array([unbiased_mmd2(kernel(generated, generated), kernel(generated, reference),
+                                         kernel(reference, reference))])
     else:
         rng = np.random.RandomState(subset_seed)
-        values = np.array([mmd2(generated[rng.choice(n_g, m, replace=False)],
-                                reference[rng.choice(n_r, m, replace=False)]) for _ in range(subsets)])
+        draws = [(rng.choice(n_g, m, replace=False), rng.choice(n_r, m, replace=False)) for _ in range(subsets)]
+        if n_g * n_g + n_r * n_r + n_g * n_r <= WHOLE_KERNEL_ENTRIES:
+            # every subset reads the kernel matrices of the whole sets: one product each instead of one per subset
+            k_gg, k_gr, k_rr = kernel(generated, generated), kernel(generated, reference), kernel(reference, reference)
+            values = np.array([unbiased_mmd2(k_gg[np.ix_(g, g)], k_gr[np.ix_(g, r)], k_rr[np.ix_(r, r)])
+                               for g, r in draws])
+        else:
+            values = np.array([unbiased_mmd2(kernel(generated[g], generated[g]), kernel(generated[g], reference[r]),
+                                             kernel(reference[r], reference[r])) for g, r in draws])
     return {"kid": float(values.mean()), "kid_std": float(values.std()), "subset_size_used": float(m),
             "subsets_used": float(len(values))}
 
