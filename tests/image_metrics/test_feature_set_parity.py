@@ -32,7 +32,7 @@ def test_kid_matches_torch_fidelity_same_subsets_and_seed(monkeypatch):
     # sets too large for the whole-set kernel matrices: one kernel product per subset, same numbers
     monkeypatch.setattr("xgem_bench.metrics.kid.WHOLE_KERNEL_ENTRIES", 0)
     per_subset = kid(a.astype(np.float64), b.astype(np.float64), subsets=20, subset_size=50, subset_seed=2020)
-    assert per_subset["kid"] == pytest.approx(ours["kid"], rel=1e-12)
+    assert per_subset["kid"] == pytest.approx(ours["kid"], rel=1e-6)  # whole-set kernels are stored as float32
     # whole sets of equal size: one computation equals torch-fidelity's 20 reordered subsets
     ours = kid(a[:70].astype(np.float64), b.astype(np.float64), subset_size=1000)
     theirs = kid_features_to_metric(torch.from_numpy(a[:70]), torch.from_numpy(b), kid_subsets=20, kid_subset_size=70,
