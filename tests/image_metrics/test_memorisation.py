@@ -123,3 +123,10 @@ def test_score_reports_reads_the_training_reports_from_a_csv(tmp_path):
     assert record["values"]["exact_copy"] == pytest.approx(1 / 3)
     summary, _ = score_reports(pairs, ["memorisation-report"])
     assert "training_reports=PATH" in summary["metrics"]["memorisation-report"]["reason"]
+
+
+def test_an_exact_copy_shorter_than_n_is_a_full_overlap():
+    index = NgramIndex([["no", "change"], ["small", "left", "effusion", "again", "seen"]], n=4)
+    assert index.scores(["no", "change"], 0.8) == {"exact_copy": 1.0, "ngram_overlap": 1.0, "near_copy": 1.0,
+                                                   "longest_shared_span": 2.0}
+    assert index.scores(["no"], 0.8)["ngram_overlap"] == 0.0

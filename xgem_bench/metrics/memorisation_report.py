@@ -3,7 +3,8 @@
 Per generated report, against every report of the `training_split` (tokens by the shared text normalisation,
 `xgem_bench.text`, whose three settings are this metric's too):
 - `exact_copy`: 1 when its token sequence equals a training report's (a hash look-up);
-- `ngram_overlap`: the largest share of its distinct `n`-grams found in one training report (the closest report);
+- `ngram_overlap`: the largest share of its distinct `n`-grams found in one training report (the closest report;
+  1 for an exact copy, even one shorter than `n` tokens);
 - `near_copy`: 1 when `ngram_overlap` >= `threshold`;
 - `longest_shared_span`: the longest run of tokens it shares with that closest report (in tokens).
 The values are the means over studies (so `exact_copy` is the exact-copy rate), resampled per study for intervals.
@@ -51,7 +52,7 @@ class NgramIndex:
 
     def __init__(self, reports: Sequence[Sequence[str]], n: int):
         self.n, self.reports = n, [list(r) for r in reports]
-        self.exact = {tuple(r) for r in self.reports}
+        self.exact = {tuple(r): position for position, r in enumerate(self.reports)}
         postings: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for position, tokens in enumerate(self.reports):
             for gram in ngrams(tokens, n):
@@ -70,8 +71,10 @@ class NgramIndex:
         return float(counts[best]) / len(grams), best
 
     def scores(self, tokens: Sequence[str], threshold: float) -> dict[str, float]:
-        overlap, best = self.closest(tokens)
-        return {"exact_copy": float(tuple(tokens) in self.exact), "ngram_overlap": overlap,
+        copied = self.exact.get(tuple(tokens))
+        # an exact copy is the closest report whatever its length (reports shorter than n have no n-gram)
+        overlap, best = (1.0, copied) if copied is not None else self.closest(tokens)
+        return {"exact_copy": float(copied is not None), "ngram_overlap": overlap,
                 "near_copy": float(overlap >= threshold),
                 "longest_shared_span": float(longest_common_span(tokens, self.reports[best]) if best >= 0 else 0)}
 
