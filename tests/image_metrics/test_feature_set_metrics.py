@@ -59,8 +59,9 @@ def test_memorisation_in_inception_space_detects_copies(inception_weights, tmp_p
     from image_fixtures import grey_images
     dataset = dataset_of(n_train=5, n_test=4)
     train = [dataset.load(int(i)).frontal for i in dataset.indices("train")]
-    _, copied = score("memorisation-image", dataset, tmp_path, Modality.FRONTAL, train[:4], space="inception",
-                      threshold=0.99)
+    metric, copied = score("memorisation-image", dataset, tmp_path, Modality.FRONTAL, train[:4], space="inception",
+                           threshold=0.99)
+    assert metric.settings["space_backbone"].startswith("inception|") and metric.settings["space_weights_sha256"]
     assert copied["above_threshold"] == 1.0 and copied["nn_similarity"] > 0.999
     _, fresh = score("memorisation-image", dataset, tmp_path, Modality.FRONTAL,
                      [1 - x for x in grey_images(4, size=48, seed=42)], space="inception", threshold=0.99)

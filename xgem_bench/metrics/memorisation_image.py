@@ -102,6 +102,9 @@ class ImageMemorisation(Metric):
         if self.settings["space"] != "pixel":
             from xgem_bench.metrics.backbones import make_backbone
             self.backbone = make_backbone(self.settings["space"], device=context.device)
+            # which network and file made the similarities goes on record (the class declares no fixed weight)
+            self.settings.update(space_backbone=self.backbone.signature,
+                                 space_weights_sha256=weights.checksum(self.backbone.weight))
         self.add_state("closest", [], "extend")  # (similarity, study id, training position, thumbnail)
         self._index: np.ndarray | None = None
         self._training: np.ndarray | None = None
