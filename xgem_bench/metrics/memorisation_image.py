@@ -7,7 +7,7 @@ in a chosen `space`:
   brightness/contrast);
 - a feature backbone (`inception`, `xrv`, `raddino`, `dinov2`, `clip`, with its default settings): cosine
   similarity of the features.
-Per study: `nn_similarity` and `above_threshold` (nn_similarity >= `threshold`); the values are their means (the share
+Per study: `nn_similarity` and `above_threshold` (nn_similarity >= `threshold`, default 0.99); the values are their means (the share
 above the threshold is the memorisation rate), so intervals and paired tests resample them per study. The threshold
 depends on the space (features of unrelated X-rays already have high cosine similarity in Inception space): it is a
 setting and goes on record. The `grid_pairs` closest pairs are drawn side by side (generated | nearest training image)
@@ -111,7 +111,7 @@ class ImageMemorisation(Metric):
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
-        return {"space": "pixel", "threshold": 0.95, "pixel_size": 64, "training_split": "train", "grid_pairs": 8}
+        return {"space": "pixel", "threshold": 0.99, "pixel_size": 64, "training_split": "train", "grid_pairs": 8}
 
     @classmethod
     def allowed_settings(cls) -> dict[str, tuple]:
