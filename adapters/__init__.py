@@ -1,10 +1,9 @@
-"""Adapter registry: built-in adapters plus anything registered in the entry-point group `xgem_bench.adapters`."""
+"""Adapters by name: the built-ins plus anything registered in the entry-point group `xgem_bench.adapters`
+(the generic registry of xgem_bench/registry.py)."""
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 from xgem_bench.adapters.base import Adapter, AdapterContext
-from xgem_bench.registry import load_object, unknown_name
+from xgem_bench.registry import Registry
 
 ENTRY_POINT_GROUP = "xgem_bench.adapters"
 
@@ -24,26 +23,21 @@ BUILTIN_ADAPTERS: dict[str, str] = {
 }
 
 
+ADAPTERS = Registry("model", ENTRY_POINT_GROUP, BUILTIN_ADAPTERS)
+
+
 def registry() -> dict[str, str]:
     """Every known adapter name -> "module:Class" (plug-ins may not shadow built-ins)."""
-    found = dict(BUILTIN_ADAPTERS)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in BUILTIN_ADAPTERS:
-            raise RuntimeError(f"plug-in adapter {ep.name!r} ({ep.value}) clashes with a built-in adapter name")
-        found[ep.name] = ep.value
-    return found
+    return ADAPTERS.entries()
 
 
 def adapter_names() -> list[str]:
-    return sorted(registry())
+    return ADAPTERS.names()
 
 
 def get_adapter_class(name: str) -> type[Adapter]:
-    known = registry()
-    if name not in known:
-        raise unknown_name("model", name, known, "Known models: " + ", ".join(sorted(known)))
-    return load_object(known[name])
+    return ADAPTERS.load(name)
 
 
-__all__ = ["Adapter", "AdapterContext", "BUILTIN_ADAPTERS", "ENTRY_POINT_GROUP", "adapter_names",
+__all__ = ["ADAPTERS", "Adapter", "AdapterContext", "BUILTIN_ADAPTERS", "ENTRY_POINT_GROUP", "adapter_names",
            "get_adapter_class", "registry"]

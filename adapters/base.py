@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Sequence
 
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.study import Study
+from xgem_bench.settings import Configurable, deprecated
 from xgem_bench.tasks import PAPER_TASKS, Modality, Task, parse_task
 
 
@@ -37,8 +38,8 @@ class AdapterContext:
     cache_dir: Path = Path(".")
 
 
-class Adapter(ABC):
-    name: ClassVar[str]
+class Adapter(Configurable, ABC):
+    kind_label = "adapter"
     #: bump whenever outputs for the same inputs change; it enters the generation cache key
     version: ClassVar[str] = "1"
     description: ClassVar[str] = ""
@@ -49,17 +50,22 @@ class Adapter(ABC):
     #: importable modules this adapter needs
     packages: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, **options: Any):
-        unknown = set(options) - set(self.default_options())
-        if unknown:
-            raise ValueError(f"adapter {self.name!r} has no option(s) {sorted(unknown)}; "
-                             f"its options are {sorted(self.default_options()) or 'none'}")
-        self.options: dict[str, Any] = {**self.default_options(), **options}
+    def __init__(self, **settings: Any):
+        self.settings: dict[str, Any] = self.resolve_settings(settings)
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        """Options a user may set (checkpoint paths, sampler settings, ...), with defaults."""
+    def default_settings(cls) -> dict[str, Any]:
+        """Settings a user may give (checkpoint paths, sampler settings, ...), with defaults."""
+        legacy = getattr(cls, "default_options", None)  # the old spelling, still honoured for plug-ins
+        if legacy is not None:
+            deprecated(f"{cls.__name__}.default_options()", "default_settings()")
+            return legacy()
         return {}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        deprecated("Adapter.options", "Adapter.settings")
+        return self.settings
 
     @classmethod
     def supported_tasks(cls) -> tuple[Task, ...]:
@@ -75,19 +81,11 @@ class Adapter(ABC):
         for package in self.packages:
             if importlib.util.find_spec(package) is None:
                 return f"python package {package!r} is not installed"
-        reasons = {w: r for w in self.weights if (r := weights.missing_reason(w))}
-        if len(reasons) <= 1:
-            return next(iter(reasons.values()), None)
-        # every fix at once, not one per attempt: one fetch for all that can be downloaded
-        specs = [weights.get(w) for w in reasons]
-        fetchable = [s.name for s in specs if s.fetchable]
-        commands = [f"xgem-bench weights fetch {' '.join(fetchable)}"] if fetchable else []
-        commands += [s.fix_command for s in specs if not s.fetchable]
-        return f"{len(reasons)} weights are missing ({', '.join(reasons)}); run " + "; ".join(f"`{c}`" for c in commands)
+        return weights.missing_weights_reason(self.weights)
 
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes outputs (sampler settings, options); enters the cache key and the results."""
-        return dict(self.options)
+    def recorded_settings(self) -> dict[str, Any]:
+        """Everything that changes outputs (the settings, fixed conventions); enters the cache key and the results."""
+        return dict(self.settings)
 
     def checkpoint_id(self) -> str:
         """Checksums of the weights in use; enters the cache key."""

@@ -55,13 +55,13 @@ class CheckpointOption:
     """
 
     checkpoint_weight: ClassVar[str]
-    options: dict[str, Any]
+    settings: dict[str, Any]
 
     def checkpoint_folder(self) -> Path:
-        return resolve_checkpoint(self.options["checkpoint"], self.checkpoint_weight)
+        return resolve_checkpoint(self.settings["checkpoint"], self.checkpoint_weight)
 
     def unavailable_reason(self) -> str | None:
-        if self.options["checkpoint"] is None:
+        if self.settings["checkpoint"] is None:
             return super().unavailable_reason()
         try:
             self.checkpoint_folder()
@@ -69,9 +69,9 @@ class CheckpointOption:
             return str(error)
         return None
 
-    def settings(self) -> dict[str, Any]:
+    def recorded_settings(self) -> dict[str, Any]:
         # the checkpoint is identified by checkpoint_id(); a path says nothing about the weights in it
-        return {k: v for k, v in self.options.items() if k != "checkpoint"}
+        return {k: v for k, v in self.settings.items() if k != "checkpoint"}
 
     def checkpoint_id(self) -> str:
-        return checkpoint_fingerprint(self.options["checkpoint"], self.checkpoint_weight)
+        return checkpoint_fingerprint(self.settings["checkpoint"], self.checkpoint_weight)

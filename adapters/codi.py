@@ -92,7 +92,7 @@ class CoDiAdapter(XGeMAdapter):
     weights = tuple(CODI_WEIGHTS.values()) + tuple(TOKENIZER_WEIGHTS.values())  # CoDi uses the standard tokenizers
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         # connector_context stays None: it only matters for joint tasks, which CoDi does not declare here
         # config: CoDi's architecture, the `paper` sizes (ViT-L/14 CLIP, SD-1 VAE and UNet, Optimus, the 0-D text
         # UNet); an xgem_config.json path loads CoDi-format files of another size
@@ -101,14 +101,14 @@ class CoDiAdapter(XGeMAdapter):
                 "dtype": "fp32"}
 
     def clip_text(self) -> str:
-        return super().clip_text() if self.options["clip_text"] is not None else "raw"
+        return super().clip_text() if self.settings["clip_text"] is not None else "raw"
 
     @classmethod
     def supports(cls, task: Task) -> bool:
         return task in cls.supported_tasks()
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(),
+    def recorded_settings(self) -> dict[str, Any]:
+        return {**super().recorded_settings(),
                 "view_mapping": "F and L -> CoDi's single image modality (one vision UNet, one CLIP image tower): "
                                 "T->F equals T->L", "image_output": "channel 0",
                 "image_condition": "[0, 1] into the reference prompt encoder's CLIP preprocessing (CoDi: the same "
@@ -143,7 +143,7 @@ class CoDiAdapter(XGeMAdapter):
 
         parts = {role: torch.load(weights.require(name), map_location="cpu", weights_only=True)
                  for role, name in CODI_WEIGHTS.items()}
-        name = self.options["config"]
+        name = self.settings["config"]
         config = get_config(name) if name in PRESETS else XGeMConfig.load(name)
         tokenizers = pretrained_tokenizers(config.clip.max_length, config.text_vae.max_length)
         state = official_layout(parts["encoders"], parts["vision"], parts["text"])
@@ -154,7 +154,7 @@ class CoDiAdapter(XGeMAdapter):
     def generate(self, studies, task: Task, seeds):
         if not self.supports(task):
             raise ValueError(f"codi does not support {task}")
-        if self.options["random_flip"]:
+        if self.settings["random_flip"]:
             studies = [flipped_conditions(s, task, seed) for s, seed in zip(studies, seeds)]
         outputs = super().generate(studies, task, seeds, max_report_tokens=MAX_REPORT_TOKENS)
         for output in outputs:

@@ -111,7 +111,7 @@ def _check_declaration(adapter: Adapter, report: ConformanceReport) -> bool:
     if unknown:
         problems.append(f"weights {unknown} are not in the weights catalog (add a WeightSpec)")
     try:
-        json.dumps(adapter.settings(), sort_keys=True)
+        json.dumps(adapter.recorded_settings(), sort_keys=True)
     except (TypeError, ValueError) as error:
         problems.append(f"settings() must be JSON-serialisable (it enters the cache key and results): {error}")
     return report.add("declaration", not problems, "; ".join(problems))

@@ -2,7 +2,7 @@
 
 F->T, L->T, F+L->T: the study's images form one set (frontal first), as upstream feeds the images of a study. The
 published model is a transformers VisionEncoderDecoder with custom code, so it is loaded with trust_remote_code from
-a local folder only (the `cxrmate` weight, or `-o cxrmate.checkpoint=FOLDER_OR_CACHED_HUB_ID`), following the
+a local folder only (the `cxrmate` weight, or `-s cxrmate.checkpoint=FOLDER_OR_CACHED_HUB_ID`), following the
 upstream example (examples/cxrmate.ipynb): RGB -> Resize(shortest_edge) -> CenterCrop -> ToTensor -> Normalize with
 the checkpoint's image processor; images zero-padded to [B, n_images, 3, S, S]; beam search with 4 beams; the
 prompt truncated to `prompt_max_len` (upstream's decoder_max_len, 256) and at most that many new tokens after it; a
@@ -28,7 +28,7 @@ import numpy as np
 from xgem_bench import weights
 from xgem_bench.adapters.base import Adapter, AdapterContext, StudyFailure
 from xgem_bench.adapters.checkpoints import CheckpointOption
-from xgem_bench.adapters.upstream_inputs import check_input_mode, source_image
+from xgem_bench.adapters.upstream_inputs import INPUT_MODES, source_image
 from xgem_bench.data.history import previous_studies
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
@@ -48,26 +48,25 @@ class CXRMateAdapter(CheckpointOption, Adapter):
     packages = ("transformers", "peft")
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         return {"checkpoint": None, "num_beams": 4, "max_new_tokens": 256, "prompt_max_len": 256,
                 "fallback": "findings", "prior": "none",
                 # canonical: the suite's 256 px inputs; upstream: the processor's resize + crop of the original file
                 "input": "canonical"}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        if self.options["fallback"] not in ("findings", "none"):
-            raise ValueError(f"cxrmate option fallback must be 'findings' or 'none', got {self.options['fallback']!r}")
-        if self.options["prior"] not in PRIOR_MODES:
-            raise ValueError(f"cxrmate option prior must be one of {PRIOR_MODES}, got {self.options['prior']!r}")
-        check_input_mode(self.name, self.options["input"])
+    @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return {"fallback": ("findings", "none"), "prior": PRIOR_MODES, "input": INPUT_MODES}
+
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
         self.empty_impressions = 0
         self.prompted_with_prior = 0
         self._model = None
         self._generated: dict[str, tuple[str, str]] = {}  # study id -> generated (findings, impression)
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(),
+    def recorded_settings(self) -> dict[str, Any]:
+        return {**super().recorded_settings(),
                 "report_output": "the impression section; the findings when none is written (fallback)",
                 "image_conversion": "grey [0, 1] -> 8-bit RGB -> the checkpoint processor's resize, crop, normalise"}
 
@@ -78,10 +77,10 @@ class CXRMateAdapter(CheckpointOption, Adapter):
         import transformers
         from torchvision import transforms
 
-        if self.options["prior"] != "none" and context.dataset is None:
-            raise ValueError(f"cxrmate prior={self.options['prior']} needs the run's dataset (its study history)")
+        if self.settings["prior"] != "none" and context.dataset is None:
+            raise ValueError(f"cxrmate prior={self.settings['prior']} needs the run's dataset (its study history)")
         folder = self.checkpoint_folder()  # the catalog copy is verified against its recorded checksums here
-        if self.options["checkpoint"] is not None:  # a folder given by path: its code runs, so verify it too
+        if self.settings["checkpoint"] is not None:  # a folder given by path: its code runs, so verify it too
             weights.verify_local(folder, "CXRMate checkpoint (custom model code)")
         # custom code comes from the folder itself; local_files_only keeps the hub out of it
         model = transformers.AutoModel.from_pretrained(folder, trust_remote_code=True, local_files_only=True)
@@ -93,7 +92,7 @@ class CXRMateAdapter(CheckpointOption, Adapter):
         self._transform = transforms.Compose([
             transforms.Resize(size=size), transforms.CenterCrop(size=[size, size]), transforms.ToTensor(),
             transforms.Normalize(mean=processor.image_mean, std=processor.image_std)])
-        if self.options["prior"] != "none":
+        if self.settings["prior"] != "none":
             self._dataset = context.dataset
             self._previous = previous_studies(context.dataset)
             self._position = {study_id: i for i, study_id in enumerate(context.dataset.study_ids)}
@@ -103,7 +102,7 @@ class CXRMateAdapter(CheckpointOption, Adapter):
         import torch
         from PIL import Image
 
-        images = [source_image(study, m).convert("RGB") if self.options["input"] == "upstream" else
+        images = [source_image(study, m).convert("RGB") if self.settings["input"] == "upstream" else
                   Image.fromarray(np.round(np.asarray(study.get(m)) * 255).astype(np.uint8)).convert("RGB")
                   for m in task.inputs if m.is_image]
         return torch.stack([self._transform(image) for image in images])
@@ -114,7 +113,7 @@ class CXRMateAdapter(CheckpointOption, Adapter):
 
         tok, model = self._tokenizer, self._model
         prompt = model.tokenize_prompt([p[0] for p in prompts], [p[1] for p in prompts], tok,
-                                       int(self.options["prompt_max_len"]), add_bos_token_id=True)
+                                       int(self.settings["prompt_max_len"]), add_bos_token_id=True)
         prompt_ids = prompt["input_ids"].to(self._device)
         pixel_values = torch.nn.utils.rnn.pad_sequence(pixels, batch_first=True, padding_value=0.0)
         pmt_sep = tok.additional_special_tokens_ids[tok.additional_special_tokens.index("[PMT-SEP]")]
@@ -123,8 +122,8 @@ class CXRMateAdapter(CheckpointOption, Adapter):
                 pixel_values=pixel_values.to(self._device), decoder_input_ids=prompt_ids,
                 special_token_ids=[pmt_sep, tok.bos_token_id, tok.sep_token_id],
                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                mask_token_id=tok.pad_token_id, max_length=int(self.options["max_new_tokens"]) + prompt_ids.shape[1],
-                num_beams=int(self.options["num_beams"]), return_dict_in_generate=True, use_cache=True).sequences
+                mask_token_id=tok.pad_token_id, max_length=int(self.settings["max_new_tokens"]) + prompt_ids.shape[1],
+                num_beams=int(self.settings["num_beams"]), return_dict_in_generate=True, use_cache=True).sequences
         if torch.all(sequences[:, 0] == tok.bos_token_id):  # newer generate() prepends a BOS (upstream note)
             sequences = sequences[:, 1:]
         _, findings, impressions = model.split_and_decode_sections(
@@ -136,7 +135,7 @@ class CXRMateAdapter(CheckpointOption, Adapter):
         previous = self._previous.get(study.study_id)
         if previous is None:
             return None, None
-        if self.options["prior"] == "reference":
+        if self.settings["prior"] == "reference":
             prompt = (None, self._dataset.load(self._position[previous], [Modality.REPORT]).report)
         elif previous in self._generated:
             prompt = self._generated[previous]
@@ -165,7 +164,7 @@ class CXRMateAdapter(CheckpointOption, Adapter):
                 ready.append(index)
             except StudyFailure as failure:
                 results[index] = failure
-        if self.options["prior"] == "none":
+        if self.settings["prior"] == "none":
             sections = self._sections(pixels, [(None, None)] * len(ready)) if ready else []
         else:
             sections = [self._generated.get(studies[i].study_id) or self._generate_one(studies[i], task)
@@ -179,6 +178,6 @@ class CXRMateAdapter(CheckpointOption, Adapter):
             return {Modality.REPORT: impression.strip()}
         self.empty_impressions += 1
         log.warning("cxrmate: generated report has no impression section (%d so far)", self.empty_impressions)
-        if self.options["fallback"] == "findings" and findings.strip():
+        if self.settings["fallback"] == "findings" and findings.strip():
             return {Modality.REPORT: findings.strip()}
         return StudyFailure("CXRMate generated no impression" + (" and no findings" if not findings.strip() else ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from xgem_bench.adapters.base import Adapter, AdapterContext, StudyFailure
+from xgem_bench.settings import deprecated
 from xgem_bench.tasks import JOINT_TASKS, Task
 
 
@@ -21,26 +22,30 @@ class IndependentAdapter(Adapter):
     tasks = tuple(t.name for t in JOINT_TASKS)
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"base": "xgem", "base_options": {}}
+    def default_settings(cls) -> dict[str, Any]:
+        return {"base": "xgem", "base_settings": {}}
 
     @classmethod
     def supports(cls, task: Task) -> bool:
         return task.is_joint  # whether `base` has each single-output task is checked when generating
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
+    def __init__(self, **settings: Any):
+        if "base_options" in settings:  # the old spelling
+            deprecated("independent.base_options", "independent.base_settings")
+            settings["base_settings"] = settings.pop("base_options")
+        super().__init__(**settings)
         from xgem_bench.adapters import get_adapter_class
-        if self.options["base"] == self.name:
+        if self.settings["base"] == self.name:
             raise ValueError("independent: `base` must name another model")
-        self.base = get_adapter_class(self.options["base"])(**dict(self.options["base_options"] or {}))
+        self.base = get_adapter_class(self.settings["base"])(**dict(self.settings["base_settings"] or {}))
 
     def unavailable_reason(self) -> str | None:
         reason = self.base.unavailable_reason()
         return f"base model {self.base.name}: {reason}" if reason else None
 
-    def settings(self) -> dict[str, Any]:
-        return {"base": self.base.name, "base_version": self.base.version, "base_settings": self.base.settings()}
+    def recorded_settings(self) -> dict[str, Any]:
+        return {"base": self.base.name, "base_version": self.base.version,
+                "base_settings": self.base.recorded_settings()}
 
     def checkpoint_id(self) -> str:
         return self.base.checkpoint_id()

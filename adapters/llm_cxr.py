@@ -3,8 +3,8 @@
 Frontal only (trained on PA/AP views): T->F and F->T. Upstream pins torch 1.13 and runs its VQ-GAN through
 taming-transformers, possibly in a second environment, so this is a subprocess adapter with two interpreters:
 
-    -o llm-cxr.repo=~/llm-cxr -o llm-cxr.python=~/envs/llmcxr/bin/python
-    [-o llm-cxr.vq_python=~/envs/taming/bin/python -o llm-cxr.taming_repo=~/taming-transformers]
+    -s llm-cxr.repo=~/llm-cxr -s llm-cxr.python=~/envs/llmcxr/bin/python
+    [-s llm-cxr.vq_python=~/envs/taming/bin/python -s llm-cxr.taming_repo=~/taming-transformers]
 
 F->T: VQ-GAN encode (vq_python) -> LLM generate (python). T->F: LLM generate -> VQ-GAN decode. The upstream
 evaluation path is encode_cxr_all.py (LANCZOS shortest side 256, centre crop, 2x-1), generate_eval.py (do_sample,
@@ -26,7 +26,7 @@ import numpy as np
 from xgem_bench import weights
 from xgem_bench.adapters.base import StudyFailure
 from xgem_bench.adapters.subprocess_protocol import Stage, SubprocessAdapter
-from xgem_bench.adapters.upstream_inputs import check_input_mode, llm_cxr_input, source_image
+from xgem_bench.adapters.upstream_inputs import INPUT_MODES, llm_cxr_input, source_image
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality, Task
 
@@ -42,11 +42,11 @@ class LLMCXRAdapter(SubprocessAdapter):
     weights = ("llm-cxr", "llm-cxr-vqgan")
     driver = "llm_cxr_driver.py"
     repo_markers = ("training/generate.py", "training/mimiccxr_vq_dataset.py", "training/consts.py")
-    runtime_options = SubprocessAdapter.runtime_options + ("vq_python", "taming_repo")
+    runtime_settings = SubprocessAdapter.runtime_settings + ("vq_python", "taming_repo")
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(),
+    def default_settings(cls) -> dict[str, Any]:
+        return {**super().default_settings(),
                 "vq_python": None,  # interpreter with taming-transformers; default: the same as `python`
                 "taming_repo": None,  # a taming-transformers checkout, when it is not installed in that env
                 "top_p": 0.92, "top_k": 0, "max_new_tokens_report": 128, "max_new_tokens_image": 300,
@@ -55,14 +55,17 @@ class LLMCXRAdapter(SubprocessAdapter):
                 # canonical: the suite's 256 px inputs; upstream: LANCZOS shortest side + centre crop of the original
                 "input": "canonical"}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        check_input_mode(self.name, self.options["input"])
+    @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return {"input": INPUT_MODES}
+
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
         self.image_requests = 0
         self.image_retries_exhausted = 0
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(),
+    def recorded_settings(self) -> dict[str, Any]:
+        return {**super().recorded_settings(),
                 "report_input": "the dataset's report section (impression by default), as generate_eval.py's "
                                 "parse_report_i",
                 "output_conversion": "256x256 RGB decode clipped to [-1, 1] -> [0, 1] -> ITU-R 601 luma"}
@@ -71,7 +74,7 @@ class LLMCXRAdapter(SubprocessAdapter):
         return {"image_requests": self.image_requests, "image_retries_exhausted": self.image_retries_exhausted}
 
     def input_image(self, study: Study, modality: Modality) -> np.ndarray:
-        if self.options["input"] == "upstream":
+        if self.settings["input"] == "upstream":
             return llm_cxr_input(source_image(study, modality))
         return study.get(modality)
 
@@ -86,7 +89,7 @@ class LLMCXRAdapter(SubprocessAdapter):
     def stage_environment(self, stage: Stage) -> dict[str, str]:
         if stage.name != "llm_generate":
             return {}
-        device = str(self.options["device"] or getattr(self, "_device", "cpu"))
+        device = str(self.settings["device"] or getattr(self, "_device", "cpu"))
         if device == "cpu":
             return {"CUDA_VISIBLE_DEVICES": ""}
         if device.startswith("cuda:"):
@@ -95,20 +98,20 @@ class LLMCXRAdapter(SubprocessAdapter):
 
     def stages(self, task: Task) -> list[Stage]:
         vq = Stage("vq_encode" if Modality.FRONTAL in task.inputs else "vq_decode",
-                   "vq_python" if self.options["vq_python"] else "python")
+                   "vq_python" if self.settings["vq_python"] else "python")
         llm = Stage("llm_generate")
         return [vq, llm] if vq.name == "vq_encode" else [llm, vq]
 
     def pythonpath(self) -> list[Path]:
-        extra = [Path(self.options["taming_repo"]).expanduser().resolve()] if self.options["taming_repo"] else []
+        extra = [Path(self.settings["taming_repo"]).expanduser().resolve()] if self.settings["taming_repo"] else []
         return super().pythonpath() + extra
 
     def driver_options(self, task: Task) -> dict[str, Any]:
-        config, checkpoint = vqgan_files(weights.require("llm-cxr-vqgan"), self.options["vqgan_config"],
-                                         self.options["vqgan_checkpoint"])
+        config, checkpoint = vqgan_files(weights.require("llm-cxr-vqgan"), self.settings["vqgan_config"],
+                                         self.settings["vqgan_checkpoint"])
         keys = ("top_p", "top_k", "max_new_tokens_report", "max_new_tokens_image", "image_attempts")
         return {"model": str(weights.require("llm-cxr")), "vqgan_config": str(config),
-                "vqgan_checkpoint": str(checkpoint), **{k: self.options[k] for k in keys}}
+                "vqgan_checkpoint": str(checkpoint), **{k: self.settings[k] for k in keys}}
 
 
 def vqgan_files(folder: Path, config: str | None, checkpoint: str | None) -> tuple[Path, Path]:

@@ -8,7 +8,7 @@ It is an adapter like any other, so caching, every metric, tables, intervals and
 - or a CSV file with a `study_id` column and `frontal` / `lateral` (image paths, relative to the CSV's folder) and/or
   `report` (text) columns.
 
-Column names are options (`-o NAME.report_column=generated`). The sha256 of every prediction file enters the
+Column names are settings (`-s NAME.report_column=generated`). The sha256 of every prediction file enters the
 checkpoint id, hence the cache key and the results: edited predictions are never scored from stale cached copies.
 A study without a prediction is recorded as failed ("no prediction"), counted in `diagnostics.missing_predictions`.
 Images go through the same decoding, padding and resizing as the dataset's real images (`load_image`).
@@ -39,23 +39,23 @@ class PredictionsAdapter(AnyTaskAdapter):
     name = "predictions"
     description = "outputs generated elsewhere, read from a folder or CSV keyed by study id"
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        if not self.options["path"]:
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
+        if not self.settings["path"]:
             raise PredictionsError("predictions need a path: --predictions NAME=FOLDER_OR_CSV")
-        self.path = Path(self.options["path"]).expanduser()
+        self.path = Path(self.settings["path"]).expanduser()
         if not self.path.exists():
             raise PredictionsError(f"predictions path {self.path} does not exist")
         self._index: dict[Task, dict[Modality, dict[str, Any]]] = {}
         self._missing: set[str] = set()  # a set: a batch retried study by study must not count twice
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         return {"path": None, "id_column": "study_id", "frontal_column": "frontal", "lateral_column": "lateral",
                 "report_column": "report"}
 
-    def settings(self) -> dict[str, Any]:
-        return {**self.options, "path": str(self.path.resolve()), "image_size": IMAGE_SIZE}
+    def recorded_settings(self) -> dict[str, Any]:
+        return {**self.settings, "path": str(self.path.resolve()), "image_size": IMAGE_SIZE}
 
     # ---- reading the files --------------------------------------------------------------------------------------
     def index(self, task: Task) -> dict[Modality, dict[str, Any]]:
@@ -65,17 +65,17 @@ class PredictionsAdapter(AnyTaskAdapter):
         return self._index[task]
 
     def _id_names(self) -> tuple[str, ...]:
-        return (str(self.options["id_column"]).strip().lower(),)
+        return (str(self.settings["id_column"]).strip().lower(),)
 
     def _read_csv(self, task: Task) -> dict[Modality, dict[str, Any]]:
         if self.path.suffix.lower() != ".csv":
             raise PredictionsError(f"predictions file {self.path} must be a .csv (or give a folder)")
-        columns = {m: (str(self.options[f"{m.field}_column"]).strip().lower(),) for m in task.outputs}
+        columns = {m: (str(self.settings[f"{m.field}_column"]).strip().lower(),) for m in task.outputs}
         try:
             table = read_id_csv(self.path, {m.field: names for m, names in columns.items()},
                                 id_column=self._id_names())
         except ReportFileError as error:
-            raise PredictionsError(f"{error}; set the column names with -o NAME.id_column=... / "
+            raise PredictionsError(f"{error}; set the column names with -s NAME.id_column=... / "
                                    f"NAME.{task.outputs[0].field}_column=...") from error
         index: dict[Modality, dict[str, Any]] = {m: {} for m in task.outputs}
         for study_id, row in table.items():
@@ -103,7 +103,7 @@ class PredictionsAdapter(AnyTaskAdapter):
             if not reports.is_file():
                 raise PredictionsError(f"{self.path} has no {REPORTS_FILE} (columns study_id, report) for the "
                                        f"generated reports of task {task}")
-            report_names = (str(self.options["report_column"]).strip().lower(),)
+            report_names = (str(self.settings["report_column"]).strip().lower(),)
             try:
                 table = read_id_csv(reports, {"report": report_names}, id_column=self._id_names())
             except ReportFileError as error:
@@ -119,7 +119,7 @@ class PredictionsAdapter(AnyTaskAdapter):
         if self.path.is_dir():
             return sorted(p for p in self.path.rglob("*")
                           if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES or p.name == REPORTS_FILE))
-        columns = {m.field: (str(self.options[f"{m.field}_column"]).strip().lower(),) for m in Modality if m.is_image}
+        columns = {m.field: (str(self.settings[f"{m.field}_column"]).strip().lower(),) for m in Modality if m.is_image}
         try:  # every image column, whatever the task, so the checksum is a property of the files alone
             table = read_id_csv(self.path, columns, required=(), id_column=self._id_names())
         except ReportFileError as error:

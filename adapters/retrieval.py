@@ -34,14 +34,14 @@ class RetrievalAdapter(AnyTaskAdapter):
     description = "outputs of the most similar training study (thumbnail / TF-IDF cosine on the inputs)"
 
     @classmethod
-    def default_options(cls):
+    def default_settings(cls):
         return {"max_train": None}  # cap the training pool (first N training studies) for very large datasets
 
     def setup(self, context: AdapterContext) -> None:
         self._dataset = context.dataset
         train = training_indices(context)
-        if self.options["max_train"]:
-            train = train[: int(self.options["max_train"])]
+        if self.settings["max_train"]:
+            train = train[: int(self.settings["max_train"])]
         self._train = train
         self._index: dict[Modality, tuple[np.ndarray, np.ndarray]] = {}  # modality -> (positions, embeddings)
         self._vectorizer = None

@@ -1,7 +1,7 @@
 """`roentgen`: RoentGen (Chambon et al., 2022), Stable Diffusion 1.x fine-tuned on MIMIC-CXR frontal images + reports.
 
 T->F only. Loaded with diffusers' StableDiffusionPipeline from the `roentgen` weight folder, another local folder, or
-a hub id already in the local Hugging Face cache (`-o roentgen.checkpoint=...`); the weights are gated, never
+a hub id already in the local Hugging Face cache (`-s roentgen.checkpoint=...`); the weights are gated, never
 downloaded here. Upstream defaults: 512x512, 75 steps, guidance 4.0. Reports longer than CLIP's 77-token window are
 truncated by the pipeline, as upstream; the adapter counts them (`truncated_prompts`) and warns. Output RGB becomes
 ITU-R 601 luma, then 256x256 by area downsampling.
@@ -30,13 +30,15 @@ class RoentGenAdapter(CheckpointOption, Adapter):
     packages = ("diffusers", "transformers")
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         return {"checkpoint": None, "steps": 75, "guidance": 4.0, "height": 512, "width": 512, "dtype": "float32"}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        if self.options["dtype"] not in ("float32", "float16", "bfloat16"):
-            raise ValueError(f"roentgen option dtype must be float32, float16 or bfloat16, got {self.options['dtype']}")
+    @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return {"dtype": ("float32", "float16", "bfloat16")}
+
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
         self.truncated_prompts = 0
         self._pipe = None
 
@@ -47,11 +49,11 @@ class RoentGenAdapter(CheckpointOption, Adapter):
         import torch
         from diffusers import StableDiffusionPipeline
 
-        if context.device == "cpu" and self.options["dtype"] == "float16":
+        if context.device == "cpu" and self.settings["dtype"] == "float16":
             raise ValueError("roentgen: float16 needs a GPU; use dtype=float32 on the CPU")
         folder = self.checkpoint_folder()
         pipe = StableDiffusionPipeline.from_pretrained(
-            folder, torch_dtype=getattr(torch, self.options["dtype"]), local_files_only=True,
+            folder, torch_dtype=getattr(torch, self.settings["dtype"]), local_files_only=True,
             safety_checker=None, requires_safety_checker=False)  # the NSFW filter would black out radiographs
         pipe.set_progress_bar_config(disable=True)
         self._pipe = pipe.to(context.device)
@@ -68,9 +70,9 @@ class RoentGenAdapter(CheckpointOption, Adapter):
         # one CPU generator per study: the starting noise depends on the seed only, not on the batch or the device
         generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
         with torch.inference_mode():
-            images = self._pipe(prompt=prompts, num_inference_steps=int(self.options["steps"]),
-                                guidance_scale=float(self.options["guidance"]), height=int(self.options["height"]),
-                                width=int(self.options["width"]), generator=generators, output_type="np").images
+            images = self._pipe(prompt=prompts, num_inference_steps=int(self.settings["steps"]),
+                                guidance_scale=float(self.settings["guidance"]), height=int(self.settings["height"]),
+                                width=int(self.settings["width"]), generator=generators, output_type="np").images
         return [{Modality.FRONTAL: to_canonical_image(image, "RoentGen output")} for image in images]
 
     def _count_truncations(self, prompts: list[str]) -> None:

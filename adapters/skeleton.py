@@ -55,30 +55,30 @@ class {cls}(Adapter):
     packages = ()  # importable modules your model needs, e.g. ("diffusers",)
 
     @classmethod
-    def default_options(cls) -> dict:
+    def default_settings(cls) -> dict:
         # Everything that changes outputs belongs here: it is recorded in results and enters the cache key.
-        # `checkpoint`: the weights file or folder your model loads (-o {name}.checkpoint=PATH).
+        # `checkpoint`: the weights file or folder your model loads (-s {name}.checkpoint=PATH).
         return {{"checkpoint": None, "smoothness": 8, "report": "No acute cardiopulmonary process."}}
 
-    def settings(self) -> dict:
+    def recorded_settings(self) -> dict:
         # the checkpoint enters the cache key through checkpoint_id(), by content: a path says nothing about
         # the weights in it
-        return {{k: v for k, v in self.options.items() if k != "checkpoint"}}
+        return {{k: v for k, v in self.settings.items() if k != "checkpoint"}}
 
     def checkpoint_id(self) -> str:
         # Part of the cache key. Retraining rewrites the same path, often with the same size: only a digest of
         # the bytes keeps cached generations of the old weights from being scored as the new model's.
-        checkpoint = self.options["checkpoint"]
+        checkpoint = self.settings["checkpoint"]
         return f"sha256={{sha256_of(Path(checkpoint).expanduser())}}" if checkpoint else "no-checkpoint"
 
     def unavailable_reason(self) -> str | None:
-        checkpoint = self.options["checkpoint"]
+        checkpoint = self.settings["checkpoint"]
         if checkpoint and not Path(checkpoint).expanduser().exists():
-            return f"checkpoint {{checkpoint}} does not exist; pass -o {name}.checkpoint=PATH"
+            return f"checkpoint {{checkpoint}} does not exist; pass -s {name}.checkpoint=PATH"
         return super().unavailable_reason()
 
     def setup(self, context: AdapterContext) -> None:
-        # --- load your model here, once (context.device says where), from self.options["checkpoint"] ---
+        # --- load your model here, once (context.device says where), from self.settings["checkpoint"] ---
         self.device = context.device
 
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict]:
@@ -92,12 +92,12 @@ class {cls}(Adapter):
                 if modality.is_image:
                     result[modality] = self._smooth_noise(rng)
                 else:
-                    result[modality] = self.options["report"]
+                    result[modality] = self.settings["report"]
             outputs.append(result)
         return outputs
 
     def _smooth_noise(self, rng: np.random.Generator) -> np.ndarray:
-        block = int(self.options["smoothness"])
+        block = int(self.settings["smoothness"])
         cells = -(-IMAGE_SIZE // block)  # ceiling division
         coarse = rng.random((cells, cells), dtype=np.float32)
         return coarse.repeat(block, axis=0).repeat(block, axis=1)[:IMAGE_SIZE, :IMAGE_SIZE]

@@ -62,19 +62,20 @@ class SubprocessAdapter(Adapter):
     driver: ClassVar[str]
     #: files that must exist in the upstream checkout for it to count as one
     repo_markers: ClassVar[tuple[str, ...]] = ()
-    #: options that say where and how long to run, not what comes out: they stay out of settings() and the cache key
-    runtime_options: ClassVar[tuple[str, ...]] = ("repo", "python", "timeout_s", "keep_workdir", "device",
+    #: settings that say where and how long to run, not what comes out: they stay out of the recorded settings and the
+    #: cache key
+    runtime_settings: ClassVar[tuple[str, ...]] = ("repo", "python", "timeout_s", "keep_workdir", "device",
                                                   "keep_driver")
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         # device None: the run's device (--device); timeout_s: per stage and batch; keep_workdir: for debugging;
         # keep_driver: one driver process per stage for the whole run (models loaded once)
         return {"repo": None, "python": None, "timeout_s": 3600.0, "device": None, "keep_workdir": False,
                 "keep_driver": True}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
         self._drivers: dict[str, _Driver] = {}
         self._finalizer = weakref.finalize(self, _stop_drivers, self._drivers)
 
@@ -105,7 +106,7 @@ class SubprocessAdapter(Adapter):
         reason = super().unavailable_reason()
         if reason:
             return reason
-        repo = self.options["repo"]
+        repo = self.settings["repo"]
         if not repo:
             return (f"option 'repo' is not set: point it at a checkout of the upstream code "
                     f"(xgem-bench run ... -o {self.name}.repo=PATH)")
@@ -113,7 +114,7 @@ class SubprocessAdapter(Adapter):
         if not Path(repo).expanduser().is_dir() or missing:
             return f"{repo} is not a checkout of the upstream code (missing {missing or 'the folder'})"
         for option in sorted({s.python_option for s in self.stages_for_all_tasks()}):
-            python = self.options[option]
+            python = self.settings[option]
             if not python:
                 return (f"option {option!r} is not set: point it at the Python interpreter of the model's own "
                         f"environment (-o {self.name}.{option}=/path/to/env/bin/python)")
@@ -124,14 +125,14 @@ class SubprocessAdapter(Adapter):
     def stages_for_all_tasks(self) -> list[Stage]:
         return [stage for task in self.supported_tasks() for stage in self.stages(task)]
 
-    def settings(self) -> dict[str, Any]:
-        settings = {k: v for k, v in self.options.items() if k not in self.runtime_options}
+    def recorded_settings(self) -> dict[str, Any]:
+        settings = {k: v for k, v in self.settings.items() if k not in self.runtime_settings}
         settings["driver"] = self.driver
-        settings["upstream_commit"] = git_commit(self.options["repo"])
+        settings["upstream_commit"] = git_commit(self.settings["repo"])
         return settings
 
     def setup(self, context: AdapterContext) -> None:
-        self._device = self.options["device"] or context.device
+        self._device = self.settings["device"] or context.device
 
     def generate(self, studies: Sequence[Study], task: Task, seeds: Sequence[int]) -> list[dict | StudyFailure]:
         results: list[dict | StudyFailure | None] = [None] * len(studies)
@@ -155,15 +156,15 @@ class SubprocessAdapter(Adapter):
                 results[index] = output
             return results
         finally:
-            if self.options["keep_workdir"]:
+            if self.settings["keep_workdir"]:
                 log.warning("%s: kept the work folder of this batch at %s", self.name, work)
             else:
                 shutil.rmtree(work, ignore_errors=True)
 
     def _repo(self) -> Path:
-        if not self.options["repo"]:
+        if not self.settings["repo"]:
             raise ValueError(f"adapter {self.name!r}: option 'repo' (the upstream checkout) is not set")
-        return Path(self.options["repo"]).expanduser().resolve()
+        return Path(self.settings["repo"]).expanduser().resolve()
 
     def pythonpath(self) -> list[Path]:
         """Import roots of the upstream code for the driver (the checkout; subclasses may add more)."""
@@ -178,13 +179,13 @@ class SubprocessAdapter(Adapter):
 
     def _run_stage(self, stage: Stage, work: Path) -> str | None:
         """Run one driver stage on a batch; None when it succeeded, else why not (time-out, exit code, log tail)."""
-        if self.options["keep_driver"]:
+        if self.settings["keep_driver"]:
             return self._run_on_driver(stage, work)
-        python = str(Path(self.options[stage.python_option]).expanduser())
+        python = str(Path(self.settings[stage.python_option]).expanduser())
         command = [python, str(self.driver_path()), stage.name, str(work / "manifest.json")]
         log_path = work / "logs" / f"{stage.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        timeout = float(self.options["timeout_s"])
+        timeout = float(self.settings["timeout_s"])
         start = time.monotonic()
         with open(log_path, "wb") as log:
             process = self._stage_process(command, stage, log)
@@ -204,7 +205,7 @@ class SubprocessAdapter(Adapter):
         """Hand the batch to the stage's serving driver (started if needed) and wait for its .done file."""
         driver = self._drivers.get(stage.name)
         if driver is None or driver.process.poll() is not None:
-            python = str(Path(self.options[stage.python_option]).expanduser())
+            python = str(Path(self.settings[stage.python_option]).expanduser())
             folder = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-{stage.name}-"))
             log = open(folder / "driver.log", "wb")
             process = self._stage_process([python, str(self.driver_path()), "--serve", stage.name], stage, log,
@@ -212,7 +213,7 @@ class SubprocessAdapter(Adapter):
             driver = self._drivers[stage.name] = _Driver(process, log, folder)
         offset = driver.log_path.stat().st_size
         done = work / "status" / f"{stage.name}.done"
-        timeout = float(self.options["timeout_s"])
+        timeout = float(self.settings["timeout_s"])
         start = time.monotonic()
         try:
             driver.process.stdin.write(f"{work / 'manifest.json'}\n".encode())

@@ -3,7 +3,7 @@
 Its code pins torch 1.7 / pytorch-lightning 1.4 / CUDA-only fast-transformers kernels, so it runs as a subprocess
 adapter (`drivers/unixgen_driver.py`) in the user's UniXGen environment:
 
-    xgem-bench run --task 'T->F' --model unixgen -o unixgen.repo=~/UniXGen -o unixgen.python=~/envs/unixgen/bin/python
+    xgem-bench run --task 'T->F' --model unixgen -s unixgen.repo=~/UniXGen -s unixgen.python=~/envs/unixgen/bin/python
 
 Tasks: a report slot is part of every UniXGen sequence, so the tasks are those where the report is an input or the
 output (the paper marks L->F and F->L "-" for UniXGen: upstream never runs with an empty report). The driver fixes the
@@ -21,7 +21,7 @@ import numpy as np
 from xgem_bench import weights
 from xgem_bench.adapters.base import StudyFailure
 from xgem_bench.adapters.subprocess_protocol import SubprocessAdapter
-from xgem_bench.adapters.upstream_inputs import check_input_mode, source_image, unixgen_input
+from xgem_bench.adapters.upstream_inputs import INPUT_MODES, source_image, unixgen_input
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import SINGLE_OUTPUT_TASKS, Modality, Task
 
@@ -31,15 +31,15 @@ VQGAN_CONFIG = "2021-12-17T08-58-54-project.yaml"
 class UniXGenAdapter(SubprocessAdapter):
     name = "unixgen"
     version = "2"
-    description = "UniXGen unified transformer (subprocess, own environment; repo + python options)"
+    description = "UniXGen unified transformer (subprocess, own environment; repo + python settings)"
     tasks = tuple(t.name for t in SINGLE_OUTPUT_TASKS if Modality.REPORT in t.inputs + t.outputs)
     weights = ("unixgen", "unixgen-vqgan")
     driver = "unixgen_driver.py"
     repo_markers = ("unified_plmodel.py", "vae.py", "BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt")
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**super().default_options(),
+    def default_settings(cls) -> dict[str, Any]:
+        return {**super().default_settings(),
                 # upstream test_step samples with top-p 0.9 at temperature 0.7
                 "top_p": 0.9, "temperature": 0.7,
                 # fallback for studies whose ViewPosition is unknown (MIMIC-CXR has more AP than PA frontals)
@@ -47,15 +47,16 @@ class UniXGenAdapter(SubprocessAdapter):
                 # canonical: the suite's 256 px inputs; upstream: SmallestMaxSize(512) + CenterCrop from the original
                 "input": "canonical"}
 
-    def __init__(self, **options: Any):
-        super().__init__(**options)
-        if self.options["frontal_view"] not in ("PA", "AP"):
-            raise ValueError(f"unixgen option frontal_view must be 'PA' or 'AP', got {self.options['frontal_view']!r}")
-        check_input_mode(self.name, self.options["input"])
+    @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        return {"frontal_view": ("PA", "AP"), "input": INPUT_MODES}
+
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
         self.view_fallbacks = 0
 
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(),
+    def recorded_settings(self) -> dict[str, Any]:
+        return {**super().recorded_settings(),
                 "order": "conditions (text first), then target; the target image in the last slot",
                 "frontal_view_source": "the study's ViewPosition; the frontal_view setting where unknown",
                 "report_input": "the dataset's report section (impression by default), double spaces folded, "
@@ -66,7 +67,7 @@ class UniXGenAdapter(SubprocessAdapter):
         return {"frontal_view_fallbacks": self.view_fallbacks}
 
     def input_image(self, study: Study, modality: Modality) -> np.ndarray:
-        if self.options["input"] == "upstream":
+        if self.settings["input"] == "upstream":
             return unixgen_input(source_image(study, modality))
         return study.get(modality)
 
@@ -78,6 +79,6 @@ class UniXGenAdapter(SubprocessAdapter):
     def driver_options(self, task: Task) -> dict[str, Any]:
         vqgan = weights.require("unixgen-vqgan")
         return {"checkpoint": str(weights.require("unixgen")), "vqgan_checkpoint": str(vqgan / "last.ckpt"),
-                "vqgan_config": str(vqgan / VQGAN_CONFIG), "top_p": self.options["top_p"],
-                "temperature": self.options["temperature"], "frontal_view": self.options["frontal_view"],
+                "vqgan_config": str(vqgan / VQGAN_CONFIG), "top_p": self.settings["top_p"],
+                "temperature": self.settings["temperature"], "frontal_view": self.settings["frontal_view"],
                 "max_text_len": 256}

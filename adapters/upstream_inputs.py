@@ -20,13 +20,8 @@ from xgem_bench.data.images import ImageReadError, read_image
 from xgem_bench.data.study import Study
 from xgem_bench.tasks import Modality
 
+#: the `input` setting of adapters that can read the original files (their `allowed_settings`)
 INPUT_MODES = ("canonical", "upstream")
-
-
-def check_input_mode(adapter: str, mode: str) -> str:
-    if mode not in INPUT_MODES:
-        raise ValueError(f"{adapter} setting input must be one of {INPUT_MODES}, got {mode!r}")
-    return mode
 
 
 def source_image(study: Study, modality: Modality) -> Image.Image:

@@ -36,21 +36,21 @@ class XGeMAdapter(Adapter):
     variant = "xgem"
 
     @classmethod
-    def default_options(cls) -> dict[str, Any]:
+    def default_settings(cls) -> dict[str, Any]:
         return {"config": "tiny", "checkpoint": None, "steps": 50, "guidance": 7.5, "eta": 0.0,
                 "decoding": "sample", "connector_context": None, "mix_weights": None, "clip_text": None, "dtype": "fp32"}
 
     def clip_text(self) -> str:
         """How report prompts reach CLIP (see the module docstring), resolved."""
-        mode = self.options["clip_text"]
+        mode = self.settings["clip_text"]
         if mode is None:
-            return "raw" if self.options.get("checkpoint") == OFFICIAL else "clean"
+            return "raw" if self.settings.get("checkpoint") == OFFICIAL else "clean"
         if mode not in CLIP_TEXT:
             raise ValueError(f"option clip_text={mode!r}: use one of {', '.join(CLIP_TEXT)} (or leave it unset)")
         return mode
 
-    def settings(self) -> dict[str, Any]:
-        return {**self.options, "clip_text": self.clip_text()}
+    def recorded_settings(self) -> dict[str, Any]:
+        return {**self.settings, "clip_text": self.clip_text()}
 
     @classmethod
     def supports(cls, task: Task) -> bool:
@@ -58,30 +58,30 @@ class XGeMAdapter(Adapter):
 
     def checkpoint_dir(self) -> Path:
         from xgem_bench.reference_model.layout import default_checkpoint
-        return Path(self.options["checkpoint"]).expanduser() if self.options["checkpoint"] \
-            else default_checkpoint(self.options["config"])
+        return Path(self.settings["checkpoint"]).expanduser() if self.settings["checkpoint"] \
+            else default_checkpoint(self.settings["config"])
 
     def _train_command(self) -> str:
-        extra = "" if self.options["checkpoint"] is None else f" --checkpoint {self.options['checkpoint']}"
-        return f"xgem-bench train all --config {self.options['config']} --variant {self.variant}{extra}"
+        extra = "" if self.settings["checkpoint"] is None else f" --checkpoint {self.settings['checkpoint']}"
+        return f"xgem-bench train all --config {self.settings['config']} --variant {self.variant}{extra}"
 
     def unavailable_reason(self) -> str | None:
         reason = super().unavailable_reason()
         if reason:
             return reason
-        if self.options["checkpoint"] == OFFICIAL:
+        if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench.reference_model.convert import official_missing_reason
             return official_missing_reason(self.variant)
         from xgem_bench.reference_model.layout import missing_stages
         missing = missing_stages(self.checkpoint_dir(), self.variant)
         if missing:
             names = ", ".join(sorted({s + (f" {m}" if m else "") for s, m in missing}))
-            return (f"no trained {self.options['config']} XGeM checkpoint ({self.variant}) at {self.checkpoint_dir()} "
+            return (f"no trained {self.settings['config']} XGeM checkpoint ({self.variant}) at {self.checkpoint_dir()} "
                     f"(missing: {names}); run `{self._train_command()}`")
         return None
 
     def checkpoint_id(self) -> str:
-        if self.options["checkpoint"] == OFFICIAL:
+        if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench import weights
             return f"xgem-official={weights.checksum('xgem-official')}"
         root = self.checkpoint_dir()
@@ -96,7 +96,7 @@ class XGeMAdapter(Adapter):
         import contextlib
 
         import torch
-        dtype = self.options["dtype"]
+        dtype = self.settings["dtype"]
         if dtype not in DTYPES:
             raise ValueError(f"option dtype={dtype!r}: use one of {', '.join(DTYPES)}")
         if dtype == "fp32":
@@ -107,7 +107,7 @@ class XGeMAdapter(Adapter):
         reason = self.unavailable_reason()
         if reason:
             raise RuntimeError(reason)
-        if self.options["checkpoint"] == OFFICIAL:
+        if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench.reference_model.convert import load_official
             self.model = load_official(device=context.device)
         else:
@@ -121,7 +121,7 @@ class XGeMAdapter(Adapter):
         for field, values in inputs.items():
             if any(v is None for v in values):
                 raise ValueError(f"task {task.name} needs the {field} input for every study")
-        o = self.options
+        o = self.settings
         with self._precision():
             result = self.model.generate(inputs, [_FIELDS[m] for m in task.outputs], seeds, steps=o["steps"],
                                          guidance=o["guidance"], eta=o["eta"], strategy=o["decoding"],

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xgem_bench.data import demo
+from xgem_bench.synthetic import demo
 from xgem_bench.data.iuxray import read_iu_reports
 from xgem_bench.data.manifest import read_manifest
 

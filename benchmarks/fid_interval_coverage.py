@@ -6,7 +6,7 @@
 Each study has a generated and a real feature vector (d dimensions): real ~ N(0, I), generated ~ N(mu, diag(s)) with
 mu_i = 0.15 and sqrt(s_i) = 1 ± 0.15 (alternating), so the true Fréchet distance is analytic:
 |mu|² + Σ (sqrt(s_i) - 1)² = 0.045·d. Per setting (d x N studies) and replication, the FID of the N paired rows is the
-point (computed by `stats.fid_of_samples`, as the tables do) and every method of `xgem_bench.intervals` builds a
+point (computed by `metrics.fid_resampling.fid_of_samples`, as the tables do) and every method of `xgem_bench.intervals` builds a
 nominal 95% interval from the same rows. Printed per setting and method (Markdown):
 - cover truth: share of intervals containing the analytic distance;
 - cover E[FID_N]: share containing the mean point over the replications (the fixed-N target);
@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from xgem_bench import intervals
-from xgem_bench.stats import fid_of_samples
+from xgem_bench.metrics.fid_resampling import fid_of_samples
 
 SHIFT, SCALE_STEP = 0.15, 0.15
 

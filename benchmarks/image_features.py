@@ -41,7 +41,7 @@ def main() -> None:
     from xgem_bench.data.dataset import InMemoryDataset
     from xgem_bench.data.study import Study
     from xgem_bench.metrics import MetricContext, Sample, get_metric_class
-    from xgem_bench.metrics.backbones import resolve_device
+    from xgem_bench.distributed import resolve_device
     from xgem_bench.tasks import Modality, parse_task
 
     if args.backbone == "xrv":

@@ -57,7 +57,7 @@ def evaluate(checkpoint: Path, limit: int | None, out: Path) -> dict[str, float]
     values = {}
     for task, metrics in TASKS.items():
         result = run(task, models=["xgem"], metrics=metrics, limit=limit, out=out, progress=False,
-                     cache_dir=out / "cache", model_options={"xgem": {"checkpoint": str(checkpoint),
+                     cache_dir=out / "cache", model_settings={"xgem": {"checkpoint": str(checkpoint),
                                                                       "decoding": "greedy"}}).results
         for key, metric in result["models"]["xgem"]["metrics"].items():
             primary = metric.get("primary") or next(iter(metric["values"]), None)

@@ -28,7 +28,8 @@ def textured_images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
 def main() -> None:
     import torchxrayvision as xrv
 
-    from xgem_bench.metrics.backbones import XRV_RESIZES, make_backbone
+    from xgem_bench.metrics.backbone_factory import make_backbone
+    from xgem_bench.metrics.backbones import XRV_RESIZES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--size", type=int, default=256)

@@ -24,11 +24,8 @@ def official_missing_reason(variant: str) -> str | None:
     from xgem_bench import weights
     if variant != "xgem":
         return "the authors released no CoDi-XR checkpoint; train one with `xgem-bench train all --variant codi-xr`"
-    for name in ("xgem-official", "xgem-tokenizer-clip", "xgem-tokenizer-bert", "xgem-tokenizer-gpt2"):
-        reason = weights.missing_reason(name)
-        if reason:
-            return reason
-    return None
+    return weights.missing_weights_reason(("xgem-official", "xgem-tokenizer-clip", "xgem-tokenizer-bert",
+                                           "xgem-tokenizer-gpt2"))
 
 
 def sub(state: dict, prefix: str) -> dict:

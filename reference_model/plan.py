@@ -108,7 +108,7 @@ def _stage_module(stage: str, config):
 
 def measure_stage_activations(stage: str, config) -> dict:
     """Per-sample activation bytes of a stage (without and with gradient checkpointing) and its parameter counts."""
-    from xgem_bench.reference_model.training import enable_gradient_checkpointing
+    from xgem_bench.reference_model.fit import enable_gradient_checkpointing
 
     with torch.device("meta"):  # exact tensor sizes in seconds, no memory or arithmetic at paper size
         module, step = _stage_module(stage, config)
@@ -152,7 +152,7 @@ def stage_memory(trainable: int, frozen: int, activation: int, micro: int, mixed
 def plan_stages(config, processes: int, gpu_bytes: int, run, measured: dict | None = None,
                 stages=tuple(HYPER)) -> list[StagePlan]:
     """One StagePlan per stage with trainable weights (`paper`'s image-vae installs pretrained weights)."""
-    from xgem_bench.reference_model.training import micro_batch
+    from xgem_bench.reference_model.fit import micro_batch
 
     measured = measured or MEASURED_ACTIVATIONS
     plans = []

@@ -19,7 +19,7 @@ def fid(a: str | Path, b: str | Path, backbone: str = "inception", view: str = "
     """
     from xgem_bench.image_sets import images_of
     from xgem_bench.metrics.fid import fid_between
-    from xgem_bench.stats import two_sample_fid_ci
+    from xgem_bench.metrics.fid_resampling import two_sample_fid_ci
 
     ids = list(ids) if ids is not None else None
     result = fid_between(images_of(Path(a), view, split, ids), images_of(Path(b), view, split, ids),
@@ -62,12 +62,8 @@ def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: M
     """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2) from finished runs (`xgem-bench tables`), as text in
     `fmt` (latex, md, csv). `runs`: run folders, run ids under `root`, or loaded results. `ci`: None, or bootstrap
     settings {n_resamples, level, seed}. `all_tasks`: keep the columns of tasks no run covers."""
-    from xgem_bench.tables import build_table, render
-
-    loaded = _load(runs, root)
-    return render(build_table(table, loaded, with_paper=with_paper, ci=dict(ci) if ci else None,
-                              cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks),
-                  fmt, digits=digits)
+    from xgem_bench.tables import table_text
+    return table_text(runs, table, fmt, ci, with_paper, digits, root, cache_root, all_tasks)
 
 
 def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b: str, key: str | None = None,
@@ -77,7 +73,7 @@ def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b
     of `metric` on `task`, over the studies both scored (`xgem-bench compare`). `test`: bootstrap or
     randomisation. Returns the difference (a - b), both values, the p-value and, for the bootstrap, its interval."""
     from xgem_bench.metrics import get_metric_class
-    from xgem_bench.stats import compare_models
+    from xgem_bench.measurements import compare_models
     from xgem_bench.tasks import parse_task
 
     key = key or get_metric_class(metric).primary
@@ -86,5 +82,5 @@ def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b
 
 
 def _load(runs: Sequence[str | Path | dict], root: str | Path) -> list[dict]:
-    from xgem_bench.results import load_run
-    return [run if isinstance(run, dict) else load_run(run, root) for run in runs]
+    from xgem_bench.results import load_runs
+    return load_runs(runs, root)

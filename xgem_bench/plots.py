@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.tables import Measurements, dataset_descriptions
+from xgem_bench.measurements import Measurements, dataset_descriptions
 from xgem_bench.tasks import PAPER_TASKS
 
 FORMATS = ("png", "pdf")

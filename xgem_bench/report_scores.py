@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from xgem_bench.atomic import atomic_path
 from xgem_bench.tasks import Modality, parse_task
 
 ID_COLUMNS = ("id", "study_id")
@@ -144,6 +145,7 @@ def score_reports(pairs: Iterable[tuple[str, str, str]], metrics: Iterable[str] 
     """
     from xgem_bench.data.study import Study
     from xgem_bench.metrics import MetricContext, MetricUnavailable, Sample, get_metric_class
+    from xgem_bench.scoring import compute_metric, describe_error, update_metrics
 
     pairs = list(pairs)
     settings = {resolve_metric(k): v for k, v in (settings or {}).items()}
@@ -158,7 +160,7 @@ def score_reports(pairs: Iterable[tuple[str, str, str]], metrics: Iterable[str] 
     names = list(dict.fromkeys(resolve_metric(m) for m in metrics))
     context = MetricContext(task=parse_task("F->T"), modality=Modality.REPORT, batch_size=batch_size, device=device)
     samples = [Sample(Study(study_id, report=ref), {Modality.REPORT: hyp}) for study_id, hyp, ref in pairs]
-    per_sample: list[tuple[str, str, str, float]] = []
+    made = {}
     for name in names:
         cls = get_metric_class(name)
         chosen = dict(settings.get(name, {}))
@@ -168,37 +170,37 @@ def score_reports(pairs: Iterable[tuple[str, str, str]], metrics: Iterable[str] 
             record.update(status="skipped", reason=reason)
             continue
         try:
-            metric = cls(context, **chosen)
-            record.update(settings=metric.settings, signature=metric.signature)
-            for start in range(0, len(samples), batch_size):
-                metric.update(samples[start:start + batch_size])
-            record["values"] = metric.compute()
+            made[name] = cls(context, **chosen)
+        except (ValueError, TypeError):  # bad settings: the user's error, not a metric failure
+            raise
         except MetricUnavailable as error:
             record.update(status="skipped", reason=str(error))
             continue
-        except (ValueError, TypeError) as error:
-            if "settings" not in record:  # bad settings: the user's error, not a metric failure
-                raise
-            record.update(status="failed", reason=f"{type(error).__name__}: {error}")
-            continue
         except Exception as error:  # noqa: BLE001 - one broken metric must not lose the others
-            record.update(status="failed", reason=f"{type(error).__name__}: {error}")
+            record.update(status="failed", reason=describe_error(error))
             continue
-        per_sample.extend((study_id, name, key, value)
-                          for study_id, values in metric.per_sample().items() for key, value in values.items())
+        record.update(settings=made[name].settings, signature=made[name].signature)
+    # the runner's scoring path: batch by batch, a metric that raises stops alone
+    stopped: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(samples), batch_size):
+        update_metrics(made, samples[start:start + batch_size], stopped)
+    per_sample: list[tuple[str, str, str, float]] = []
+    for name, metric in made.items():
+        record = summary["metrics"][name]
+        if name in stopped:
+            record.update(status=stopped[name][0], reason=stopped[name][1])
+        elif compute_metric(metric, record):
+            per_sample.extend((study_id, name, key, value)
+                              for study_id, values in metric.per_sample().items() for key, value in values.items())
     return summary, per_sample
 
 
 def write_per_sample(rows: Iterable[tuple[str, str, str, float]], path: str | Path) -> None:
     """Long-format CSV (study_id, metric, key, value), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    with open(staging, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(Path(path)) as staging, open(staging, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["study_id", "metric", "key", "value"])
         writer.writerows(rows)
-    staging.replace(path)
 
 
 def add_intervals(summary: dict, per_sample: Iterable[tuple[str, str, str, float]], n_resamples: int = 1000,
@@ -211,7 +213,8 @@ def add_intervals(summary: dict, per_sample: Iterable[tuple[str, str, str, float
     import tempfile
 
     from xgem_bench.results import PER_SAMPLE_COLUMNS, _csv_text
-    from xgem_bench.stats import StatsUnavailable, bootstrap_ci, run_resampleable
+    from xgem_bench.recompute import run_resampleable
+    from xgem_bench.stats import StatsUnavailable, bootstrap_ci
 
     with tempfile.TemporaryDirectory(prefix="xgem-score-reports-") as folder:
         rows = ((HYPOTHESES_MODEL, study_id, metric, Modality.REPORT.value, key, value)

@@ -1,4 +1,5 @@
-"""Results store: plain files under `results/<run-id>/` that tables, plots and statistics read.
+"""Results store: plain files under `results/<run-id>/` that tables, plots and statistics read, and its read side
+(the run index, the paper's published values shipped as package data, the generated outputs of a run).
 
 - `results.json`: what ran, with which settings, versions, checksums, seeds, git commit, and the aggregate numbers.
 - `per_sample.csv`: long format (model, study_id, metric, modality, key, value), for bootstrap and paired tests.
@@ -14,13 +15,15 @@ import json
 import platform
 import subprocess
 import sys
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from xgem_bench.cache import atomic_write_text
+from xgem_bench.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
+#: the XGeM paper's published values, shipped inside the package (`tables --with-paper` works from a wheel)
+PAPER_VALUES = resources.files("xgem_bench") / "paper_data" / "xgem_paper_tables.json"
 PER_SAMPLE_COLUMNS = ("model", "study_id", "metric", "modality", "key", "value")
 GENERATION_COLUMNS = ("model", "study_id", "seed", "status", "error")
 # Packages whose versions can change numbers; recorded with every run.
@@ -109,6 +112,11 @@ def load_run(path: str | Path, root: str | Path = "results") -> dict:
     return results
 
 
+def load_runs(runs: Iterable[str | Path | dict], root: str | Path = "results") -> list[dict]:
+    """Run folders, run ids under `root` or already loaded results, loaded."""
+    return [run if isinstance(run, dict) else load_run(run, root) for run in runs]
+
+
 def load_per_sample(path: str | Path):
     """per_sample.csv of a run as a pandas DataFrame."""
     import pandas as pd
@@ -147,3 +155,39 @@ def format_table(rows: list[dict[str, Any]], width: int | None = None) -> str:
     blocks that fit the terminal (`$COLUMNS`) or `width`."""
     from xgem_bench.terminal import wrap_table
     return wrap_table(rows, width)
+
+
+def load_paper_values(source=PAPER_VALUES) -> dict[tuple[str, str, str, str, str], float]:
+    """(table, panel, task, paper model name, column) -> published value; `source`: a path or package resource."""
+    document = json.loads(source.read_text(encoding="utf-8") if hasattr(source, "read_text")
+                          else Path(source).read_text(encoding="utf-8"))
+    if document.get("kind") != "published-values":
+        raise ValueError(f"{source} is not a published-values file")
+    return {(v["table"], v["panel"], v["task"], v["model"], v["column"]): v["value"] for v in document["values"]}
+
+
+def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
+    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache.
+
+    The cache folder is the one the run recorded, or the same key under `cache_root` (a moved or copied cache).
+    """
+    from xgem_bench.cache import GenerationCache, generation_folder
+    from xgem_bench.tasks import Modality
+    entry = run["models"][model]
+    folder = (generation_folder(cache_root, model, entry["cache_key"]) if cache_root is not None
+              else Path(entry["cache_folder"]))
+    try:
+        cache = GenerationCache.existing(folder)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"generation cache of {model} ({run['task']}) not found at {folder}; "
+                                "pass the cache folder the run used") from None
+    reports = {}
+    with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["model"] != model or row["status"] != "ok":
+                continue
+            outputs = cache.load(row["study_id"], int(row["seed"]))
+            if outputs is None:
+                raise FileNotFoundError(f"{folder} lacks the output of study {row['study_id']}")
+            reports[row["study_id"]] = outputs[Modality.REPORT]
+    return reports

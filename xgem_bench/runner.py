@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,11 +20,17 @@ from xgem_bench import results as store
 from xgem_bench import weights
 from xgem_bench.adapters import Adapter, AdapterContext, adapter_names, get_adapter_class
 from xgem_bench.adapters.base import StudyFailure
-from xgem_bench.cache import GenerationCache, remove_stale_temporaries, study_seed
+from xgem_bench.atomic import remove_stale_temporaries
+from xgem_bench.cache import GenerationCache, study_seed
 from xgem_bench.data import Dataset, load_dataset
 from xgem_bench.data.study import Study, validate_image
-from xgem_bench.metrics import (Metric, MetricContext, MetricUnavailable, applies_to, get_metric_class,
+from xgem_bench.distributed import ProcessGroup, resolve_device
+from xgem_bench.settings import deprecated
+from xgem_bench.features import FeatureService
+from xgem_bench.metrics import (Metric, MetricContext, applies_to, get_metric_class,
                                 metric_names)
+from xgem_bench.metrics.base import ReferenceSet, Sample
+from xgem_bench.scoring import compute_metric, describe_error, update_metrics
 from xgem_bench.progress import progress_bar, silence_third_party_bars
 from xgem_bench.metrics.demo_backbone import DEMO_BACKBONE_LABEL, WEIGHT_NAME, DemoBackbone, xrv_settings_for
 from xgem_bench.tasks import Modality, Task, parse_task
@@ -54,55 +59,6 @@ class RunResult:
     def table(self) -> str:
         """One row per model: status, counts and each metric's primary value (what `xgem-bench run` prints)."""
         return store.format_table(store.summary_rows(self.results))
-
-
-@dataclass
-class _Distributed:
-    rank: int = 0
-    world_size: int = 1
-    owns_group: bool = False
-
-    @classmethod
-    def from_env(cls) -> "_Distributed":
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size <= 1:
-            return cls()
-        import torch
-        import torch.distributed as dist
-        owns = not dist.is_initialized()
-        if owns:
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        return cls(dist.get_rank(), dist.get_world_size(), owns)
-
-    def gather(self, value):
-        """All ranks' values, in rank order (on every rank)."""
-        if self.world_size == 1:
-            return [value]
-        import torch.distributed as dist
-        out = [None] * self.world_size
-        dist.all_gather_object(out, value)
-        return out
-
-    def broadcast(self, value):
-        if self.world_size == 1:
-            return value
-        import torch.distributed as dist
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def close(self):
-        if self.owns_group:
-            import torch.distributed as dist
-            dist.barrier()  # without it ranks intermittently abort at exit (dependencies.md §7)
-            dist.destroy_process_group()
-
-
-def _default_device() -> str:
-    import torch
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return "cpu"
 
 
 def _parse_names(names: Sequence[str] | str | None) -> list[str] | None:
@@ -160,10 +116,12 @@ class Runner:
     def __init__(self, task: str | Task, models: Sequence[str] | str | None = None,
                  dataset: str | Dataset = "demo", metrics: Sequence[str] | str | None = None, split: str = "test",
                  limit: int | None = None, seed: int = 0, out: str | Path = "results", force: bool = False,
-                 batch_size: int = 8, model_options: dict[str, dict[str, Any]] | None = None,
-                 metric_options: dict[str, dict[str, Any]] | None = None, device: str | None = None,
+                 batch_size: int = 8, model_settings: dict[str, dict[str, Any]] | None = None,
+                 metric_settings: dict[str, dict[str, Any]] | None = None, device: str | None = None,
                  cache_dir: str | Path | None = None, run_id: str | None = None, progress: bool = True,
-                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False):
+                 predictions: Mapping[str, str | Path] | None = None, allow_demo_backbone: bool = False,
+                 model_options: dict[str, dict[str, Any]] | None = None,
+                 metric_options: dict[str, dict[str, Any]] | None = None):
         self.task = parse_task(task)
         self.split, self.limit, self.seed, self.force = split, limit, seed, force
         if batch_size < 1:
@@ -174,8 +132,12 @@ class Runner:
         self.allow_demo_backbone = allow_demo_backbone  # variant=demo on data other than the demo
         self.out = Path(out)
         self.cache_dir = Path(cache_dir) if cache_dir else weights.cache_root()
-        self.model_options = model_options or {}
-        self.metric_options = metric_options or {}
+        for old, new, given in (("model_options", "model_settings", model_options),
+                                ("metric_options", "metric_settings", metric_options)):
+            if given is not None:  # the old spellings
+                deprecated(f"Runner({old}=...)", f"Runner({new}=...)")
+        self.model_settings = model_settings or model_options or {}
+        self.metric_settings = metric_settings or metric_options or {}
         self.predictions = {name: Path(path) for name, path in (predictions or {}).items()}
         self.model_names = self._resolve_models(_parse_names(models))
         self._adapters = self._prediction_adapters()
@@ -185,9 +147,9 @@ class Runner:
         self.dataset = load_dataset(dataset)
         self.dataset_fingerprint = self.dataset.fingerprint()
         self._metric_settings = {name: xrv_settings_for(self.dataset, get_metric_class(name),
-                                                        self.metric_options.get(name, {}), allow_demo_backbone)
+                                                        self.metric_settings.get(name, {}), allow_demo_backbone)
                                  for name in self.metric_names}
-        self.device = device or _default_device()
+        self.device = resolve_device(device)
         self.run_id = run_id
 
     # ---- argument resolution -----------------------------------------------------------------------------------
@@ -200,12 +162,12 @@ class Runner:
         for name in names or []:
             get_adapter_class(name)  # raises with the closest valid names
         names = [*(names or []), *self.predictions]
-        unknown_options = set(self.model_options) - set(names)
-        if unknown_options:
-            raise RunError(f"options given for model(s) not in the run: {sorted(unknown_options)}")
-        for name, options in self.model_options.items():  # before any folder is made, not halfway through
-            if name not in self.predictions:  # a predictions adapter checks its options when it indexes its files
-                _check_keys("model", name, options, get_adapter_class(name).default_options())
+        unknown = set(self.model_settings) - set(names)
+        if unknown:
+            raise RunError(f"settings given for model(s) not in the run: {sorted(unknown)}")
+        for name, settings in self.model_settings.items():  # before any folder is made, not halfway through
+            if name not in self.predictions:  # a predictions adapter checks its settings when it indexes its files
+                _check_settings("model", get_adapter_class(name), settings)
         return names
 
     def _prediction_adapters(self) -> dict[str, Adapter]:
@@ -214,7 +176,7 @@ class Runner:
         from xgem_bench.adapters.predictions import PredictionsAdapter
         adapters = {}
         for name, path in self.predictions.items():
-            adapter = PredictionsAdapter(**{**self.model_options.get(name, {}), "path": str(path)})
+            adapter = PredictionsAdapter(**{**self.model_settings.get(name, {}), "path": str(path)})
             adapter.index(self.task)
             adapters[name] = adapter
         return adapters
@@ -222,11 +184,11 @@ class Runner:
     def _resolve_metrics(self, names: list[str] | None) -> list[str]:
         chosen = names if names is not None else [n for n in metric_names()
                                                   if applies_to(get_metric_class(n), self.task)]
-        unknown_options = set(self.metric_options) - set(chosen)
-        if unknown_options:
-            raise RunError(f"settings given for metric(s) not in the run: {sorted(unknown_options)}")
-        for name, settings in self.metric_options.items():
-            _check_keys("metric", name, settings, get_metric_class(name).default_settings())
+        unknown = set(self.metric_settings) - set(chosen)
+        if unknown:
+            raise RunError(f"settings given for metric(s) not in the run: {sorted(unknown)}")
+        for name, settings in self.metric_settings.items():
+            _check_settings("metric", get_metric_class(name), settings)
         if names is None:
             return chosen
         for name in names:
@@ -240,13 +202,13 @@ class Runner:
         once.reset()  # each warning once per run
         if not self.progress:
             silence_third_party_bars()
-        dist = _Distributed.from_env()
+        dist = ProcessGroup.join()
         try:
             return self._run(dist)
         finally:
             dist.close()
 
-    def _run(self, dist: _Distributed) -> RunResult:
+    def _run(self, dist: ProcessGroup) -> RunResult:
         started = time.time()
         eligible, missing = _eligible(self.dataset, self.task, self.split)
         n_split = len(self.dataset.indices(self.split))
@@ -260,11 +222,13 @@ class Runner:
         if dist.rank == 0:
             self._prepare_out(run_dir)
         shard = eligible[dist.rank:: dist.world_size]
+        self._features = FeatureService(self.batch_size)
 
         model_runs = [self._evaluate_model(name, shard, eligible, run_dir, dist) for name in self.model_names]
 
         gathered = dist.gather([(m.generation_rows, {k: v.state_dict() for k, v in m.metrics.items()},
                                  m.failed_metrics, m.diagnostics) for m in model_runs])
+        passes = dist.gather(dict(self._features.passes))  # rank 0 adds its reference passes below
         results = {
             "schema": store.SCHEMA_VERSION,
             "run_id": run_id,
@@ -283,12 +247,10 @@ class Runner:
 
         per_sample, generation = [], []
         unreadable = {row[1] for rank in gathered for runs in rank for row in runs[0] if row[3] == "unreadable"}
-        if unreadable:  # reference statistics are computed over the readable studies only
-            position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
-            readable = np.setdiff1d(eligible, [position[sid] for sid in unreadable])
-            for model_run in model_runs:
-                for metric in model_run.metrics.values():
-                    metric.context.reference_indices = readable
+        # reference statistics (FID) are prepared over the readable evaluated studies only
+        position = {sid: i for i, sid in enumerate(self.dataset.study_ids)}
+        reference = ReferenceSet(self.dataset, np.setdiff1d(eligible, [position[sid] for sid in unreadable])
+                                 if unreadable else eligible, self.task.modalities)
         results["dataset"]["n_unreadable"] = len(unreadable)
         for i, model_run in enumerate(model_runs):
             rows = [row for rank in gathered for row in rank[i][0]]
@@ -301,9 +263,13 @@ class Runner:
             for key, metric in model_run.metrics.items():
                 for rank in gathered[1:]:
                     metric.merge_state(rank[i][1][key])
-            self._finish_model(model_run, rows, failed_metrics, per_sample)
+            self._finish_model(model_run, rows, failed_metrics, per_sample, reference)
             results["models"][model_run.name] = model_run.entry
-        results["timings"] = {"total_s": round(time.time() - started, 3)}
+        # images each backbone ran on (per signature, all ranks): one pass per output, shared by the metrics
+        passes = [dict(self._features.passes), *passes[1:]]
+        results["timings"] = {"total_s": round(time.time() - started, 3),
+                              "backbone_images": {k: sum(p.get(k, 0) for p in passes) for k in sorted(
+                                  {k for p in passes for k in p})}}
         store.write_run(run_dir, results, per_sample, generation)
         return RunResult(run_dir, results)
 
@@ -328,7 +294,7 @@ class Runner:
             raise RunError(f"cannot write results to {run_dir}: {error.strerror}; choose a writable --out") from None
 
     def _evaluate_model(self, name: str, shard: np.ndarray, eligible: np.ndarray, run_dir: Path,
-                        dist: _Distributed) -> _ModelRun:
+                        dist: ProcessGroup) -> _ModelRun:
         cls = type(self._adapters[name]) if name in self._adapters else get_adapter_class(name)
         entry: dict[str, Any] = {"status": "ok", "reason": None, "adapter": cls.name, "version": cls.version,
                                  "metrics": {}}
@@ -337,18 +303,18 @@ class Runner:
             tasks = ", ".join(t.name for t in cls.supported_tasks())
             entry.update(status="skipped", reason=f"does not support task {self.task} (supports {tasks})")
             return model_run
-        adapter = self._adapters[name] if name in self._adapters else cls(**self.model_options.get(name, {}))
+        adapter = self._adapters[name] if name in self._adapters else cls(**self.model_settings.get(name, {}))
         reason = adapter.unavailable_reason()
         if reason:
             entry.update(status="skipped", reason=reason)
             return model_run
-        entry.update(settings=adapter.settings(), checkpoint_id=adapter.checkpoint_id(),
+        entry.update(settings=adapter.recorded_settings(), checkpoint_id=adapter.checkpoint_id(),
                      weights={w: weights.checksum(w) for w in cls.weights})
         cache = GenerationCache(self.cache_dir, name, {
             "adapter": name, "version": cls.version, "checkpoint": entry["checkpoint_id"], "task": self.task.name,
             "settings": entry["settings"], "dataset": self.dataset_fingerprint})
         entry["cache_key"], entry["cache_folder"] = cache.key, str(cache.folder)
-        model_run.metrics = self._make_metrics(entry, eligible, run_dir / "artifacts" / name)
+        model_run.metrics = self._make_metrics(entry, run_dir / "artifacts" / name)
 
         timings = {"generation_s": 0.0, "scoring_s": 0.0}
         set_up = False
@@ -371,7 +337,7 @@ class Runner:
                 try:
                     adapter.setup(AdapterContext(device=self.device, dataset=self.dataset, cache_dir=self.cache_dir))
                 except Exception as error:  # noqa: BLE001 - this model failed; the other models' work stands
-                    entry.update(status="failed", reason=f"setup failed: {_describe(error)}")
+                    entry.update(status="failed", reason=f"setup failed: {describe_error(error)}")
                     for key in model_run.metrics:
                         entry["metrics"][key].update(status="skipped", reason=f"model {name} failed to set up")
                     model_run.metrics = {}
@@ -388,6 +354,7 @@ class Runner:
                 model_run.generation_rows.append((name, s.study_id, seed, "failed" if error else "ok", error or ""))
             t0 = time.time()
             self._score(model_run, [(s, outputs[s.study_id]) for s in studies if s.study_id not in errors])
+            self._features.forget()  # the batch's features were shared by its metrics; the next batch is new
             timings["scoring_s"] += time.time() - t0
             bar.update(len(studies))
         bar.close()
@@ -426,7 +393,7 @@ class Runner:
                 if len(group) > 1:
                     groups += [[item] for item in group]
                 else:
-                    errors[group[0][0].study_id] = _describe(error)
+                    errors[group[0][0].study_id] = describe_error(error)
                 continue
             for (study, seed), result in zip(group, produced):
                 if isinstance(result, StudyFailure):
@@ -441,7 +408,7 @@ class Runner:
                 outputs[study.study_id] = checked
         return errors
 
-    def _make_metrics(self, entry: dict, eligible: np.ndarray, artifact_dir: Path) -> dict[str, Metric]:
+    def _make_metrics(self, entry: dict, artifact_dir: Path) -> dict[str, Metric]:
         made = {}
         for name in self.metric_names:
             cls = get_metric_class(name)
@@ -456,8 +423,8 @@ class Runner:
                     record.update(status="skipped", reason=reason)
                     continue
                 context = MetricContext(task=self.task, modality=modality, dataset=self.dataset, split=self.split,
-                                        reference_indices=eligible, cache_dir=self.cache_dir,
-                                        artifact_dir=artifact_dir, device=self.device, batch_size=self.batch_size)
+                                        cache_dir=self.cache_dir, artifact_dir=artifact_dir, device=self.device,
+                                        batch_size=self.batch_size, features=self._features)
                 metric = cls(context, **settings)
                 record.update(settings=metric.settings, signature=metric.signature,
                               weights={w: weights.checksum(w) for w in cls.weights})
@@ -468,23 +435,12 @@ class Runner:
 
     @staticmethod
     def _score(model_run: _ModelRun, scored: list[tuple[Study, dict]]) -> None:
-        from xgem_bench.metrics import Sample
-        if not scored:
-            return
-        samples = [Sample(study, generated) for study, generated in scored]
-        for key, metric in model_run.metrics.items():
-            if key in model_run.failed_metrics:
-                continue
-            try:
-                metric.update(samples)
-            except MetricUnavailable as error:  # discovered only on real data (e.g. a view the model lacks)
-                model_run.failed_metrics[key] = ("skipped", str(error))
-            except Exception as error:  # noqa: BLE001 - a broken metric must not lose the other metrics' work
-                model_run.failed_metrics[key] = ("failed", _describe(error))
+        update_metrics(model_run.metrics, [Sample(study, generated) for study, generated in scored],
+                       model_run.failed_metrics)
 
     @staticmethod
     def _finish_model(model_run: _ModelRun, generation_rows: list[tuple], failed_metrics: dict[str, tuple[str, str]],
-                      per_sample: list[tuple]) -> None:
+                      per_sample: list[tuple], reference: ReferenceSet) -> None:
         entry = model_run.entry
         failures = [{"study_id": r[1], "error": r[4]} for r in generation_rows if r[3] == "failed"]
         entry["n_generated"] = sum(r[3] == "ok" for r in generation_rows)
@@ -499,31 +455,19 @@ class Runner:
                 status, reason = failed_metrics[key]
                 record.update(status=status, reason=reason)
                 continue
-            try:
-                record["values"] = metric.compute()
-            except MetricUnavailable as error:
-                record.update(status="skipped", reason=str(error))
-                continue
-            except Exception as error:  # noqa: BLE001
-                record.update(status="failed", reason=_describe(error))
+            if not compute_metric(metric, record, reference):
                 continue
             for study_id, values in metric.per_sample().items():
                 per_sample.extend((model_run.name, study_id, record["metric"], record["modality"], k, v)
                                   for k, v in values.items())
 
 
-def _check_keys(kind: str, name: str, given: dict, defaults: dict) -> None:
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        known = ", ".join(sorted(defaults)) or "none"
-        raise RunError(f"{kind} {name!r} has no option(s) {unknown}; its options are: {known} "
-                       f"(`xgem-bench {kind}s {name}` lists them with defaults)")
-
-
-def _describe(error: BaseException) -> str:
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    where = f" ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
-    return f"{type(error).__name__}: {error}{where}"
+def _check_settings(kind: str, cls: type, given: dict) -> None:
+    """The settings' keys and closed values, checked before the run starts."""
+    try:
+        cls.resolve_settings(given)
+    except ValueError as error:
+        raise RunError(f"{error} (`xgem-bench {kind}s {cls.name}` lists them with defaults)") from None
 
 
 def run(task: str | Task, **kwargs) -> RunResult:
@@ -532,7 +476,7 @@ def run(task: str | Task, **kwargs) -> RunResult:
     Keyword arguments as in `Runner`: `models` (names; default every model supporting the task, none when
     `predictions` is given), `predictions` ({name: folder or CSV} of outputs generated elsewhere), `dataset` (a spec
     such as "demo" or "manifest:PATH", or a Dataset), `metrics`, `split`, `limit`, `seed`, `out`, `run_id`,
-    `model_options` / `metric_options` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
+    `model_settings` / `metric_settings` ({name: {key: value}}), `device`, `batch_size`, `force`, `progress`.
     Returns a `RunResult`; `result.table()` is the summary table, `result.results` everything recorded.
     """
     return Runner(task, **kwargs).run()

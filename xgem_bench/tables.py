@@ -1,305 +1,33 @@
 """The paper's result tables (Tables 2-7, A1, A2) built from one or more finished runs, as LaTeX, Markdown or CSV.
 
 Each run holds one task; a table combines the runs of its tasks. Which metric, modality and value key feed each column
-is declared once, in `LAYOUTS`. Cells read the results store only: "-" where a model does not support (or was not run
+is declared once, in `table_layouts.LAYOUTS`; `table_render` turns a built table into text. Cells read the results
+store only (through `measurements.Measurements`): "-" where a model does not support (or was not run
 on) the task, "n/a" where the metric was skipped or failed (the reason is listed under the table). The best value per
 column (per task block where rows are grouped by task) is bold, among our models, reference rows (the oracle, i.e.
-real data) excluded. `with_paper` adds the paper's published values (results/paper/xgem_paper_tables.json) as extra
+real data) excluded. `with_paper` adds the paper's published values (package data, `results.PAPER_VALUES`) as extra
 rows, marked "(paper)" and never considered for bold.
 """
 from __future__ import annotations
 
-import json
-import math
 import sys
 import types
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-
 from xgem_bench.data.study import PAPER_PATHOLOGIES
+from xgem_bench.measurements import Cell, Measurements, dataset_descriptions
+from xgem_bench.results import generated_reports, load_paper_values, load_runs
+from xgem_bench.table_layouts import (COHERENCE_KEY, COHERENCE_METRIC, COHERENCE_REAL_KEY, COUNT_TABLE,
+                                      INTRA_STUDY_TASKS, JOINT_TASKS, LAYOUTS, REFERENCE_MODELS, TABLES, XRV_TASKS,
+                                      Column, Layout, Panel)
+from xgem_bench.table_render import CI_STYLES, INTERVAL_FLAG, BuiltPanel, BuiltTable, Row, flagged, render
 
-PAPER_VALUES = Path(__file__).resolve().parent.parent / "results" / "paper" / "xgem_paper_tables.json"
-#: adapter name -> the model's name in the paper (also the row label of its published values)
-PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": "RoentGen", "unixgen": "UniXGen",
-               "llm-cxr": "LLM-CXR", "cxrmate": "CXRMate", "oracle": "Real Data"}
-#: models that are references, not competitors: shown, never bold
-REFERENCE_MODELS = frozenset({"oracle"})
-TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
-#: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
-COUNT_TABLE = "1"
-FORMATS = ("latex", "md", "csv")
-CI_STYLES = ("bracket", "pm")
 #: interval methods (xgem_bench.intervals) as named under tables
 INTERVAL_NAMES = {"percentile": "percentile bootstrap", "basic": "basic bootstrap", "bca": "BCa bootstrap",
                   "subsampling": "half-sampling without replacement (n/2, rescaled; bias-corrected)",
                   "extrapolated": "FID extrapolated to infinite N with the half-sample spread"}
-INTERVAL_FLAG = "†"
-
-
-# ---- layouts: the one place that maps paper columns to metrics and value keys -------------------------------------
-@dataclass(frozen=True)
-class Column:
-    label: str  # sub-header (and the column name in the paper's data file)
-    metric: str
-    key: str
-    #: task of the column; None when rows are grouped by task (the row's task is used)
-    task: str | None = None
-    group: str = ""  # top header spanning several columns
-
-
-@dataclass(frozen=True)
-class Panel:
-    title: str  # the paper's panel name ("AUC", "F1" in Table 3), "" for single-panel tables
-    columns: tuple[Column, ...]
-    #: rows grouped by these tasks (Tables 3, 5); empty: one row per model, tasks in the column groups
-    row_tasks: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Layout:
-    number: str
-    caption: str
-    panels: tuple[Panel, ...]
-
-
-_IMAGE_TASKS = ("T->F", "L->F", "L+T->F", "T->L", "F->L", "F+T->L")
-_REPORT_TASKS = ("F->T", "L->T", "F+L->T")
-_JOINT_TASKS = ("T->F+L", "L->F+T", "F->L+T")
-_SHORT = {"Atelectasis": "Atl.", "Cardiomegaly": "Cmgl.", "Consolidation": "Cnsl.", "Edema": "Edm.",
-          "Enlarged Cardiomediastinum": "Enl.", "Lung Lesion": "Les.", "Lung Opacity": "Opc.",
-          "Pleural Effusion": "Eff.", "Pneumonia": "Pnm.", "Pneumothorax": "Ptx.", "No Finding": "No F."}
-_AVERAGES = (("Micro", "micro"), ("Macro", "macro"), ("Weighted", "weighted"))
-
-
-def _task_columns(tasks, spec: Sequence[tuple[str, str, str]]) -> tuple[Column, ...]:
-    """Per task, one column per (label, metric, key)."""
-    return tuple(Column(label, metric, key, task=task, group=task) for task in tasks for label, metric, key in spec)
-
-
-def _class_columns(metric: str, score: str, labels: Sequence[str]) -> tuple[Column, ...]:
-    """Per class `<score>/<label>`, then the averages `<score>_micro|macro|weighted`."""
-    per_class = [Column(_SHORT[name], metric, f"{score}/{name}") for name in labels]
-    return tuple(per_class + [Column(label, metric, f"{score}_{avg}") for label, avg in _AVERAGES])
-
-
-_BLEU = tuple((f"BLEU-{n}", "bleu", f"bleu{n}") for n in range(1, 5))
-_XRV_TASKS = ("T->F", "L->F", "L+T->F")
-
-LAYOUTS: dict[str, Layout] = {
-    "2": Layout("2", "FID of generated X-rays (lower is better); v3 = Inception-v3, XRV = XRV-DenseNet backbone.",
-                (Panel("", _task_columns(_IMAGE_TASKS, [("v3", "fid-inception", "fid"), ("XRV", "fid-xrv", "fid")])),)),
-    "A1": Layout("A1", "FID of generated X-rays with the XRV-mimic backbone (lower is better).",
-                 (Panel("", _task_columns(_IMAGE_TASKS, [("XRV-mimic", "fid-xrv-mimic", "fid")])),)),
-    "3": Layout("3", "XRV-DenseNet classification of generated frontal X-rays: AUC and F1 per pathology.",
-                (Panel("AUC", _class_columns("xrv-classification", "auc", PAPER_PATHOLOGIES), _XRV_TASKS),
-                 Panel("F1", _class_columns("xrv-classification", "f1", PAPER_PATHOLOGIES), _XRV_TASKS))),
-    "4": Layout("4", "BLEU of generated reports (higher is better).", (Panel("", _task_columns(_REPORT_TASKS, _BLEU)),)),
-    "5": Layout("5", "CheXpert-labeler F1 of generated reports per finding.",
-                (Panel("", _class_columns("chexpert-f1", "f1", PAPER_PATHOLOGIES + ("No Finding",)), _REPORT_TASKS),)),
-    "6": Layout("6", "RadGraph-F1 and RaTEScore of generated reports (higher is better).",
-                (Panel("", _task_columns(_REPORT_TASKS, [("RadGraph-F1", "radgraph-f1", "radgraph_f1"),
-                                                         ("RaTE", "ratescore", "ratescore")])),)),
-    "A2": Layout("A2", "Intra-study BLEU: the reports generated for one study from its frontal (F->T) and from its "
-                       "lateral (L->T) X-ray scored against each other (higher is better).",
-                 (Panel("", tuple(Column(label, metric, key) for label, metric, key in _BLEU)),)),
-}
-#: Table A2 pairs the reports a model generated for the same study in these runs (read from the generation cache)
-INTRA_STUDY_TASKS = ("F->T", "L->T")
-# Table 7 turns the other way (rows = joint tasks, one column per model); its metric:
-COHERENCE_METRIC, COHERENCE_KEY, COHERENCE_REAL_KEY = "coherence-cosine", "cosine", "cosine_real"
-
-
-# ---- the numbers of the runs --------------------------------------------------------------------------------------
-@dataclass
-class Cell:
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-    #: interval method and the point it is built around (a bias-corrected value for FID's half-sampling)
-    ci_method: str | None = None
-    ci_estimate: float | None = None
-    #: "" (a number), "-" (task not supported / not run), "n/a" (metric skipped or failed)
-    mark: str = ""
-    bold: bool = False
-    #: studies behind the number (the model's generated and scored studies)
-    n: int | None = None
-
-
-@dataclass
-class Row:
-    label: str
-    model: str
-    task: str  # the row group ("" when rows are not grouped)
-    source: str  # "xgem-bench" or "paper"
-    cells: list[Cell]
-
-
-@dataclass
-class BuiltPanel:
-    title: str
-    headers: list[tuple[str, str]]  # (group, label) per column
-    rows: list[Row]
-    higher_is_better: list[bool]
-    row_head: list[str]  # headers of the label columns
-
-    @property
-    def grouped(self) -> bool:
-        return len(self.row_head) == 2
-
-
-@dataclass
-class BuiltTable:
-    number: str
-    caption: str
-    panels: list[BuiltPanel]
-    notes: list[str] = field(default_factory=list)
-    #: note -> its technical detail (reasons naming paths and commands): in Markdown, left out of LaTeX
-    details: dict[str, str] = field(default_factory=dict)
-    dataset: str = ""  # "demo (split test, synthetic)", for CSV rows
-    #: how intervals are printed: `bracket` ([low, high]; intervals are not symmetric) or `pm` (± half-width)
-    ci_style: str = "bracket"
-    #: decimals of every cell when fixed by the table (counts), else None (the caller's `digits`)
-    digits: int | None = None
-
-
-class Measurements:
-    """The runs of a table, indexed by (task, row label).
-
-    The row label is the model name; when one model ran with different adapter settings in different runs (e.g. joint
-    vs independent generation for Table 7), each label adds the settings that differ: `xgem (joint=independent)`.
-    """
-
-    def __init__(self, runs: Sequence[dict]):
-        self.runs = list(runs)
-        self.entries: dict[tuple[str, str], tuple[dict, dict]] = {}
-        self.names: dict[tuple[str, str], str] = {}  # (task, label) -> model name in the run
-        self.notes: list[str] = []
-        self.details: dict[str, str] = {}
-        #: (metric, problem, reason) -> "model on task", ...: one note per missing metric, not one per model
-        self.missing: dict[tuple[str, str, str], list[str]] = {}
-        seen_settings: dict[str, list[dict]] = {}
-        for run in self.runs:
-            for model, entry in run["models"].items():
-                seen_settings.setdefault(model, []).append(entry.get("settings") or {})
-        for run in self.runs:
-            for model, entry in run["models"].items():
-                key = (run["task"], _label(model, entry.get("settings") or {}, seen_settings[model]))
-                if key in self.entries:
-                    other = self.entries[key][0]
-                    if _same_configuration(other, self.entries[key][1], run, entry):  # a shared baseline: one row
-                        self._note(f"{model} on {run['task']} ran with identical settings in "
-                                   f"{other.get('run_dir', other['run_id'])} and {run.get('run_dir', run['run_id'])}"
-                                   f"; one row, from the first")
-                        continue
-                    raise ValueError(f"model {model!r} on task {run['task']} appears in two runs with the same "
-                                     f"settings ({other.get('run_dir', other['run_id'])} and "
-                                     f"{run.get('run_dir', run['run_id'])}); pass only one of them")
-                self.entries[key] = (run, entry)
-                self.names[key] = model
-
-    def models(self) -> list[str]:
-        """Every model of the runs, in first-seen order."""
-        seen: list[str] = []
-        for _, model in self.entries:
-            if model not in seen:
-                seen.append(model)
-        return seen
-
-    def record(self, task: str, model: str, metric: str) -> tuple[dict, dict] | None:
-        """(run, metric record) of `metric` for a model on a task, whatever its modality; None if absent."""
-        found = self.entries.get((task, model))
-        if not found or found[1].get("status") != "ok":
-            return None
-        run, entry = found
-        for record in entry.get("metrics", {}).values():
-            if record["metric"] == metric:
-                return run, record
-        return None
-
-    def interval(self, task: str, model: str, metric: str, key: str, ci: dict):
-        """The bootstrap interval of one value over studies (`ci`: n_resamples, level, seed), or None when the run
-        cannot resample it (a note says why). Shared by tables and plots."""
-        from xgem_bench import stats
-        run, record = self.record(task, model, metric)
-        try:
-            data = stats.run_resampleable(run, self.names[(task, model)], record, key)
-            return stats.bootstrap_ci(data, n_resamples=ci["n_resamples"], level=ci["level"], seed=ci["seed"])
-        except stats.StatsUnavailable as error:
-            self._note(f"no interval for {model} on {task}, {metric} {key}: {error}")
-            return None
-
-    def cell(self, task: str, model: str, metric: str, key: str) -> Cell:
-        if (task, model) not in self.entries or self.entries[(task, model)][1].get("status") != "ok":
-            return Cell(mark="-")
-        found = self.record(task, model, metric)
-        if found is None:
-            return self._missing(metric, "was not run", "", model, task)
-        _, record = found
-        if record.get("status") != "ok":
-            return self._missing(metric, str(record.get("status")), str(record.get("reason") or ""), model, task)
-        if record.get("backbone"):  # a stand-in backbone (the demo's) is named under every table that uses it
-            self._note(f"{metric}: {record['backbone']}")
-        value = record.get("values", {}).get(key)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return self._missing(metric, f"has no value {key!r}", "", model, task)
-        return Cell(value=float(value), n=self.entries[(task, model)][1].get("n_generated"))
-
-    def _missing(self, metric: str, problem: str, reason: str, model: str, task: str) -> Cell:
-        who = self.missing.setdefault((metric, problem, reason), [])
-        if f"{model} on {task}" not in who:
-            who.append(f"{model} on {task}")
-        return Cell(mark="n/a")
-
-    def missing_notes(self) -> list[str]:
-        notes = []
-        for (metric, problem, reason), who in self.missing.items():
-            note = f"n/a: {metric} {problem} for {', '.join(who)}"
-            notes.append(note)
-            if reason:
-                self.details[note] = reason
-        return notes
-
-    def higher_is_better(self, metric: str) -> bool:
-        for run in self.runs:
-            for entry in run["models"].values():
-                for record in entry.get("metrics", {}).values():
-                    if record["metric"] == metric and "higher_is_better" in record:
-                        return bool(record["higher_is_better"])
-        from xgem_bench.metrics import METRICS, get_metric_class
-        return get_metric_class(metric).higher_is_better if metric in METRICS else True
-
-    def _note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-
-
-def _same_configuration(run_a: dict, a: dict, run_b: dict, b: dict) -> bool:
-    """Same generations (the cache key covers adapter, version, checkpoint, task, settings and dataset) of the same
-    studies with the same seed, scored with the same metric settings."""
-    def metrics(entry):
-        return {k: (m.get("status"), m.get("signature")) for k, m in entry.get("metrics", {}).items()}
-
-    def studies(run):
-        data = run.get("dataset", {})
-        return run.get("seed"), data.get("split"), data.get("limit"), data.get("n_evaluated")
-    return (a.get("cache_key") is not None and a.get("cache_key") == b.get("cache_key")
-            and studies(run_a) == studies(run_b) and metrics(a) == metrics(b))
-
-
-def _label(model: str, settings: dict, all_settings: list[dict]) -> str:
-    varying = sorted({k for other in all_settings for k in set(other) | set(settings)
-                      if any(o.get(k) != settings.get(k) for o in all_settings)})
-    return f"{model} ({', '.join(f'{k}={settings.get(k)}' for k in varying)})" if varying else model
-
-
-def load_paper_values(path: Path = PAPER_VALUES) -> dict[tuple[str, str, str, str, str], float]:
-    """(table, panel, task, paper model name, column) -> published value."""
-    document = json.loads(Path(path).read_text())
-    if document.get("kind") != "published-values":
-        raise ValueError(f"{path} is not a published-values file")
-    return {(v["table"], v["panel"], v["task"], v["model"], v["column"]): v["value"] for v in document["values"]}
 
 
 # ---- building ----------------------------------------------------------------------------------------------------
@@ -345,11 +73,6 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
                            "not measured.")
     return table
 
-
-def dataset_descriptions(measured: Measurements) -> list[str]:
-    found = {(r["dataset"]["name"], r["dataset"].get("split", ""), bool(r["dataset"].get("synthetic")))
-             for r in measured.runs}
-    return [f"{name} (split {split}{', synthetic' if synthetic else ''})" for name, split, synthetic in sorted(found)]
 
 
 def _context_notes(measured: Measurements, table: BuiltTable) -> list[str]:
@@ -451,7 +174,7 @@ def _interval_notes(table: BuiltTable, ci: dict) -> list[str]:
     methods = dict.fromkeys(c.ci_method for c in cells) or {"percentile": None}
     notes = [f"{shown} {ci['level']:.0%} interval over studies, {INTERVAL_NAMES.get(m, m)} ({ci['n_resamples']} "
              f"resamples, seed {ci['seed']})." for m in methods]
-    if any(_flagged(c) for c in cells):
+    if any(flagged(c) for c in cells):
         notes.append(f"{INTERVAL_FLAG} the interval does not contain the value shown. FID is biased upward at finite "
                      "N; its half-sampling interval is centred on the bias-corrected FID (given in the CSV as "
                      "ci_estimate) and covers the infinite-N value (docs/metrics/image.md).")
@@ -467,7 +190,7 @@ def _build_label_counts(measured: Measurements) -> BuiltTable:
     (samples, negatives, positives) and the raw uncertain and blank labels, from the first model's record."""
     from xgem_bench.metrics.xrv_classification import LABEL_POLICIES
     rows = []
-    for task in _XRV_TASKS:
+    for task in XRV_TASKS:
         found = [(model, record) for model in measured.models()
                  if (record := measured.record(task, model, "xrv-classification")) is not None]
         if not found:
@@ -497,13 +220,13 @@ def _build_label_counts(measured: Measurements) -> BuiltTable:
 def _build_coherence(measured: Measurements, paper: dict, ci: dict | None) -> BuiltTable:
     """Table 7: one row per joint task, one column per model, plus the level of real pairs (and the paper's)."""
     models = [m for m in measured.models()
-              if any(measured.record(t, m, COHERENCE_METRIC) for t in _JOINT_TASKS)]
+              if any(measured.record(t, m, COHERENCE_METRIC) for t in JOINT_TASKS)]
     columns = [Column(m, COHERENCE_METRIC, COHERENCE_KEY) for m in models]
     headers = [("Cosine similarity", m) for m in models] + [("Cosine similarity", "Real pairs")]
     paper_columns = ["Independent Gen.", "Multi-Output Gen."] if paper else []
     headers += [("XGeM (paper)", c) for c in paper_columns]
     rows = []
-    for task in _JOINT_TASKS:
+    for task in JOINT_TASKS:
         cells = []
         for column in columns:
             cell = measured.cell(task, column.label, COHERENCE_METRIC, COHERENCE_KEY)
@@ -539,35 +262,6 @@ def _encoder_sentence(measured: Measurements) -> str:
     named = [_ENCODERS.get(e, f"the XGeM checkpoint folder {e}" if e else "not recorded by the run")
              for e in encoders]
     return f" Encoder: {'; '.join(named)}."
-
-
-def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
-    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache.
-
-    The cache folder is the one the run recorded, or the same key under `cache_root` (a moved or copied cache).
-    """
-    import csv as csv_module
-
-    from xgem_bench.cache import GenerationCache, generation_folder
-    from xgem_bench.tasks import Modality
-    entry = run["models"][model]
-    folder = (generation_folder(cache_root, model, entry["cache_key"]) if cache_root is not None
-              else Path(entry["cache_folder"]))
-    try:
-        cache = GenerationCache.existing(folder)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"generation cache of {model} ({run['task']}) not found at {folder}; "
-                                "pass the cache folder the run used") from None
-    reports = {}
-    with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
-        for row in csv_module.DictReader(handle):
-            if row["model"] != model or row["status"] != "ok":
-                continue
-            outputs = cache.load(row["study_id"], int(row["seed"]))
-            if outputs is None:
-                raise FileNotFoundError(f"{folder} lacks the output of study {row['study_id']}")
-            reports[row["study_id"]] = outputs[Modality.REPORT]
-    return reports
 
 
 def _build_intra_study(measured: Measurements, paper: dict, cache_root: Path | None) -> BuiltTable:
@@ -636,152 +330,13 @@ def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2)
             cell.bold = _displayed(cell.value, digits) == best
 
 
-# ---- rendering ---------------------------------------------------------------------------------------------------
-def render(table: BuiltTable, fmt: str, digits: int = 2) -> str:
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    digits = digits if table.digits is None else table.digits
-    return {"latex": _latex, "md": _markdown, "csv": _csv}[fmt](table, digits)
-
-
-def _flagged(cell: Cell) -> bool:
-    return (cell.value is not None and cell.low is not None and cell.high is not None
-            and not cell.low <= cell.value <= cell.high)
-
-
-def _number(cell: Cell, digits: int, ci_style: str = "bracket") -> str:
-    if cell.value is None:
-        return cell.mark or "-"
-
-    def fixed(x: float) -> str:  # + 0.0: a rounded -0.001 prints 0.00, never -0.00
-        return f"{round(x, digits) + 0.0:.{digits}f}"
-
-    text = fixed(cell.value)
-    if cell.low is None or cell.high is None or not (math.isfinite(cell.low) and math.isfinite(cell.high)):
-        return text
-    if _flagged(cell):  # never a ± around a value outside its own interval
-        return text + f" [{fixed(cell.low)}, {fixed(cell.high)}]{INTERVAL_FLAG}"
-    if ci_style == "pm":
-        return text + f" ± {fixed((cell.high - cell.low) / 2)}"
-    return text + f" [{fixed(cell.low)}, {fixed(cell.high)}]"
-
-
-def _row_labels(panel: BuiltPanel, row: Row) -> list[str]:
-    if panel.grouped:
-        return [row.task, row.label]
-    return [row.label]
-
-
-def _markdown(table: BuiltTable, digits: int) -> str:
-    out = [f"**Table {table.number}.** {table.caption}", ""]
-    for panel in table.panels:
-        if panel.title:
-            out += [f"*{panel.title}*", ""]
-        heads = panel.row_head + [f"{g} {l}".strip() for g, l in panel.headers]
-        out.append("| " + " | ".join(heads) + " |")
-        out.append("|" + "|".join([":--"] * len(panel.row_head) + ["--:"] * len(panel.headers)) + "|")
-        for row in panel.rows:
-            cells = [(f"**{_number(c, digits, table.ci_style)}**" if c.bold else _number(c, digits, table.ci_style))
-                     for c in row.cells]
-            labels = [f"*{x}*" if row.source == "paper" else x for x in _row_labels(panel, row)]
-            out.append("| " + " | ".join(labels + cells) + " |")
-        out.append("")
-    out += [f"- {note}" + (f": {table.details[note]}" if note in table.details else "") for note in table.notes]
-    return "\n".join(out).rstrip() + "\n"
-
-
-def _csv(table: BuiltTable, digits: int) -> str:
-    """Long format, full precision: one line per cell."""
-    import csv
-    import io
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["table", "panel", "task", "model", "source", "group", "column", "value", "ci_low", "ci_high",
-                     "mark", "bold", "n", "dataset", "ci_method", "ci_estimate", "ci_contains_value"])
-    for panel in table.panels:
-        for row in panel.rows:
-            for (group, label), cell in zip(panel.headers, row.cells):
-                writer.writerow([table.number, panel.title, row.task or group, row.model, row.source, group, label,
-                                 "" if cell.value is None else repr(cell.value),
-                                 "" if cell.low is None else repr(cell.low), "" if cell.high is None else repr(cell.high),
-                                 cell.mark, int(cell.bold), "" if cell.n is None else cell.n,
-                                 table.dataset if row.source == "xgem-bench" else "XGeM paper",
-                                 cell.ci_method or "", "" if cell.ci_estimate is None else repr(cell.ci_estimate),
-                                 "" if cell.low is None else int(not _flagged(cell))])
-    return buffer.getvalue()
-
-
-_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  # braced, so a note line starting with "[" is not read as the optional argument of \\
-                  "[": "{[}", "]": "{]}"}
-
-
-def latex_escape(text: str) -> str:
-    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
-    return escaped.replace("->", r"$\rightarrow$").replace("±", r"$\pm$").replace(INTERVAL_FLAG, r"$^\dagger$")
-
-
-def _latex(table: BuiltTable, digits: int) -> str:
-    # LaTeX numbers the table itself ("Table 1: ..."): the caption carries the text only, the label the paper number.
-    # Wide tables shrink to \linewidth; narrow ones keep their natural size.
-    out = ["% xgem-bench table; needs \\usepackage{booktabs,graphicx}", r"\begin{table}[t]", r"\centering", r"\small",
-           f"\\caption{{{latex_escape(table.caption)}}}", f"\\label{{tab:xgem-{table.number.lower()}}}"]
-    for index, panel in enumerate(table.panels):
-        n_heads = len(panel.row_head)
-        if index:
-            out.append(r"\par\medskip")
-        out.append(r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%")
-        out.append(r"\begin{tabular}{" + "l" * n_heads + "r" * len(panel.headers) + "}")
-        out.append(r"\toprule")
-        if panel.title:
-            out.append(f"\\multicolumn{{{n_heads + len(panel.headers)}}}{{l}}{{\\textbf{{{latex_escape(panel.title)}}}}}"
-                       r" \\")
-            out.append(r"\midrule")
-        spans = _spans([g for g, _ in panel.headers])
-        if any(g for g, _, _ in spans):
-            line, rules = [""] * n_heads, []
-            for group, start, width in spans:
-                line.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(group)}}}" if width > 1 else latex_escape(group))
-                if group:
-                    rules.append(f"\\cmidrule(lr){{{n_heads + start + 1}-{n_heads + start + width}}}")
-            out.append(" & ".join(line) + r" \\")
-            out.append(" ".join(rules))
-        out.append(" & ".join([latex_escape(h) for h in panel.row_head] + [latex_escape(l) for _, l in panel.headers])
-                   + r" \\")
-        out.append(r"\midrule")
-        previous = None
-        for row in panel.rows:
-            if panel.grouped and previous is not None and row.task != previous:
-                out.append(r"\midrule")
-            labels = [latex_escape(x) for x in _row_labels(panel, row)]
-            if panel.grouped and row.task == previous:
-                labels[0] = ""
-            previous = row.task
-            cells = [latex_escape(_number(c, digits, table.ci_style)) for c in row.cells]
-            cells = [f"\\textbf{{{c}}}" if cell.bold else c for c, cell in zip(cells, row.cells)]
-            if row.source == "paper":
-                labels = [f"\\textit{{{x}}}" if x else x for x in labels]
-                cells = [f"\\textit{{{c}}}" for c in cells]
-            out.append(" & ".join(labels + cells) + r" \\")
-        out.append(r"\bottomrule")
-        out.append(r"\end{tabular}}")
-    if table.notes:
-        out.append(r"\par\smallskip\footnotesize")
-        out.append(r" \\ ".join(latex_escape(n) for n in table.notes))
-    out.append(r"\end{table}")
-    return "\n".join(out) + "\n"
-
-
-def _spans(groups: list[str]) -> list[tuple[str, int, int]]:
-    """Consecutive equal group names -> (group, first column, width)."""
-    spans: list[tuple[str, int, int]] = []
-    for i, group in enumerate(groups):
-        if spans and spans[-1][0] == group:
-            spans[-1] = (group, spans[-1][1], spans[-1][2] + 1)
-        else:
-            spans.append((group, i, 1))
-    return spans
+def table_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: dict | None = None,
+               with_paper: bool = False, digits: int = 2, root: str | Path = "results",
+               cache_root: str | Path | None = None, all_tasks: bool = False) -> str:
+    """`xgem_bench.api.tables`: one table of runs (folders, ids under `root` or loaded results) rendered in `fmt`."""
+    built = build_table(table, load_runs(runs, root), with_paper=with_paper, ci=dict(ci) if ci else None,
+                        cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks)
+    return render(built, fmt, digits=digits)
 
 
 class _CallableModule(types.ModuleType):
@@ -789,8 +344,7 @@ class _CallableModule(types.ModuleType):
     sets the package attribute of the same name to the module, so the module itself answers the call."""
 
     def __call__(self, *args, **kwargs) -> str:
-        from xgem_bench.api import tables
-        return tables(*args, **kwargs)
+        return table_text(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule

@@ -16,9 +16,10 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
-from xgem_bench.registry import unknown_name
+from xgem_bench.atomic import atomic_path, atomic_write_text
+from xgem_bench.registry import Registry, unknown_name
 
 
 def cache_root() -> Path:
@@ -92,25 +93,26 @@ class WeightsMismatch(ValueError):
 ENTRY_POINT_GROUP = "xgem_bench.weights"
 
 
+def _builtin_catalogs() -> dict[str, str]:
+    """Every module of xgem_bench/weights_catalog/ is a built-in catalog (one per area): a new area is one new file."""
+    import xgem_bench.weights_catalog as package
+    return {m.name: f"{package.__name__}.{m.name}:WEIGHTS" for m in pkgutil.iter_modules(package.__path__)}
+
+
+CATALOGS = Registry("weights catalog", ENTRY_POINT_GROUP, _builtin_catalogs, default_attribute="WEIGHTS")
+
+
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, WeightSpec]:
     """Every weight: the built-in catalog modules, then those of plug-ins (entry-point group above)."""
-    from importlib.metadata import entry_points
-
-    import xgem_bench.weights_catalog as package
-
-    sources = [(f"{package.__name__}.{m.name}", importlib.import_module(f"{package.__name__}.{m.name}").WEIGHTS)
-               for m in pkgutil.iter_modules(package.__path__)]
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        module, _, attribute = ep.value.partition(":")
-        sources.append((f"plug-in {ep.name} ({ep.value})", getattr(importlib.import_module(module),
-                                                                   attribute or "WEIGHTS")))
+    builtins = CATALOGS.builtins
     entries: dict[str, WeightSpec] = {}
-    for source, specs in sources:
-        for spec in specs:
-            if spec.name in entries:
-                raise RuntimeError(f"weight {spec.name!r} of {source} is already declared in the weights catalog")
-            entries[spec.name] = spec
+    for name, spec in CATALOGS.entries(fresh=True).items():  # fresh: this function is the cache
+        source = f"{spec.partition(':')[0]}" if name in builtins else f"plug-in {name} ({spec})"
+        for weight in CATALOGS.load(name):
+            if weight.name in entries:
+                raise RuntimeError(f"weight {weight.name!r} of {source} is already declared in the weights catalog")
+            entries[weight.name] = weight
     return entries
 
 
@@ -152,7 +154,6 @@ def _read_record(spec: WeightSpec) -> dict | None:
 def _write_record(spec: WeightSpec, digest: str, source: str) -> None:
     from datetime import datetime, timezone
 
-    from xgem_bench.cache import atomic_write_text
     atomic_write_text(_record_path(spec), json.dumps({
         "sha256": digest, "source": source, "published_sha256": spec.sha256,
         "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"), "identity": _identity(spec.path)}))
@@ -199,10 +200,9 @@ def verify(name: str) -> str:
 
 
 def verify_local(path: Path, what: str) -> str:
-    """A file or folder given by path instead of through the catalog (e.g. `-o cxrmate.checkpoint=FOLDER`) whose
+    """A file or folder given by path instead of through the catalog (e.g. `-s cxrmate.checkpoint=FOLDER`) whose
     contents will run or be unpickled: its sha256 is recorded on first use (keyed by its resolved path) and checked
     before every later load, as `verify` does for catalog weights. Raises WeightsMismatch on a difference."""
-    from xgem_bench.cache import atomic_write_text
     path = Path(path).expanduser().resolve()
     key = hashlib.sha256(str(path).encode()).hexdigest()[:16]
     record_path = weights_root() / ".checksums" / "local" / f"{key}.json"
@@ -257,6 +257,19 @@ def missing_reason(name: str) -> str | None:
     return reason
 
 
+def missing_weights_reason(names: Iterable[str]) -> str | None:
+    """None when every named weight is present, else one message naming EVERY missing weight and every fix at once
+    (a single `weights fetch` for all that can be downloaded), so a user never fixes them one attempt at a time."""
+    reasons = {name: reason for name in dict.fromkeys(names) if (reason := missing_reason(name))}
+    if len(reasons) <= 1:
+        return next(iter(reasons.values()), None)
+    specs = [get(name) for name in reasons]
+    fetchable = [s.name for s in specs if s.fetchable]
+    commands = [f"xgem-bench weights fetch {' '.join(fetchable)}"] if fetchable else []
+    commands += [s.fix_command for s in specs if not s.fetchable]
+    return f"{len(reasons)} weights are missing ({', '.join(reasons)}); run " + "; ".join(f"`{c}`" for c in commands)
+
+
 def _installed(distribution: str) -> bool:
     from importlib import metadata
     try:
@@ -288,18 +301,17 @@ def _install(spec: WeightSpec, candidate: Path, move: bool, source: str | None =
     """Verify `candidate` and put it at the loader's path atomically; record its checksum."""
     digest = _verify(spec, candidate)
     target = spec.path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent)) / target.name
-    if move:
-        shutil.move(str(candidate), staging)
-    elif candidate.is_dir():
-        shutil.copytree(candidate, staging)
-    else:
-        shutil.copy2(candidate, staging)
     if target.is_dir():
-        shutil.rmtree(target)
-    os.replace(staging, target)
-    shutil.rmtree(staging.parent, ignore_errors=True)
+        shutil.rmtree(target)  # a folder cannot be replaced in one rename
+    with atomic_path(target, folder=candidate.is_dir()) as staging:
+        if candidate.is_dir():
+            staging.rmdir()  # copytree and move create it
+        if move:
+            shutil.move(str(candidate), staging)
+        elif candidate.is_dir():
+            shutil.copytree(candidate, staging)
+        else:
+            shutil.copy2(candidate, staging)
     _write_record(spec, digest, source or str(candidate))
     return target
 

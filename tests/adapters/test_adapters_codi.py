@@ -46,7 +46,7 @@ def test_wrong_files_are_named():
 def test_tasks_and_view_mapping_are_declared():
     adapter = CoDiAdapter()
     assert len(adapter.supported_tasks()) == 9 and not adapter.supports(parse_task("T->F+L"))
-    assert "T->F equals T->L" in adapter.settings()["view_mapping"]
+    assert "T->F equals T->L" in adapter.recorded_settings()["view_mapping"]
 
 
 def test_unavailable_until_weights_then_converter(tmp_path, monkeypatch):

@@ -188,7 +188,7 @@ def test_remote_code_runs_only_from_a_folder_matching_its_recorded_checksums(tin
 
 
 def test_a_folder_given_by_path_is_recorded_then_verified_before_its_code_runs(tiny_cxrmate, tmp_path):
-    """-o cxrmate.checkpoint=FOLDER: no catalog record exists, so the first use records the folder's sha256 and a
+    """-s cxrmate.checkpoint=FOLDER: no catalog record exists, so the first use records the folder's sha256 and a
     later change to its custom code is refused before anything executes."""
     folder = tmp_path / "my-cxrmate"
     shutil.copytree(tiny_cxrmate, folder)

@@ -51,7 +51,7 @@ def adapter(tmp_path):
 
 
 def _calls(adapter):
-    path = Path(adapter.options["repo"]) / "calls.jsonl"
+    path = Path(adapter.settings["repo"]) / "calls.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -85,7 +85,7 @@ def test_frontal_from_report_with_retry(adapter, studies):
 
 @pytest.mark.slow
 def test_image_attempts_exhausted_is_a_study_failure_and_counted(adapter, studies):
-    adapter.options["image_attempts"] = 1
+    adapter.settings["image_attempts"] = 1
     inputs = [s.only([Modality.REPORT]) for s in studies[:2]]
     inputs[0].report = "retry"
     out = adapter.generate(inputs, parse_task("T->F"), [1, 2])
@@ -110,7 +110,7 @@ def test_vqgan_files_prefer_the_compat_pair_or_are_named(tmp_path):
 
 def test_mismatched_vqgan_checkpoint_is_refused(adapter, studies):
     """decode_cxr_all.py loads strictly: a checkpoint of another config fails every study, naming the compat files."""
-    adapter.options["vqgan_checkpoint"] = "last.ckpt"  # embed_dim 8 against the compat config's 4
+    adapter.settings["vqgan_checkpoint"] = "last.ckpt"  # embed_dim 8 against the compat config's 4
     task = parse_task("F->T")
     out = adapter.generate([s.only(task.inputs) for s in studies[:2]], task, [1, 2])
     assert all(isinstance(o, StudyFailure) and "-compat" in str(o) for o in out)
@@ -120,7 +120,7 @@ def test_device_reaches_the_llm_stage(adapter):
     """Upstream loads the LLM with device_map="auto": the device setting becomes CUDA_VISIBLE_DEVICES there."""
     stage = adapter.stages(parse_task("F->T"))[1]
     assert stage.name == "llm_generate" and adapter.stage_environment(stage) == {"CUDA_VISIBLE_DEVICES": ""}
-    adapter.options["device"] = "cuda:3"
+    adapter.settings["device"] = "cuda:3"
     assert adapter.stage_environment(stage) == {"CUDA_VISIBLE_DEVICES": "3"}
     assert adapter.stage_environment(adapter.stages(parse_task("F->T"))[0]) == {}
 
@@ -130,7 +130,7 @@ def test_upstream_input_mode_reads_the_original(adapter, studies, tmp_path):
 
     original = tmp_path / "original.png"
     Image.fromarray(np.tile(np.arange(300, dtype=np.uint8)[None, :200], (400, 1)), mode="L").save(original)
-    adapter.options["input"] = "upstream"
+    adapter.settings["input"] = "upstream"
     task = parse_task("F->T")
     inputs = [s.only(task.inputs) for s in studies[:2]]
     inputs[0].sources = {"frontal": str(original)}
@@ -141,7 +141,7 @@ def test_upstream_input_mode_reads_the_original(adapter, studies, tmp_path):
 
 
 def test_runtime_paths_stay_out_of_settings(adapter):
-    settings = adapter.settings()
+    settings = adapter.recorded_settings()
     assert not {"repo", "python", "vq_python", "taming_repo", "timeout_s"} & set(settings)
     assert settings["max_new_tokens_image"] == 300 and settings["image_attempts"] == 10
     assert settings["input"] == "canonical" and "luma" in settings["output_conversion"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from plugin_dist import install_entry_points
 from xgem_bench.adapters import get_adapter_class
 from xgem_bench.adapters.conformance import check_adapter
 from xgem_bench.adapters.skeleton import write_skeleton
@@ -19,13 +20,8 @@ GUIDE = Path(__file__).parents[2] / "docs" / "adapters.md"
 
 
 def _install(project: Path, name: str, target: str) -> Path:
-    """What `pip install -e` leaves for importlib.metadata: a dist-info with the entry point, on the path."""
-    site = project.parent / "site"
-    dist = site / f"xgem_bench_{name.replace('-', '_')}-0.1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: xgem-bench-{name}\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text(f"[xgem_bench.adapters]\n{name} = {target}\n")
-    return site
+    """The adapter's entry point, installed beside the project (tests/plugin_dist.py)."""
+    return install_entry_points(project.parent / "site", f"xgem-bench-{name}", {"xgem_bench.adapters": {name: target}})
 
 
 def _child_env(*paths: Path) -> dict:
@@ -64,7 +60,7 @@ def test_guide_worked_example_end_to_end(tmp_path):
     (root / "xgem_bench_blur_view" / "adapter.py").write_text(example.group(1))
     site = _install(root, "blur-view", "xgem_bench_blur_view.adapter:BlurViewAdapter")
     env = _child_env(root, site)
-    check = subprocess.run([sys.executable, "-m", "xgem_bench.cli", "adapter", "check", "blur-view", "-o", "sigma=2"],
+    check = subprocess.run([sys.executable, "-m", "xgem_bench.cli", "adapter", "check", "blur-view", "-s", "sigma=2"],
                            env=env, capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "conformance of adapter 'blur-view': PASS" in check.stdout and "[F->L] deterministic" in check.stdout
@@ -78,8 +74,8 @@ def test_check_command_exit_codes(tmp_path, monkeypatch):
     runner = CliRunner()
     unknown = runner.invoke(app, ["adapter", "check", "no-such-model"])
     assert unknown.exit_code == 2 and "unknown model" in unknown.output
-    bad_option = runner.invoke(app, ["adapter", "check", "oracle", "-o", "colour=blue"])
-    assert bad_option.exit_code == 2 and "has no option" in bad_option.output
+    bad_setting = runner.invoke(app, ["adapter", "check", "oracle", "-s", "colour=blue"])
+    assert bad_setting.exit_code == 2 and "has no setting" in bad_setting.output
     unavailable = runner.invoke(app, ["adapter", "check", "roentgen"])
     assert unavailable.exit_code == 1 and "FAIL available" in unavailable.output
     assert "xgem-bench weights import roentgen PATH" in unavailable.output

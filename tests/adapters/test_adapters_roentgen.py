@@ -47,7 +47,7 @@ def imported(tiny_pipeline):
 
 
 def test_upstream_defaults():
-    assert RoentGenAdapter().options == {"checkpoint": None, "steps": 75, "guidance": 4.0, "height": 512,
+    assert RoentGenAdapter().settings == {"checkpoint": None, "steps": 75, "guidance": 4.0, "height": 512,
                                          "width": 512, "dtype": "float32"}
 
 

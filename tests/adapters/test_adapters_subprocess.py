@@ -22,14 +22,14 @@ class FakeUpstreamAdapter(SubprocessAdapter):
     repo_markers = ("model.ckpt",)
 
     @classmethod
-    def default_options(cls):
-        return {**super().default_options(), "behaviour": {}, "vq_python": None}
+    def default_settings(cls):
+        return {**super().default_settings(), "behaviour": {}, "vq_python": None}
 
     def stages(self, task):
         return [Stage("encode", "vq_python"), Stage("decode")]
 
     def driver_options(self, task):
-        return dict(self.options["behaviour"])
+        return dict(self.settings["behaviour"])
 
     drivers_dir = DRIVERS_DIR
 
@@ -99,7 +99,7 @@ def test_time_out_kills_the_driver_and_fails_every_study(make_adapter, studies):
 
 
 def _loads(adapter):
-    return (Path(adapter.options["repo"]) / "loads.log").read_text().split()
+    return (Path(adapter.settings["repo"]) / "loads.log").read_text().split()
 
 
 def test_driver_serves_batches_and_loads_its_model_once(make_adapter, studies):
@@ -112,8 +112,8 @@ def test_driver_serves_batches_and_loads_its_model_once(make_adapter, studies):
     adapter.close()
     assert not adapter._drivers
     one_shot = make_adapter()
-    one_shot.options["keep_driver"] = False
-    (Path(one_shot.options["repo"]) / "loads.log").unlink()
+    one_shot.settings["keep_driver"] = False
+    (Path(one_shot.settings["repo"]) / "loads.log").unlink()
     one_shot.generate(studies, task, [1, 2, 3])
     one_shot.generate(studies, task, [1, 2, 3])
     assert len(_loads(one_shot)) == 2
@@ -125,7 +125,7 @@ def test_a_crashed_driver_is_started_afresh(make_adapter, studies):
     adapter = make_adapter(exit_after=1)
     task = parse_task("T->F")
     assert isinstance(adapter.generate(studies, task, [1, 2, 3])[1], StudyFailure)
-    adapter.options["behaviour"] = {}
+    adapter.settings["behaviour"] = {}
     assert all(isinstance(o, dict) for o in adapter.generate(studies, task, [1, 2, 3]))
     assert len(set(_loads(adapter))) == 2  # a second process
     adapter.close()
@@ -137,17 +137,17 @@ def test_unavailable_reasons_name_the_fix(make_adapter, tmp_path):
     no_checkout = FakeUpstreamAdapter(repo=str(tmp_path), python=sys.executable, vq_python=sys.executable)
     assert "missing ['model.ckpt']" in no_checkout.unavailable_reason()
     adapter = make_adapter()
-    adapter.options["vq_python"] = str(tmp_path / "no-such-python")
+    adapter.settings["vq_python"] = str(tmp_path / "no-such-python")
     assert "'vq_python'" in adapter.unavailable_reason() and "not an executable" in adapter.unavailable_reason()
 
 
 def test_settings_record_upstream_commit_not_runtime_paths(make_adapter):
     adapter = make_adapter()
-    git = Path(adapter.options["repo"]) / ".git"
+    git = Path(adapter.settings["repo"]) / ".git"
     (git / "refs" / "heads").mkdir(parents=True)
     (git / "HEAD").write_text("ref: refs/heads/main\n")
     (git / "refs" / "heads" / "main").write_text("0123abcd" * 5 + "\n")
-    settings = adapter.settings()
+    settings = adapter.recorded_settings()
     assert settings["upstream_commit"] == "0123abcd" * 5
     assert not {"repo", "python", "timeout_s", "device", "keep_driver"} & set(settings)
 

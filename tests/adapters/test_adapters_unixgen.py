@@ -97,7 +97,7 @@ def test_conformance_through_the_driver(adapter, dataset):
 
 
 def test_settings_and_view_option(checkout):
-    settings = UniXGenAdapter(repo=str(checkout)).settings()
+    settings = UniXGenAdapter(repo=str(checkout)).recorded_settings()
     assert settings["top_p"] == 0.9 and settings["temperature"] == 0.7 and settings["frontal_view"] == "PA"
     assert settings["input"] == "canonical" and "ViewPosition" in settings["frontal_view_source"]
     assert "luma" in settings["output_conversion"] and "whole report" in settings["report_input"]

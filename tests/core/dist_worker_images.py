@@ -15,5 +15,5 @@ if __name__ == "__main__":
     out, cache, encoder = sys.argv[1:4]
     result = run("L->F+T", models=IMAGE_MODELS, dataset=labelled_dataset(8), split="all", out=out,
                  cache_dir=cache, run_id="sharded", batch_size=3, progress=False, device="cpu",
-                 metrics=IMAGE_METRICS, metric_options={"coherence-cosine": {"encoder": encoder}})
+                 metrics=IMAGE_METRICS, metric_settings={"coherence-cosine": {"encoder": encoder}})
     print(f"rank done, wrote={result.run_dir is not None}")

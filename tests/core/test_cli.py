@@ -43,12 +43,25 @@ def test_run_prints_a_table_and_writes_results(manifest, tmp_path):
     assert "r1" in listed.output
 
 
-def test_model_and_metric_options_reach_their_targets(manifest, tmp_path):
+def test_model_and_metric_settings_reach_their_targets(manifest, tmp_path):
     done = cli.invoke(app, ["run", "--task", "T->F", "--dataset", f"manifest:{manifest}", "--out", str(tmp_path),
-                            "-q", "--run-id", "opt", "--model", "retrieval", "-o", "retrieval.max_train=3", "--metrics", "pixel-mae"])
+                            "-q", "--run-id", "opt", "--model", "retrieval", "-s", "retrieval.max_train=3",
+                            "--metrics", "pixel-mae"])
     assert done.exit_code == 0, done.output
     results = json.loads((tmp_path / "opt" / "results.json").read_text())
     assert results["models"]["retrieval"]["settings"] == {"max_train": 3}
+
+
+def test_old_option_spelling_still_works_with_one_deprecation_note(manifest, tmp_path, capsys):
+    from xgem_bench import settings
+    settings._noted.clear()
+    done = cli.invoke(app, ["run", "--task", "T->F", "--dataset", f"manifest:{manifest}", "--out", str(tmp_path),
+                            "-q", "--run-id", "old", "--model", "retrieval", "-o", "retrieval.max_train=3",
+                            "--option", "retrieval.max_train=2", "--metrics", "pixel-mae"])
+    assert done.exit_code == 0, done.output
+    results = json.loads((tmp_path / "old" / "results.json").read_text())
+    assert results["models"]["retrieval"]["settings"] == {"max_train": 2}  # the last pair wins, as before
+    assert done.output.count("--option/-o is deprecated; use --setting/-s") == 1
 
 
 @pytest.mark.parametrize("args,message", [

@@ -74,7 +74,7 @@ def test_torchrun_image_and_joint_metrics_match_a_single_process(tmp_path, monke
     assert sharded["provenance"]["world_size"] == 2
     single = run("L->F+T", models=IMAGE_MODELS, dataset=labelled_dataset(8), split="all",
                  out=tmp_path / "single", cache_dir=tmp_path / "cache2", batch_size=3, progress=False, device="cpu",
-                 metrics=IMAGE_METRICS, metric_options={"coherence-cosine": {"encoder": str(encoder)}}).results
+                 metrics=IMAGE_METRICS, metric_settings={"coherence-cosine": {"encoder": str(encoder)}}).results
     expected_keys = {"fid-xrv/F", "xrv-classification/F", "hamming/joint", "coherence-cosine/joint"}
     for model in IMAGE_MODELS:
         a, b = sharded["models"][model]["metrics"], single["models"][model]["metrics"]

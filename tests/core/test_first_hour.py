@@ -111,14 +111,14 @@ def test_skeleton_checkpoint_enters_the_cache_key(tmp_path, monkeypatch):
     checkpoint.write_bytes(b"epoch 1 weights")
     options = {"retrained": {"checkpoint": str(checkpoint)}}
     first = run("T->F", models=["retrained"], dataset=tiny_dataset(), metrics=["pixel-mae"], out=tmp_path / "r",
-                model_options=options, progress=False).results["models"]["retrained"]
+                model_settings=options, progress=False).results["models"]["retrained"]
     checkpoint.write_bytes(b"epoch 2 weights")  # retrained in place: same path, same size
     second = run("T->F", models=["retrained"], dataset=tiny_dataset(), metrics=["pixel-mae"], out=tmp_path / "r",
-                 model_options=options, progress=False).results["models"]["retrained"]
+                 model_settings=options, progress=False).results["models"]["retrained"]
     assert first["checkpoint_id"] != second["checkpoint_id"] and first["cache_key"] != second["cache_key"]
     assert "checkpoint" not in first["settings"]
     missing = run("T->F", models=["retrained"], dataset=tiny_dataset(), out=tmp_path / "r", progress=False,
-                  model_options={"retrained": {"checkpoint": str(tmp_path / "nope")}}).results
+                  model_settings={"retrained": {"checkpoint": str(tmp_path / "nope")}}).results
     assert missing["models"]["retrained"]["status"] == "skipped"
     assert "does not exist" in missing["models"]["retrained"]["reason"]
 

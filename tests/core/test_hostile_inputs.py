@@ -11,7 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from xgem_bench.adapters import BUILTIN_ADAPTERS
-from xgem_bench.cache import TEMP_MARK, GenerationCache, atomic_write_bytes
+from xgem_bench.atomic import TEMP_MARK, atomic_write_bytes
+from xgem_bench.cache import GenerationCache
 from xgem_bench.cli import app
 from xgem_bench.data.manifest import ManifestError, read_manifest
 from xgem_bench.report_scores import ReportFileError, read_reports_csv
@@ -160,12 +161,12 @@ def test_malformed_results_json_is_named_and_skipped(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"models": ["oracle"], "model_options": {"oracle": {"stepz": 3}}}, "model 'oracle' has no option"),
-    ({"models": ["retrieval"], "model_options": {"retrieval": {"max_trian": 3}}}, "its options are: max_train"),
-    ({"models": ["oracle"], "metric_options": {"pixel-mae": {"x": 1}}}, "metric 'pixel-mae' has no option"),
-    ({"models": ["oracle"], "metrics": ["pixel-mae"], "metric_options": {"bleu": {"max_n": 2}}}, "not in the run"),
+    ({"models": ["oracle"], "model_settings": {"oracle": {"stepz": 3}}}, "adapter 'oracle' has no setting"),
+    ({"models": ["retrieval"], "model_settings": {"retrieval": {"max_trian": 3}}}, "its settings are .*max_train"),
+    ({"models": ["oracle"], "metric_settings": {"pixel-mae": {"x": 1}}}, "metric 'pixel-mae' has no setting"),
+    ({"models": ["oracle"], "metrics": ["pixel-mae"], "metric_settings": {"bleu": {"max_n": 2}}}, "not in the run"),
 ])
-def test_unknown_options_fail_before_any_run_folder_exists(tmp_path, kwargs, message):
+def test_unknown_settings_fail_before_any_run_folder_exists(tmp_path, kwargs, message):
     with pytest.raises(RunError, match=message):
         run("T->F", dataset=tiny_dataset(4), split="all", out=tmp_path / "r", progress=False, **kwargs)
     assert not (tmp_path / "r").exists()

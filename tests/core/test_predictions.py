@@ -85,7 +85,7 @@ def test_csv_with_renamed_columns_and_image_paths(tmp_path):
         rows.append((study.study_id, f"png/{i}.png", "wrong words" if i == 0 else study.report))
     table = _write_reports(tmp_path / "preds.csv", rows, header=("id", "lat_path", "generated"))
     options = {"theirs": {"id_column": "id", "lateral_column": "lat_path", "report_column": "generated"}}
-    res = run("F->L+T", predictions={"theirs": table}, model_options=options, dataset=ds, out=tmp_path / "r",
+    res = run("F->L+T", predictions={"theirs": table}, model_settings=options, dataset=ds, out=tmp_path / "r",
               metrics=["pixel-mae", "token-f1"], progress=False).results
     metrics = res["models"]["theirs"]["metrics"]
     assert metrics["pixel-mae/L"]["values"]["pixel_mae"] <= QUANTUM / 2
@@ -124,7 +124,7 @@ def test_bad_layouts_fail_before_any_run_folder(tmp_path, make, message):
 def test_wrong_column_name_and_name_clash_are_errors(tmp_path):
     table = _write_reports(tmp_path / "p.csv", [("s001", "text")])
     with pytest.raises(PredictionsError, match=r"report_column"):
-        run("F->T", predictions={"mine": table}, model_options={"mine": {"report_column": "generated"}},
+        run("F->T", predictions={"mine": table}, model_settings={"mine": {"report_column": "generated"}},
             dataset=tiny_dataset(), out=tmp_path / "runs", progress=False)
     with pytest.raises(RunError, match="clash with model names"):
         run("F->T", predictions={"oracle": table}, dataset=tiny_dataset(), out=tmp_path / "runs", progress=False)
@@ -180,7 +180,7 @@ def test_export_refuses_an_existing_export_and_an_empty_selection(tmp_path):
 
 def test_predictions_rows_get_tables_intervals_and_paired_tests(tmp_path):
     from xgem_bench.results import load_run
-    from xgem_bench.stats import compare_models
+    from xgem_bench.measurements import compare_models
     from xgem_bench.tables import build_table, render
 
     ds = tiny_dataset(size=256)

@@ -107,8 +107,8 @@ def test_bad_arguments_fail_clearly(tmp_path):
         run("T->F", metrics=["token-f1"], dataset=ds, out=tmp_path)
     with pytest.raises(ValueError, match="has no split 'validate'"):
         run("T->F", dataset=ds, split="validate", out=tmp_path)
-    with pytest.raises(RunError, match="no option"):  # checked before the run folder exists
-        run("T->F", models=["retrieval"], model_options={"retrieval": {"k": 3}}, dataset=ds, out=tmp_path)
+    with pytest.raises(RunError, match="no setting"):  # checked before the run folder exists
+        run("T->F", models=["retrieval"], model_settings={"retrieval": {"k": 3}}, dataset=ds, out=tmp_path)
 
 
 def test_output_that_is_a_file_is_refused(tmp_path):

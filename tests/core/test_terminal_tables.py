@@ -55,7 +55,7 @@ def test_json_views_describe_every_entry():
     oracle = next(m for m in models if m["name"] == "oracle")
     assert oracle["available"] is True and oracle["reason"] is None and "L+T->F" in oracle["tasks"]
     retrieval = json.loads(cli.invoke(app, ["models", "retrieval", "--json"]).output)
-    assert retrieval["name"] == "retrieval" and isinstance(retrieval["options"], dict)
+    assert retrieval["name"] == "retrieval" and isinstance(retrieval["settings"], dict)
     metrics = json.loads(cli.invoke(app, ["metrics", "--json"]).output)
     chexpert = next(m for m in metrics if m["name"] == "chexpert-f1")
     assert chexpert["settings"]["uncertain"] == "positive" and "ignore" in chexpert["allowed"]["uncertain"]

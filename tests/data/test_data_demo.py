@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from xgem_bench.data import load_dataset
-from xgem_bench.data.demo import DEMO_NAME, build_demo, usable_reports
-from xgem_bench.data.demo_reports import (MESH_FAMILIES, Unusable, agreed_labels, mesh_observations,
+from xgem_bench.synthetic.demo import DEMO_NAME, build_demo, usable_reports
+from xgem_bench.synthetic.demo_reports import (MESH_FAMILIES, Unusable, agreed_labels, mesh_observations,
                                           read_impression)
 from xgem_bench.data.images import png_pixel_digest
 from xgem_bench.data.iuxray import read_iu_reports
 from xgem_bench.data.manifest import read_manifest
-from xgem_bench.data.phantom import Findings, Site, render_frontal, render_lateral, sample_anatomy
+from xgem_bench.synthetic.phantom import Findings, Site, render_frontal, render_lateral, sample_anatomy
 from xgem_bench.data.study import CHEXPERT_LABELS
 from xgem_bench.tasks import Modality
 
@@ -280,7 +280,7 @@ def test_data_info_flags_the_demo_as_synthetic():
 
 
 def test_findings_are_placed_where_the_report_says():
-    from xgem_bench.data.demo import findings_for
+    from xgem_bench.synthetic.demo import findings_for
 
     def row(report, **positive):
         return {**{name: 0.0 for name in CHEXPERT_LABELS}, **{k.replace("_", " "): 1.0 for k in positive},

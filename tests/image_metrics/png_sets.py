@@ -38,9 +38,9 @@ class PngFolderAdapter(Adapter):
     tasks = ("T->F",)
 
     @classmethod
-    def default_options(cls):
+    def default_settings(cls):
         return {"folder": None}
 
     def generate(self, studies, task, seeds):
-        images = read_png_set(self.options["folder"])
+        images = read_png_set(self.settings["folder"])
         return [{task.outputs[0]: images[int(s.study_id[1:])]} for s in studies]

@@ -10,10 +10,10 @@ import torchxrayvision as xrv
 
 from xgem_bench import weights
 from xgem_bench.data.dataset import InMemoryDataset
-from xgem_bench.data.demo import DEMO_NAME
+from xgem_bench.synthetic.demo import DEMO_NAME
 from xgem_bench.data.study import PAPER_PATHOLOGIES, Study
 from xgem_bench.metrics import get_metric_class
-from xgem_bench.metrics.backbones import make_backbone
+from xgem_bench.metrics.backbone_factory import make_backbone
 from xgem_bench.metrics.demo_backbone import (DEMO_BACKBONE_LABEL, RECIPE, WEIGHT_NAME, DemoBackbone, make_network,
                                               recipe_key, xrv_names, xrv_settings_for, youden_thresholds)
 from xgem_bench.metrics.xrv_classification import xrv_output_indices
@@ -103,9 +103,9 @@ def test_runner_refuses_the_demo_backbone_on_other_data():
     real = _dataset("mimic-cxr", False)
     with pytest.raises(ValueError, match="demo phantoms"):
         Runner("L+T->F", models="oracle", dataset=real, metrics="xrv-classification",
-               metric_options={"xrv-classification": {"variant": "demo"}})
+               metric_settings={"xrv-classification": {"variant": "demo"}})
     runner = Runner("L+T->F", models="oracle", dataset=real, metrics="xrv-classification",
-                    metric_options={"xrv-classification": {"variant": "demo"}}, allow_demo_backbone=True)
+                    metric_settings={"xrv-classification": {"variant": "demo"}}, allow_demo_backbone=True)
     assert runner._metric_settings["xrv-classification"] == {"variant": "demo"}
 
 

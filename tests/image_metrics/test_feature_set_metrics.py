@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from xgem_bench import stats
+from xgem_bench.recompute import default_test, run_resampleable
 from xgem_bench.results import load_run
 from xgem_bench.runner import run
 
@@ -17,7 +18,7 @@ def test_run_scores_kid_prdc_fd_infinity_and_memorisation_with_inception(incepti
     result = run("L+T->F", models=["oracle"], metrics=["kid-inception", "prdc-inception", "fd-infinity-inception",
                                                          "memorisation-image"],
                  limit=6, out=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False, device="cpu",
-                 metric_options={"prdc-inception": {"nearest_k": 3}, "kid-inception": {"subset_size": 4}})
+                 metric_settings={"prdc-inception": {"nearest_k": 3}, "kid-inception": {"subset_size": 4}})
     loaded = load_run(result.run_dir)
     records = loaded["models"]["oracle"]["metrics"]
     assert all(r["status"] == "ok" for r in records.values()), {k: r["reason"] for k, r in records.items()}
@@ -40,15 +41,15 @@ def test_run_scores_kid_prdc_fd_infinity_and_memorisation_with_inception(incepti
     memorised = records["memorisation-image/F"]["values"]
     assert memorised["n_generated"] == 6 and memorised["above_threshold"] < 1  # test studies are not training ones
     # intervals and paired tests resample the stored features (nothing re-extracted)
-    data = stats.run_resampleable(loaded, "oracle", records["prdc-inception/F"], "coverage")
+    data = run_resampleable(loaded, "oracle", records["prdc-inception/F"], "coverage")
     interval = stats.bootstrap_ci(data, n_resamples=50)
     assert interval.method == "subsampling" and interval.value == records["prdc-inception/F"]["values"]["coverage"]
-    data = stats.run_resampleable(loaded, "oracle", records["kid-inception/F"], "kid")
+    data = run_resampleable(loaded, "oracle", records["kid-inception/F"], "kid")
     assert np.isfinite(stats.bootstrap_ci(data, n_resamples=50).low)
-    assert stats.default_test("kid-inception") == "randomisation"
+    assert default_test("kid-inception") == "randomisation"
     with pytest.raises(stats.StatsUnavailable, match="not a resampleable value"):
-        stats.run_resampleable(loaded, "oracle", records["kid-inception/F"], "n_generated")
-    per_study = stats.run_resampleable(loaded, "oracle", records["memorisation-image/F"], "nn_similarity")
+        run_resampleable(loaded, "oracle", records["kid-inception/F"], "n_generated")
+    per_study = run_resampleable(loaded, "oracle", records["memorisation-image/F"], "nn_similarity")
     assert len(per_study) == 6
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from xgem_bench.cli import app
 from xgem_bench.data import InMemoryDataset, Study
 from xgem_bench.data.export import export_inputs
-from xgem_bench.stats import two_sample_fid_ci
+from xgem_bench.metrics.fid_resampling import two_sample_fid_ci
 
 runner = CliRunner()
 

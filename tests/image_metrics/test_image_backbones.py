@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from xgem_bench import weights
-from xgem_bench.metrics.backbones import center_crop, make_backbone
+from xgem_bench.metrics.backbone_factory import make_backbone
+from xgem_bench.metrics.backbones import center_crop
 
 
 def xrv_input(images):
@@ -103,7 +104,7 @@ def test_inception_features_equal_pytorch_fid(converted_inception, inception_wei
 def test_converted_inception_reproduces_the_torchscript(inception_weights):
     # independent of the conversion's own check: another input, through our loader of the installed file
     from xgem_bench.metrics.backbones import load_inception_pool3
-    from xgem_bench.metrics.fid_inception_import import fid_helper_script
+    from xgem_bench.weights_inception_import import fid_helper_script
     script = torch.jit.load(str(fid_helper_script()), map_location="cpu").eval()
     x = torch.rand(1, 3, 299, 299, generator=torch.Generator().manual_seed(7)) * 2 - 1
     with torch.no_grad():

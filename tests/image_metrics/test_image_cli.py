@@ -69,7 +69,7 @@ def test_fid_between_folders(xrv_weights, make_images, tmp_path):
     different = runner.invoke(app, ["fid", str(a), str(b), "--backbone", "xrv", "--json"])
     assert different.exit_code == 0, different.output
     assert json.loads(different.output[different.output.index("{"):])["fid"] > 1e3 * abs(same["fid"])
-    pre_relu = runner.invoke(app, ["fid", str(a), str(b), "--backbone", "xrv", "-o", "layer=features", "--json"])
+    pre_relu = runner.invoke(app, ["fid", str(a), str(b), "--backbone", "xrv", "-s", "layer=features", "--json"])
     assert pre_relu.exit_code == 0, pre_relu.output
     assert "layer:features|" in json.loads(pre_relu.output[pre_relu.output.index("{"):])["backbone"]
 
@@ -84,5 +84,5 @@ def test_fid_bad_input_exits_non_zero(make_images, tmp_path):
     assert no_weights.exit_code == 2 and "weights fetch xrv-densenet121-res224-mimic_ch" in no_weights.output
     bad_backbone = runner.invoke(app, ["fid", str(a), str(a), "--backbone", "vgg"])
     assert bad_backbone.exit_code == 2 and "unknown backbone" in bad_backbone.output
-    bad_option = runner.invoke(app, ["fid", str(a), str(a), "--backbone", "xrv", "-o", "layer"])
+    bad_option = runner.invoke(app, ["fid", str(a), str(a), "--backbone", "xrv", "-s", "layer"])
     assert bad_option.exit_code == 2

@@ -60,7 +60,7 @@ def test_runner_fid_inception_equals_pytorch_fid(png_sets, pytorch_fid_value, in
     a, b = png_sets
     monkeypatch.setitem(BUILTIN_ADAPTERS, "png-folder", "png_sets:PngFolderAdapter")
     result = run("T->F", models=["png-folder"], dataset=png_dataset(a), metrics=["fid-inception"],
-                 model_options={"png-folder": {"folder": str(b)}}, out=tmp_path / "out", cache_dir=tmp_path / "cache",
+                 model_settings={"png-folder": {"folder": str(b)}}, out=tmp_path / "out", cache_dir=tmp_path / "cache",
                  batch_size=4, progress=False, device="cpu").results
     record = result["models"]["png-folder"]["metrics"]["fid-inception/F"]
     assert record["status"] == "ok", record

@@ -12,7 +12,7 @@ def test_run_with_oracle_scores_fid_and_classification(xrv_weights, inception_we
     real_xrv = {"variant": "all"}  # on the demo the XRV metrics default to the demo backbone
     result = run("L+T->F", models=["oracle"], metrics=["fid-xrv", "xrv-classification", "fid-inception"], limit=3,
                  out=tmp_path / "results", cache_dir=tmp_path / "cache", progress=False, device="cpu",
-                 metric_options={"fid-xrv": real_xrv, "xrv-classification": real_xrv})
+                 metric_settings={"fid-xrv": real_xrv, "xrv-classification": real_xrv})
     run_dir = Path(result.run_dir)
     metrics = json.loads((run_dir / "results.json").read_text())["models"]["oracle"]["metrics"]
     fid = metrics["fid-xrv/F"]

@@ -12,7 +12,7 @@ def test_fid_rank_warning_once_per_run_while_every_result_keeps_its_flag(xrv_wei
     with caplog.at_level(logging.WARNING):
         result = run("T->F+L", models=["oracle", "shuffled"], metrics=["fid-xrv"], split="all", limit=3,
                      out=tmp_path / "r", cache_dir=tmp_path / "cache", progress=False, device="cpu",
-                     metric_options=REAL_XRV)
+                     metric_settings=REAL_XRV)
     said = [r for r in caplog.records if "N <= d" in r.getMessage()]
     assert len(said) == 1 and "once per run" in said[0].getMessage()
     flags = [m["values"]["rank_deficient"] for entry in result.results["models"].values()
@@ -21,5 +21,5 @@ def test_fid_rank_warning_once_per_run_while_every_result_keeps_its_flag(xrv_wei
     caplog.clear()
     with caplog.at_level(logging.WARNING):  # the next run says it again
         run("T->F", models=["oracle"], metrics=["fid-xrv"], split="all", limit=3, out=tmp_path / "r",
-            cache_dir=tmp_path / "cache", progress=False, device="cpu", metric_options=REAL_XRV)
+            cache_dir=tmp_path / "cache", progress=False, device="cpu", metric_settings=REAL_XRV)
     assert sum("N <= d" in r.getMessage() for r in caplog.records) == 1

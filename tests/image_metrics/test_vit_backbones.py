@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from xgem_bench import weights
-from xgem_bench.metrics.backbones import make_backbone
+from xgem_bench.metrics.backbone_factory import make_backbone
 
 from image_fixtures import grey_images
 

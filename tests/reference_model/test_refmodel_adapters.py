@@ -52,7 +52,7 @@ def test_adapter_outputs_equal_xgem_generate(trained_tiny, name, task):
 def test_adapter_passes_the_whole_conformance_check(trained_tiny, toy_dataset, name):
     root, _ = trained_tiny
     options = {"checkpoint": str(root), "steps": STEPS}
-    adapter = get_adapter_class(name)(**({"base": "xgem", "base_options": options} if name == "independent"
+    adapter = get_adapter_class(name)(**({"base": "xgem", "base_settings": options} if name == "independent"
                                          else options))
     report = check_adapter(adapter, toy_dataset, n_studies=2)
     assert report.ok, report.render()

@@ -240,7 +240,7 @@ def test_clip_loss_decreases(parts):
 def test_image_vae_loss_decreases(parts):
     config, _ = parts
     vae = xm.build_image_vae(config)
-    from xgem_bench.reference_model.training import _ImageInput
+    from xgem_bench.reference_model.stage_training import _ImageInput
     losses = _train_steps(ImageVAEStage(vae, config, _ImageInput(config)), list(vae.parameters()), _batch())
     assert losses[-1] < 0.7 * losses[0]
 
@@ -324,11 +324,12 @@ def test_encoded_tables_are_memory_mapped_files_read_batch_by_batch(trained_tiny
     rows come back on the batch's device and equal a direct encoding of those studies."""
     import numpy as np
 
-    from xgem_bench.reference_model.training import _usable, encode_tables
+    from xgem_bench.reference_model.stage_training import encode_tables
+    from xgem_bench.reference_model.training_data import usable_studies
 
     root, _ = trained_tiny
     config = xm.load_config(root)
-    data = _usable(toy_dataset, "train", config, ["report"], need_prompt=True)
+    data = usable_studies(toy_dataset, "train", config, ["report"], need_prompt=True)
     tables, null = encode_tables(root, config, data, ["report", "frontal"], tmp_path / "tables")
     files = sorted(p.name for p in (tmp_path / "tables" / "rank0").iterdir())
     assert files == ["emb.npy", "frontal_mean.npy", "frontal_std.npy", "has.npy", "report_z.npy"]

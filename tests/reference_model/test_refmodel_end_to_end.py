@@ -13,7 +13,8 @@ from xgem_bench.reference_model import model as xm
 from xgem_bench.reference_model.config import StageHyper
 from xgem_bench.reference_model.prompt_encoder import PromptEncoder
 from xgem_bench.reference_model.stages import ClipStage
-from xgem_bench.reference_model.training import StudyTensors, collate, fit
+from xgem_bench.reference_model.fit import fit
+from xgem_bench.reference_model.training_data import StudyTensors, collate
 from xgem_bench.tasks import PAPER_TASKS
 
 from refmodel_fixtures import fast_config, toy_studies

@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 from xgem_bench.reference_model import plan as planner
-from xgem_bench.reference_model.training import RunOptions, enable_gradient_checkpointing, micro_batch
+from xgem_bench.reference_model.fit import RunOptions, enable_gradient_checkpointing, micro_batch
 
 
 def test_memory_formula_in_closed_form():

@@ -79,7 +79,7 @@ def test_clip_text_is_raw_for_official_and_codi_clean_for_local_checkpoints():
     assert XGeMAdapter(checkpoint="official").clip_text() == "raw"
     assert XGeMAdapter(checkpoint="official", clip_text="clean").clip_text() == "clean"
     assert CoDiAdapter().clip_text() == "raw"
-    assert CoDiAdapter().settings()["clip_text"] == "raw"
+    assert CoDiAdapter().recorded_settings()["clip_text"] == "raw"
     with pytest.raises(ValueError, match="clip_text"):
         XGeMAdapter(clip_text="stripped").clip_text()
 
@@ -118,7 +118,7 @@ def test_codi_flip_is_off_by_default_and_seeded_when_on():
     from xgem_bench.data.study import Study
     from xgem_bench.tasks import parse_task
 
-    assert CoDiAdapter().options["random_flip"] is False
+    assert CoDiAdapter().settings["random_flip"] is False
     image = np.arange(12, dtype=np.float32).reshape(3, 4)
     study = Study(study_id="s", subject_id="p", frontal=image, lateral=None, report="r", split="test")
     task = parse_task("F->T")

@@ -59,7 +59,7 @@ def test_bleu_json_and_per_sample_file(files, tmp_path):
     hyp, ref = files
     out = tmp_path / "out" / "per_sample.csv"
     result = score("--hyp", hyp, "--ref", ref, "--metrics", "bleu", "--per-sample", out,
-                   "-o", "bleu.convention=coco-corpus")
+                   "-s", "bleu.convention=coco-corpus")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     record = summary["metrics"]["bleu"]
@@ -103,7 +103,7 @@ def test_explicitly_requested_metric_that_cannot_run_exits_3(files):
 
 
 def test_radgraph_through_the_command_with_tiny_weights(files, radgraph_weights):
-    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "radgraph", "-o", "radgraph.model_type=radgraph")
+    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "radgraph", "-s", "radgraph.model_type=radgraph")
     assert result.exit_code == 0, result.output
     values = json.loads(result.stdout)["metrics"]["radgraph-f1"]["values"]  # stdout is pure JSON despite prints
     assert values["n"] == 3 and values["n_empty_hypothesis"] == 1
@@ -163,7 +163,7 @@ def test_bom_quoted_newlines_and_very_long_reports(tmp_path):
 
 
 def test_bad_metric_settings_are_user_errors(files):
-    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "bleu", "-o", "bleu.convention=sacre")
+    result = score("--hyp", files[0], "--ref", files[1], "--metrics", "bleu", "-s", "bleu.convention=sacre")
     assert result.exit_code == 2 and "unknown BLEU convention" in result.stderr
     result = score("--hyp", files[0], "--ref", files[1], "--metrics", "rouge")
     assert result.exit_code == 2 and "unknown metric 'rouge'" in result.stderr

@@ -132,7 +132,7 @@ def test_runner_run_feeds_table7_and_hamming_is_not_applied_without_a_report(che
         s.split = "test" if i % 2 else "train"
     runner = Runner("T->F+L", models=["oracle", "shuffled"], dataset=InMemoryDataset(studies, name="coh"),
                     out=tmp_path / "out", cache_dir=tmp_path / "cache", progress=False,
-                    metric_options={"coherence-cosine": {"encoder": str(root)}})
+                    metric_settings={"coherence-cosine": {"encoder": str(root)}})
     assert "coherence-cosine" in runner.metric_names and "hamming" not in runner.metric_names
     run = load_run(runner.run().run_dir)
     oracle = run["models"]["oracle"]["metrics"]["coherence-cosine/joint"]

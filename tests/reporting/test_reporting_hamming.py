@@ -96,12 +96,12 @@ def test_unavailable_without_xrv_weights(tmp_path, monkeypatch):
 def test_hamming_values_resample_from_per_study_rows(tmp_path):
     from reporting_fixtures import make_run
 
-    from xgem_bench import stats
+    from xgem_bench import recompute, stats
     distances = np.array([0, 0, 1, 2, 0, 3, 1, 0, 0, 1])
     rows = {f"s{i}": {"hamming": float(d), "at_zero": float(d == 0)} for i, d in enumerate(distances)}
     values = {"hamming": distances.mean(), "at_zero": np.mean(distances == 0)}
     run = make_run(tmp_path, "h", "L->F+T", {"m": {"metrics": {"hamming/joint": (values, rows, False)}}})
     record = run["models"]["m"]["metrics"]["hamming/joint"]
     for key in ("hamming", "at_zero"):
-        ci = stats.bootstrap_ci(stats.run_resampleable(run, "m", record, key), n_resamples=200)
+        ci = stats.bootstrap_ci(recompute.run_resampleable(run, "m", record, key), n_resamples=200)
         assert ci.low <= values[key] <= ci.high

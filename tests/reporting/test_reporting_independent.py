@@ -41,7 +41,7 @@ def test_outputs_equal_the_single_output_calls_of_the_base():
         assert set(j) == {Modality.FRONTAL, Modality.LATERAL}
         assert np.array_equal(j[Modality.FRONTAL], f[Modality.FRONTAL])
         assert np.array_equal(j[Modality.LATERAL], l[Modality.LATERAL])
-    assert independent.settings()["base"] == "shuffled" and independent.supports(parse_task("L->F+T"))
+    assert independent.recorded_settings()["base"] == "shuffled" and independent.supports(parse_task("L->F+T"))
     assert not independent.supports(parse_task("L->F"))
 
 

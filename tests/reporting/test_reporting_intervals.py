@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from xgem_bench import intervals, stats
+from xgem_bench.measurements import compare_models
+from xgem_bench.metrics.fid_resampling import fid_of_samples
+from xgem_bench.recompute import default_test, run_resampleable
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "fid_interval_coverage.py"
 
@@ -57,10 +60,10 @@ def _fid_artifact_run(tmp_path, n=40, dim=32, shift=0.3):
     ids = np.array([f"s{i:03d}" for i in range(n)])
     generated, reference = (rng.normal(shift, 1, (n, dim)).astype(np.float32),
                             rng.normal(0, 1, (n, dim)).astype(np.float32))
-    fid = stats.fid_of_samples(generated.astype(np.float64), reference.astype(np.float64))
+    fid = fid_of_samples(generated.astype(np.float64), reference.astype(np.float64))
     runs = []
     for model, rows in (("a", generated), ("b", reference[::-1].copy())):
-        value = stats.fid_of_samples(rows.astype(np.float64), reference.astype(np.float64))
+        value = fid_of_samples(rows.astype(np.float64), reference.astype(np.float64))
         runs.append((model, value, rows))
     run = make_run(tmp_path, "fid", "T->F", {m: {"metrics": {"fid-xrv/F": ({"fid": v}, None, False)}}
                                              for m, v, _ in runs})
@@ -75,7 +78,7 @@ def _fid_artifact_run(tmp_path, n=40, dim=32, shift=0.3):
 def test_fid_cells_use_half_sampling_and_a_missed_value_is_flagged(tmp_path):
     from xgem_bench.tables import build_table, render
     run, fid = _fid_artifact_run(tmp_path)
-    data = stats.run_resampleable(run, "a", run["models"]["a"]["metrics"]["fid-xrv/F"], "fid")
+    data = run_resampleable(run, "a", run["models"]["a"]["metrics"]["fid-xrv/F"], "fid")
     interval = stats.bootstrap_ci(data, n_resamples=100)
     assert interval.method == "subsampling" and interval.estimate < fid and not interval.contains_value
     assert interval.to_dict()["contains_value"] is False
@@ -96,6 +99,6 @@ def test_fid_cells_use_half_sampling_and_a_missed_value_is_flagged(tmp_path):
 
 def test_compare_on_fid_defaults_to_approximate_randomisation(tmp_path):
     run, _ = _fid_artifact_run(tmp_path)
-    result = stats.compare_models([run], "T->F", "fid-xrv", "fid", "a", "b", n_resamples=50)
+    result = compare_models([run], "T->F", "fid-xrv", "fid", "a", "b", n_resamples=50)
     assert result["method"] == "approximate-randomisation"
-    assert stats.default_test("bleu") == "bootstrap"
+    assert default_test("bleu") == "bootstrap"

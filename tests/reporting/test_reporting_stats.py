@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from xgem_bench import stats
+from xgem_bench.metrics.fid_resampling import fid_of_samples
+from xgem_bench.recompute import run_resampleable
 
 
 def test_bootstrap_interval_covers_true_mean_at_nominal_rate():
@@ -107,21 +109,21 @@ def _fid_run(tmp_path, shift, n=300, d=3, seed=0, same_studies=True):
 def test_fid_interval_is_recomputed_from_cached_features(tmp_path, same_studies):
     run, fid = _fid_run(tmp_path, shift=1.0, same_studies=same_studies)
     record = run["models"]["m"]["metrics"]["fid-xrv/F"]
-    data = stats.run_resampleable(run, "m", record, "fid")
+    data = run_resampleable(run, "m", record, "fid")
     assert data.value() == pytest.approx(fid, rel=1e-6)
     assert data.rows.shape == ((300, 6) if same_studies else (300, 3))
     ci = stats.bootstrap_ci(data, n_resamples=200, seed=0)
     # true FID between N(1, I) and N(0, I) in 3 dimensions is 3
     assert ci.low < 3.0 < ci.high and ci.high - ci.low < 2.0
     with pytest.raises(stats.StatsUnavailable, match="count"):
-        stats.run_resampleable(run, "m", record, "n_generated")
+        run_resampleable(run, "m", record, "n_generated")
 
 
 def test_fid_paired_test_between_models_on_the_same_studies(tmp_path):
     better, _ = _fid_run(tmp_path, shift=0.5, seed=1)
     worse, _ = _fid_run(tmp_path, shift=1.0, seed=1)
-    a = stats.run_resampleable(better, "m", better["models"]["m"]["metrics"]["fid-xrv/F"], "fid")
-    b = stats.run_resampleable(worse, "m", worse["models"]["m"]["metrics"]["fid-xrv/F"], "fid")
+    a = run_resampleable(better, "m", better["models"]["m"]["metrics"]["fid-xrv/F"], "fid")
+    b = run_resampleable(worse, "m", worse["models"]["m"]["metrics"]["fid-xrv/F"], "fid")
     result = stats.approximate_randomisation(a, b, n_resamples=200, seed=0)
     assert result.difference < 0 and result.p_value < 0.01
 
@@ -131,7 +133,7 @@ def test_mean_metric_refuses_rows_that_do_not_reproduce_the_aggregate(tmp_path):
     rows = {"a": {"x": 1.0}, "b": {"x": 3.0}}
     run = make_run(tmp_path, "r", "F->T", {"m": {"metrics": {"token-f1/T": ({"x": 5.0}, rows, True)}}})
     with pytest.raises(stats.StatsUnavailable, match="not the stored 5"):
-        stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["token-f1/T"], "x")
+        run_resampleable(run, "m", run["models"]["m"]["metrics"]["token-f1/T"], "x")
 
 
 def test_corpus_bleu_interval_resamples_ngram_counts(tmp_path):
@@ -152,7 +154,7 @@ def test_corpus_bleu_interval_resamples_ngram_counts(tmp_path):
     settings = {"convention": "nltk-corpus", "smoothing": "none", "max_n": 4}
     run = make_run(tmp_path, "b", "F->T", {"m": {"metrics": {"bleu/T": (values, rows, True)},
                                                   "settings": {"bleu": settings}}})
-    data = stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["bleu/T"], "bleu2")
+    data = run_resampleable(run, "m", run["models"]["m"]["metrics"]["bleu/T"], "bleu2")
     assert data.value() == pytest.approx(values["bleu2"])
     assert data.value() != pytest.approx(np.mean([r["bleu2"] for r in rows.values()]))  # corpus, not a mean
     ci = stats.bootstrap_ci(data, n_resamples=100)
@@ -200,7 +202,7 @@ def test_chexpert_f1_interval_recomputes_from_per_study_labels(tmp_path):
                                                   "settings": {"chexpert-f1": settings}}})
     record = run["models"]["m"]["metrics"]["chexpert-f1/T"]
     for key in ("f1_micro", "f1_macro", "f1/Edema"):
-        data = stats.run_resampleable(run, "m", record, key)
+        data = run_resampleable(run, "m", record, key)
         assert data.value() == pytest.approx(values[key])
         ci = stats.bootstrap_ci(data, n_resamples=100)
         assert ci.low <= values[key] <= ci.high
@@ -218,7 +220,7 @@ def test_fid_interval_from_a_real_fid_run(tmp_path, tiny_xrv):
     run = load_run(result.run_dir)
     for model in ("oracle", "shuffled"):
         record = run["models"][model]["metrics"]["fid-xrv/F"]
-        data = stats.run_resampleable(run, model, record, "fid")
+        data = run_resampleable(run, model, record, "fid")
         assert data.rows.shape == (8, 2048)  # generated and real features of each test study
         interval = stats.bootstrap_ci(data, n_resamples=3)
         assert np.isfinite([interval.low, interval.high]).all()
@@ -237,14 +239,14 @@ def test_xrv_classification_intervals_need_per_study_truth(tmp_path):
     run = make_run(tmp_path, "x", "T->F", {"m": {"metrics": {"xrv-classification/F": (values, rows, True)}}})
     record = run["models"]["m"]["metrics"]["xrv-classification/F"]
     for key in ("auc_macro", "f1_micro", "auc/Edema"):
-        data = stats.run_resampleable(run, "m", record, key)
+        data = run_resampleable(run, "m", record, key)
         assert data.value() == pytest.approx(values[key])
         ci = stats.bootstrap_ci(data, n_resamples=50)
         assert ci.low <= values[key] <= ci.high
     scores_only = {s: {k: v for k, v in r.items() if k.startswith("p/")} for s, r in rows.items()}
     run = make_run(tmp_path, "x2", "T->F", {"m": {"metrics": {"xrv-classification/F": (values, scores_only, True)}}})
     with pytest.raises(stats.StatsUnavailable, match="ground truth"):
-        stats.run_resampleable(run, "m", run["models"]["m"]["metrics"]["xrv-classification/F"], "auc_macro")
+        run_resampleable(run, "m", run["models"]["m"]["metrics"]["xrv-classification/F"], "auc_macro")
 
 
 @pytest.mark.parametrize("n, m", [(20, 30), (40, 40), (200, 100)])
@@ -255,4 +257,4 @@ def test_fid_of_small_samples_equals_the_fid_metric_distance(n, m):
     gen = rng.normal(0.3, 1.0, size=(n, d)) @ rng.normal(size=(d, d)) * 0.2
     ref = rng.normal(0.0, 1.0, size=(m, d))
     expected = frechet_distance(gen.mean(0), np.cov(gen, rowvar=False), ref.mean(0), np.cov(ref, rowvar=False))
-    assert stats.fid_of_samples(gen, ref) == pytest.approx(expected, rel=1e-6)
+    assert fid_of_samples(gen, ref) == pytest.approx(expected, rel=1e-6)

@@ -4,6 +4,7 @@ import io
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,10 @@ from typer.testing import CliRunner
 
 from xgem_bench import results as store
 from xgem_bench.cli import app
-from xgem_bench.tables import LAYOUTS, PAPER_VALUES, TABLES, build_table, load_paper_values, render
+from xgem_bench.results import PAPER_VALUES, load_paper_values
+from xgem_bench.table_layouts import LAYOUTS, TABLES
+from xgem_bench.table_render import render
+from xgem_bench.tables import build_table
 
 
 def _cells(text):
@@ -125,11 +129,11 @@ def test_coherence_table_has_models_as_columns_and_real_pairs(tmp_path):
 
 
 def test_paper_values_file_is_marked_and_matches_the_paper_text():
-    document = json.loads(PAPER_VALUES.read_text())
+    document = json.loads(PAPER_VALUES.read_text())  # the packaged resource (importlib.resources)
     assert document["kind"] == "published-values" and "not measured" in document["warning"]
     paper = load_paper_values()
     assert {k[0] for k in paper} == set(TABLES)
-    text = (PAPER_VALUES.parents[3] / "shared" / "paper" / "xgem-paper.txt")
+    text = Path(__file__).resolve().parents[3] / "shared" / "paper" / "xgem-paper.txt"
     if not text.exists():
         pytest.skip("paper text not available")
     numeric = [[t for t in line.split() if t.replace(".", "", 1).isdigit()] for line in text.read_text().splitlines()]

@@ -1,10 +1,11 @@
-"""Helpers shared by command modules: uniform error exits and `key=value` option parsing."""
+"""Helpers shared by command modules: uniform error exits and `[NAME.]KEY=VALUE` settings."""
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 
 import typer
+
+from xgem_bench.settings import deprecated, parse_settings
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -21,17 +22,16 @@ def user_errors(*types: type[BaseException]):
         fail(str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error))
 
 
-def parse_options(pairs: list[str] | None, what: str) -> dict[str, dict]:
-    """["xgem.steps=20", "bleu.smoothing=coco"] -> {"xgem": {"steps": 20}, "bleu": {"smoothing": "coco"}}."""
-    options: dict[str, dict] = {}
-    for pair in pairs or []:
-        target, _, value = pair.partition("=")
-        owner, _, key = target.partition(".")
-        if not owner or not key or not _:
-            fail(f"{what} option {pair!r} must look like NAME.KEY=VALUE")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        options.setdefault(owner, {})[key] = parsed
-    return options
+#: the old spelling of --setting / -s, still accepted (hidden from --help)
+OLD_SETTING_HELP = "Old spelling of --setting (deprecated)."
+
+
+def cli_settings(new: list[str] | None, old: list[str] | None, what: str, owner: bool = True,
+                 old_flag: str = "--option/-o", new_flag: str = "--setting/-s") -> dict:
+    """Settings from `--setting` pairs and the deprecated `--option` ones (noted once); a bad pair exits with 2."""
+    if old:
+        deprecated(old_flag, new_flag)
+    try:
+        return parse_settings([*(new or []), *(old or [])], what, owner)
+    except ValueError as error:
+        fail(str(error))

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from xgem_bench.commands._common import fail, parse_options, user_errors
+from xgem_bench.commands._common import OLD_SETTING_HELP, cli_settings, fail, user_errors
 
 adapter_app = typer.Typer(no_args_is_help=True, help="Write and check model adapters (see docs/adapters.md).")
 
@@ -29,8 +29,9 @@ def new(name: str = typer.Argument(..., help="Adapter name, e.g. my-model."),
 
 @adapter_app.command("check")
 def check(name: str = typer.Argument(..., help="A name from `xgem-bench models`."),
-          option: Optional[List[str]] = typer.Option(None, "--option", "-o",
-                                                     help="Adapter option KEY=VALUE (or NAME.KEY=VALUE)."),
+          setting: Optional[List[str]] = typer.Option(None, "--setting", "-s",
+                                                      help="Adapter setting KEY=VALUE (or NAME.KEY=VALUE)."),
+          option: Optional[List[str]] = typer.Option(None, "--option", "-o", hidden=True, help=OLD_SETTING_HELP),
           task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Task(s) to check; default: all."),
           dataset: str = typer.Option("demo", help="Dataset the studies come from."),
           n: int = typer.Option(3, min=1, help="Studies per task."),
@@ -43,12 +44,13 @@ def check(name: str = typer.Argument(..., help="A name from `xgem-bench models`.
     from xgem_bench.adapters.conformance import check_adapter
     from xgem_bench.tasks import TaskError
 
-    pairs = [p if "." in p.partition("=")[0] else f"{name}.{p}" for p in option or []]
-    options = parse_options(pairs, "adapter")
-    if set(options) - {name}:
-        fail(f"options for {sorted(set(options) - {name})} given while checking {name!r}")
+    def owned(pairs):
+        return [p if "." in p.partition("=")[0] else f"{name}.{p}" for p in pairs or []]
+    settings = cli_settings(owned(setting), owned(option), "adapter")
+    if set(settings) - {name}:
+        fail(f"settings for {sorted(set(settings) - {name})} given while checking {name!r}")
     with user_errors(KeyError, ValueError, TaskError):
-        adapter = get_adapter_class(name)(**options.get(name, {}))
+        adapter = get_adapter_class(name)(**settings.get(name, {}))
         report = check_adapter(adapter, dataset, tasks=task, n_studies=n, seed=seed, device=device, atol=atol)
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render())
     if not report.ok:

@@ -40,10 +40,10 @@ def model_info(name: str) -> dict[str, Any]:
         cls = get_adapter_class(name)
         reason = cls().unavailable_reason()
     except Exception as error:  # noqa: BLE001 - a broken plug-in is listed, not fatal
-        return {"name": name, "version": None, "description": "", "tasks": [], "options": {}, "weights": [],
+        return {"name": name, "version": None, "description": "", "tasks": [], "settings": {}, "weights": [],
                 "available": False, "reason": f"cannot load: {type(error).__name__}: {error}"}
     return {"name": name, "version": cls.version, "description": cls.description,
-            "tasks": [t.name for t in cls.supported_tasks()], "options": cls.default_options(),
+            "tasks": [t.name for t in cls.supported_tasks()], "settings": cls.default_settings(),
             "weights": list(cls.weights), "available": reason is None, "reason": reason}
 
 

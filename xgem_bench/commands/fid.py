@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from xgem_bench.commands._common import OLD_SETTING_HELP
+
 
 def register(app: typer.Typer) -> None:
     app.command("fid")(fid)
@@ -24,25 +26,21 @@ def fid(
     resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
     level: float = typer.Option(0.95, help="Confidence level for --ci."),
     seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o",
-                                               help="Backbone setting KEY=VALUE, e.g. layer=features, "
-                                                    "variant=mimic_nb, quantize=none (repeatable)."),
+    setting: Optional[List[str]] = typer.Option(None, "--setting", "-s",
+                                                help="Backbone setting KEY=VALUE, e.g. layer=features, "
+                                                     "variant=mimic_nb, quantize=none (repeatable)."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", hidden=True, help=OLD_SETTING_HELP),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."),
     batch_size: int = typer.Option(32, "--batch-size", min=1),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """FID between two image sets with the chosen backbone; prints the value, both set sizes and the signature."""
     from xgem_bench.api import fid as fid_of_sets
-    from xgem_bench.commands._common import fail, user_errors
+    from xgem_bench.commands._common import cli_settings, user_errors
     from xgem_bench.image_sets import read_ids
     from xgem_bench.weights import WeightsMissing
 
-    settings = {}
-    for pair in option or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            fail(f"option {pair!r} must look like KEY=VALUE")
-        settings[key] = value
+    settings = cli_settings(setting, option, "backbone", owner=False)
     with user_errors(ValueError, WeightsMissing, OSError, KeyError):
         chosen = read_ids(ids)
         interval = {"n_resamples": resamples, "level": level, "seed": seed} if ci else None

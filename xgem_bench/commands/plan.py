@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from xgem_bench.commands._common import parse_options, user_errors
+from xgem_bench.commands._common import OLD_SETTING_HELP, cli_settings, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +29,8 @@ def plan(
                                                      "eligible count (e.g. 33588, MIMIC-CXR's test split)."),
     gpus: int = typer.Option(1, "--gpus", help="GPUs (processes) to plan for."),
     probe: int = typer.Option(2, "--probe", help="Studies timed per task."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Model option MODEL.KEY=VALUE."),
+    setting: Optional[List[str]] = typer.Option(None, "--setting", "-s", help="Model setting MODEL.KEY=VALUE."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", hidden=True, help=OLD_SETTING_HELP),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, ... (default: GPU when there is one)."),
 ) -> None:
     """Measure the per-study cost of a model on this machine and estimate an evaluation's device-hours."""
@@ -41,7 +42,7 @@ def plan(
         names = [t for item in (task or ["paper"]) for t in item.split(",")]
         tasks = list(PAPER_TASKS) if names == ["paper"] else [parse_task(t) for t in names]
         rows, command = measure_plan(tasks, model, dataset, split, studies, probe,
-                                     parse_options(option, "model").get(model, {}), device)
+                                     cli_settings(setting, option, "model").get(model, {}), device)
     total = sum(r["device_seconds"] for r in rows)
     typer.echo(f"{'task':<10}{'studies':>9}{'steps':>7}{'s/study':>10}{'device-h':>10}")
     for r in rows:
@@ -61,14 +62,15 @@ def measure_plan(tasks, model: str, dataset_spec: str, split: str, studies: int 
     from xgem_bench.adapters.base import AdapterContext
     from xgem_bench.cache import study_seed
     from xgem_bench.data import load_dataset
-    from xgem_bench.runner import _default_device, _eligible
+    from xgem_bench.distributed import resolve_device
+    from xgem_bench.runner import _eligible
 
     data = load_dataset(dataset_spec)
     adapter = get_adapter_class(model)(**options)
     reason = adapter.unavailable_reason()
     if reason:
         raise RuntimeError(f"{model}: {reason}")
-    device = device or _default_device()
+    device = resolve_device(device)
     adapter.setup(AdapterContext(device=device, dataset=data))
     rows = []
     for task in tasks:
@@ -84,7 +86,7 @@ def measure_plan(tasks, model: str, dataset_spec: str, split: str, studies: int 
         adapter.generate(batch, task, seeds)
         per_study = (time.perf_counter() - started) / len(batch)
         n = studies if studies is not None else len(eligible)
-        rows.append({"task": task.name, "studies": n, "steps": adapter.options.get("steps"),
+        rows.append({"task": task.name, "studies": n, "steps": adapter.settings.get("steps"),
                      "seconds_per_study": per_study, "device_seconds": n * per_study, "device": device})
     opts = " ".join(f"-o {model}.{k}={v}" for k, v in options.items())
     command = f"{{launch}} run --task {{task}} --model {model} --dataset {dataset_spec} --split {split} {opts}".strip()

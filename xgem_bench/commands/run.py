@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from xgem_bench.commands._common import fail, parse_options, user_errors
+from xgem_bench.commands._common import OLD_SETTING_HELP, cli_settings, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def run(
     predictions: Optional[List[str]] = typer.Option(
         None, "--predictions", "-p", help="NAME=PATH: outputs generated elsewhere, scored as model NAME (repeatable). "
                                           "PATH: a folder (<study_id>.png; F/ and L/ for two images; reports.csv) or "
-                                          "a CSV (study_id, frontal, lateral, report; -o NAME.report_column=...)."),
+                                          "a CSV (study_id, frontal, lateral, report; -s NAME.report_column=...)."),
     dataset: str = typer.Option("demo", help="demo | manifest:PATH | mimic-cxr:DIR | iu-xray:DIR | a manifest file."),
     metrics: Optional[List[str]] = typer.Option(None, "--metrics", help="Metric(s); default: all for the task's outputs."),
     split: str = typer.Option("test", help="Dataset split to evaluate ('all' for every study)."),
@@ -30,8 +30,10 @@ def run(
     out: Path = typer.Option(Path("results"), help="Folder that receives results/<run-id>/."),
     force: bool = typer.Option(False, "--force", help="Regenerate even when cached outputs exist."),
     batch_size: int = typer.Option(8, help="Studies per generation and scoring batch."),
-    option: Optional[List[str]] = typer.Option(None, "--option", "-o", help="Model option MODEL.KEY=VALUE."),
-    metric_option: Optional[List[str]] = typer.Option(None, help="Metric setting METRIC.KEY=VALUE."),
+    setting: Optional[List[str]] = typer.Option(None, "--setting", "-s", help="Model setting MODEL.KEY=VALUE."),
+    metric_setting: Optional[List[str]] = typer.Option(None, help="Metric setting METRIC.KEY=VALUE."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", hidden=True, help=OLD_SETTING_HELP),
+    metric_option: Optional[List[str]] = typer.Option(None, hidden=True, help="Old spelling of --metric-setting."),
     run_id: Optional[str] = typer.Option(None, help="Name of the run folder (default: time + task)."),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... (default: GPU when there is one)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -47,8 +49,9 @@ def run(
     with user_errors(KeyError, ValueError, RunError, TaskError, FileNotFoundError):
         runner = Runner(task, models=model, predictions=parse_predictions(predictions), dataset=dataset,
                         metrics=metrics, split=split, limit=limit, seed=seed, out=out, force=force, batch_size=batch_size,
-                        model_options=parse_options(option, "model"),
-                        metric_options=parse_options(metric_option, "metric"),
+                        model_settings=cli_settings(setting, option, "model"),
+                        metric_settings=cli_settings(metric_setting, metric_option, "metric",
+                                                     old_flag="--metric-option", new_flag="--metric-setting"),
                         run_id=run_id, device=device, progress=not quiet, allow_demo_backbone=allow_demo_backbone)
         result = runner.run()
     if result.run_dir is None:  # not rank 0

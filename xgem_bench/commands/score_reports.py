@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from xgem_bench.commands._common import fail, parse_options, user_errors
+from xgem_bench.commands._common import OLD_SETTING_HELP, cli_settings, fail, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -32,8 +32,9 @@ def score_reports(
     level: float = typer.Option(0.95, help="Confidence level for --ci."),
     seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
     per_sample: Optional[Path] = typer.Option(None, "--per-sample", help="Also write per-report values to this CSV."),
-    option: Optional[List[str]] = typer.Option(
-        None, "--option", "-o", help="Metric setting METRIC.KEY=VALUE, e.g. bleu.convention=coco-corpus."),
+    setting: Optional[List[str]] = typer.Option(
+        None, "--setting", "-s", help="Metric setting METRIC.KEY=VALUE, e.g. bleu.convention=coco-corpus."),
+    option: Optional[List[str]] = typer.Option(None, "--option", "-o", hidden=True, help=OLD_SETTING_HELP),
     batch_size: int = typer.Option(64, help="Reports per scoring batch."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:1 ... for the model-based metrics."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON instead of a table."),
@@ -52,7 +53,7 @@ def score_reports(
     with user_errors(ReportFileError, KeyError, ValueError, TypeError):
         summary, rows = score(hyp, ref, names, hyp_column=hyp_column, ref_column=ref_column, intersect=intersect,
                               ci={"n_resamples": resamples, "level": level, "seed": seed} if ci else None,
-                              settings=parse_options(option, "metric"), batch_size=batch_size, device=device)
+                              settings=cli_settings(setting, option, "metric"), batch_size=batch_size, device=device)
     if per_sample is not None:
         write_per_sample(rows, per_sample)
         summary["per_sample"] = str(per_sample)

@@ -65,24 +65,24 @@ def train(
     """Train one stage of the reference XGeM; the result goes into the checkpoint folder with its config."""
     from xgem_bench.commands._common import user_errors
     from xgem_bench.data import load_dataset
+    from xgem_bench.distributed import init_accelerate, on_main, shutdown
     from xgem_bench.reference_model import model as xm
     from xgem_bench.reference_model import training as tr
+    from xgem_bench.reference_model.fit import RunOptions
+    from xgem_bench.reference_model.stage_training import StageExists
     from xgem_bench.tasks import parse_modality
 
     import torch
 
+    with user_errors(ValueError):
+        run_options = RunOptions(mixed_precision, grad_accum, gradient_checkpointing, workers)
     if dry_run:
         with user_errors(ValueError):
-            _dry_run(config, tr.RunOptions(mixed_precision, grad_accum, gradient_checkpointing, workers), gpus,
-                     gpu_memory, batch_size)
+            _dry_run(config, run_options, gpus, gpu_memory, batch_size)
         return
     if threads or config == "tiny":
         torch.set_num_threads(threads or 1)
-    with user_errors(ValueError):
-        run_options = tr.RunOptions(mixed_precision, grad_accum, gradient_checkpointing, workers)
-    tr.init_processes()
-    echo = tr.on_main(typer.echo)  # launched with N processes, rank 0 speaks for all
-    root = checkpoint or xm.default_checkpoint(config)
+    init_accelerate()
 
     def adjust(cfg) -> None:
         for hyper in cfg.hyper.values():
@@ -92,36 +92,16 @@ def train(
         if connector_context:
             cfg.align.connector_context = connector_context
 
-    common = dict(split=split, progress=progress, seed=seed, resume=resume, run=run_options)
-    errors = (ValueError, KeyError, FileNotFoundError, tr.StageExists)
+    errors = (ValueError, KeyError, FileNotFoundError, StageExists)
     with user_errors(*errors), _printed_once(*errors):
-        stages = (*tr.STAGES, "all")
-        if stage not in stages:
-            raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(stages)}")
         variants = tuple(xm.VARIANTS) if variant == "both" else (variant,)
-        if not set(variants) <= set(xm.VARIANTS):
-            raise ValueError(f"unknown variant {variant!r}; use one of {', '.join(xm.VARIANTS)} (or both, with `all`)")
-        data = load_dataset(dataset)
-        if stage == "all":
-            timings = tr.train_all(root, config, data, variants, log=echo, adjust=adjust, **common)
-            echo(f"checkpoint {root}: " + (", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-                                           or "every stage was already trained"))
-        else:
-            cfg = tr.prepare_checkpoint(root, config, data, split)
-            adjust(cfg)
-            if stage == "ldm":
-                for m in [parse_modality(modality).field] if modality else ["frontal", "lateral", "report"]:
-                    out = tr.train_ldm(root, cfg, data, m, multi_prompt=multi_prompt, weighting=weighting,
-                                       overwrite=overwrite, **common)
-                    echo(f"trained ldm {xm.CODES[m]} ({xm.variant_of(multi_prompt)}): {out}")
-            elif stage == "align":
-                for v in variants:
-                    tr.train_align(root, cfg, data, variant=v, overwrite=overwrite, **common)
-                    echo(f"trained align ({v}) in {root}")
-            else:
-                fn = {"clip": tr.train_clip, "image-vae": tr.train_image_vae, "text-vae": tr.train_text_vae}[stage]
-                echo(f"trained {stage}: {fn(root, cfg, data, overwrite=overwrite, **common)}")
-    tr.shutdown()
+        tr.check_stage(stage, variants)
+        modalities = [parse_modality(modality).field] if modality else None
+        tr.train_stage(stage, checkpoint or xm.default_checkpoint(config), config, load_dataset(dataset), modalities,
+                       multi_prompt=multi_prompt, weighting=weighting, variants=variants, overwrite=overwrite,
+                       split=split, log=on_main(typer.echo),  # launched with N processes, rank 0 speaks for all
+                       adjust=adjust, progress=progress, seed=seed, resume=resume, run=run_options)
+    shutdown()
 
 
 def _dry_run(config: str, run, gpus: int | None, gpu_memory: float | None, batch_size: int | None) -> None:
@@ -156,7 +136,7 @@ def _dry_run(config: str, run, gpus: int | None, gpu_memory: float | None, batch
 def _printed_once(*types: type[BaseException]):
     """Launched with N processes, an error from bad input (the same on every rank) is printed by rank 0 alone; the
     other ranks exit with the same code, printing theirs only when rank 0 met none (see reports_error)."""
-    from xgem_bench.reference_model.training import reports_error
+    from xgem_bench.distributed import reports_error
     try:
         yield
     except types:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from xgem_bench.cache import _safe_name, atomic_write_text
+from xgem_bench.atomic import atomic_write_text
+from xgem_bench.cache import _safe_name
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.images import save_png
 from xgem_bench.data.study import CHEXPERT_LABELS

@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from xgem_bench.cache import atomic_write_text
+from xgem_bench.atomic import atomic_write_text
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.images import load_image
 from xgem_bench.data.study import CHEXPERT_LABELS, IMAGE_SIZE, Study

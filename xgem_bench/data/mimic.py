@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xgem_bench.cache import atomic_write_text
+from xgem_bench.atomic import atomic_path, atomic_write_text
 from xgem_bench.data.images import ImageReadError, load_image, png_pixel_digest, save_png16
 from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manifest
 from xgem_bench.data.mimic_sections import REPORT_SECTIONS, report_text
@@ -235,10 +235,8 @@ def _convert(job: tuple[str, str]) -> tuple[str, str | None]:
         pixels = load_image(source)
     except ImageReadError as error:
         return target, str(error)
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    temporary = f"{target}.tmp.png"
-    save_png16(temporary, pixels)
-    os.replace(temporary, target)  # atomic: an interrupted run never leaves a half-written image
+    with atomic_path(Path(target)) as temporary:  # an interrupted run never leaves a half-written image
+        save_png16(temporary, pixels)
     return target, None
 
 

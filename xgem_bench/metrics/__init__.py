@@ -1,9 +1,10 @@
-"""Metric registry: names resolve lazily to classes, so `import xgem_bench` pulls in no metric dependency."""
+"""Metrics by name: built-ins plus the entry-point group `xgem_bench.metrics`, resolved lazily to classes, so
+`import xgem_bench` pulls in no metric dependency."""
 from __future__ import annotations
 
 
 from xgem_bench.metrics.base import Metric, MetricContext, MetricUnavailable, Sample
-from xgem_bench.registry import load_object, unknown_name
+from xgem_bench.registry import Registry
 from xgem_bench.tasks import Task
 
 # name -> "module:Class". One metric per file.
@@ -35,14 +36,17 @@ METRICS: dict[str, str] = {
 }
 
 
+#: third-party metrics register here: `[project.entry-points."xgem_bench.metrics"] NAME = "module:Class"`
+ENTRY_POINT_GROUP = "xgem_bench.metrics"
+REGISTRY = Registry("metric", ENTRY_POINT_GROUP, METRICS)
+
+
 def metric_names() -> list[str]:
-    return sorted(METRICS)
+    return REGISTRY.names()
 
 
 def get_metric_class(name: str) -> type[Metric]:
-    if name not in METRICS:
-        raise unknown_name("metric", name, METRICS, "Known metrics: " + ", ".join(metric_names()))
-    return load_object(METRICS[name])
+    return REGISTRY.load(name)
 
 
 def applies_to(metric_cls: type[Metric], task: Task) -> list:
@@ -53,5 +57,5 @@ def applies_to(metric_cls: type[Metric], task: Task) -> list:
     return [m for m in task.outputs if m.is_image == wanted]
 
 
-__all__ = ["METRICS", "Metric", "MetricContext", "MetricUnavailable", "Sample", "applies_to", "get_metric_class",
-           "metric_names"]
+__all__ = ["ENTRY_POINT_GROUP", "METRICS", "REGISTRY", "Metric", "MetricContext", "MetricUnavailable", "Sample",
+           "applies_to", "get_metric_class", "metric_names"]

@@ -27,21 +27,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench import weights
+from xgem_bench.data.study import PAPER_PATHOLOGIES
+from xgem_bench.distributed import resolve_device
+from xgem_bench.settings import Configurable
 
 logger = logging.getLogger(__name__)
 
 XRV_VARIANTS = ("all", "mimic_ch", "mimic_nb", "demo")  # demo: metrics/demo_backbone.py
+#: CheXpert observation (paper label) -> torchxrayvision output name (looked up in `model.pathologies`)
+XRV_NAME = {label: ("Effusion" if label == "Pleural Effusion" else label) for label in PAPER_PATHOLOGIES}
 XRV_RESIZES = {"bilinear-aa": dict(mode="bilinear", antialias=True), "bilinear": dict(mode="bilinear"),
                "area": dict(mode="area")}
 QUANTIZE = ("none", "uint8")
-
-
-def resolve_device(device: str | None) -> str:
-    """`auto` (or None) picks CUDA when present; anything else is passed to torch as is."""
-    if device in (None, "auto"):
-        import torch  # only here: availability checks build backbones on "cpu" and must not pay torch's import
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _quantize(image: np.ndarray, mode: str) -> np.ndarray:
@@ -50,30 +47,21 @@ def _quantize(image: np.ndarray, mode: str) -> np.ndarray:
     return np.asarray(image, dtype=np.float32)
 
 
-class Backbone:
+class Backbone(Configurable):
     """Batched feature extractor; `forward` is the bare network on prepared input, `features` the whole pipeline."""
 
-    name: str
+    kind_label = "backbone"
     dim: int
 
     def __init__(self, device: str | None = "cpu", channels_last: bool = True, **settings: Any):
         self.device = resolve_device(device)
         self.channels_last = channels_last
-        defaults = self.default_settings()
-        unknown = set(settings) - set(defaults)
-        if unknown:
-            raise ValueError(f"backbone {self.name!r} has no setting(s) {sorted(unknown)}; "
-                             f"its settings are {sorted(defaults)}")
-        self.settings = {**defaults, **settings}
-        self._check_settings()
+        self.settings = self.resolve_settings(settings)
+        self._resolve_weights()
         self._model = None
 
-    @classmethod
-    def default_settings(cls) -> dict[str, Any]:
-        return {}
-
-    def _check_settings(self) -> None:
-        pass
+    def _resolve_weights(self) -> None:
+        """Settle settings that depend on what is installed (e.g. which Inception file), before the signature."""
 
     @property
     def weight(self) -> str:
@@ -82,7 +70,7 @@ class Backbone:
 
     @property
     def signature(self) -> str:
-        return "|".join([self.name] + [f"{k}:{v}" for k, v in sorted(self.settings.items())])
+        return self.signature_of(self.name, self.settings)
 
     @property
     def model(self):
@@ -202,11 +190,12 @@ class InceptionBackbone(Backbone):
     def default_settings(cls):
         return {"quantize": "uint8", "resize": "bilinear-299", "weights": "auto"}
 
-    def _check_settings(self):
-        if self.settings["quantize"] not in QUANTIZE:
-            raise ValueError(f"quantize must be one of {QUANTIZE}")
-        if self.settings["resize"] != "bilinear-299":
-            raise ValueError("the Inception backbone resizes as pytorch-fid does: resize='bilinear-299'")
+    @classmethod
+    def allowed_settings(cls):
+        # resize: the Inception backbone resizes as pytorch-fid does
+        return {"quantize": QUANTIZE, "resize": ("bilinear-299",), "weights": ("auto", *INCEPTION_SOURCES)}
+
+    def _resolve_weights(self):
         # resolve `auto` now, so the signature says which file produced the numbers
         self.settings["weights"] = next(k for k, v in INCEPTION_SOURCES.items()
                                         if v == inception_weight(self.settings["weights"]))
@@ -254,13 +243,10 @@ class XRVBackbone(Backbone):
         return {"variant": "all", "layer": "features2", "resize": "bilinear", "crop": "center",
                 "range": "[-1024,1024]", "quantize": "uint8"}
 
-    def _check_settings(self):
-        s = self.settings
-        for key, allowed in (("variant", XRV_VARIANTS), ("layer", ("features2", "features")),
-                             ("resize", tuple(XRV_RESIZES)), ("crop", ("center",)), ("range", ("[-1024,1024]",)),
-                             ("quantize", QUANTIZE)):
-            if s[key] not in allowed:
-                raise ValueError(f"XRV setting {key}={s[key]!r} is not one of {allowed}")
+    @classmethod
+    def allowed_settings(cls):
+        return {"variant": XRV_VARIANTS, "layer": ("features2", "features"), "resize": tuple(XRV_RESIZES),
+                "crop": ("center",), "range": ("[-1024,1024]",), "quantize": QUANTIZE}
 
     @property
     def weight(self) -> str:
@@ -299,49 +285,18 @@ class XRVBackbone(Backbone):
         """XRV outputs as torchxrayvision's forward gives them: sigmoid, then (`op_norm`) the piecewise-linear map
         with the model's thresholds that makes 0.5 each label's operating point. Needs layer=features2 (the
         classifier's input)."""
+        return self.classify_features(self.features(images), op_norm)
+
+    def classify_features(self, features: np.ndarray, op_norm: bool = True) -> np.ndarray:
+        """`classify` from `features` (N, 1024) of this backbone: the classifier head alone, so a feature pass
+        shared with other metrics (`xgem_bench.features`) serves classification too."""
         import torch
         import torchxrayvision as xrv
         if self.settings["layer"] != "features2":
             raise ValueError("XRV classification needs layer=features2")
         with torch.inference_mode():
-            logits = self.model.classifier(self.forward(self.prepare(images)))
+            logits = self.model.classifier(torch.from_numpy(np.ascontiguousarray(features)).to(self.device))
             probs = torch.sigmoid(logits)
             if op_norm and self.model.op_threshs is not None:
                 probs = xrv.models.op_norm(probs, self.model.op_threshs.to(probs.device))
         return probs.float().cpu().numpy()
-
-
-def xrv_backbone(device: str | None = "cpu", channels_last: bool = True, **settings: Any) -> XRVBackbone:
-    """The XRV backbone of `settings["variant"]`; `demo` is the demo-trained stand-in (metrics/demo_backbone.py)."""
-    if settings.get("variant") == "demo":
-        from xgem_bench.metrics.demo_backbone import DemoBackbone
-        return DemoBackbone(device=device, channels_last=channels_last, **settings)
-    return XRVBackbone(device=device, channels_last=channels_last, **settings)
-
-
-BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone}
-from xgem_bench.metrics.vit_backbones import VIT_BACKBONES  # noqa: E402 - they subclass Backbone, defined above
-BACKBONES.update(VIT_BACKBONES)
-
-
-def backbone_settings(name: str) -> dict[str, Any]:
-    """Default settings of a named backbone (`xrv-mimic` is the XRV backbone with variant mimic_ch)."""
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; use one of {', '.join(BACKBONES)}")
-    defaults = BACKBONES[name].default_settings()
-    return {**defaults, "variant": "mimic_ch"} if name == "xrv-mimic" else defaults
-
-
-def make_backbone(name: str, device: str | None = "cpu", **settings: Any) -> Backbone:
-    """`inception`, `xrv` (variant all, or demo) or `xrv-mimic` (variant mimic_ch unless `variant` says otherwise)."""
-    settings = {**backbone_settings(name), **settings}
-    channels_last = settings.pop("channels_last", True)
-    if name == "xrv-mimic" and settings["variant"] == "all":
-        raise ValueError("xrv-mimic needs a MIMIC variant: mimic_ch or mimic_nb")
-    if name == "xrv" and settings["variant"] not in ("all", "demo"):
-        raise ValueError("backbone xrv is the `all` model (or the demo stand-in); use xrv-mimic for the MIMIC variants")
-    if name == "xrv-mimic" and settings["variant"] == "demo":
-        raise ValueError("the demo backbone stands in for xrv (variant=demo), not xrv-mimic")
-    if settings.get("variant") == "demo":
-        return xrv_backbone(device=device, channels_last=channels_last, **settings)
-    return BACKBONES[name](device=device, channels_last=channels_last, **settings)

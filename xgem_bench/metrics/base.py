@@ -1,7 +1,8 @@
 """The metric protocol: explicit state, `update(samples)` per batch, `compute()` once, mergeable across ranks.
 
 A metric instance scores one output modality of one model on one task (joint metrics score all outputs together).
-Settings that change numbers are constructor keywords, stored in `self.settings` and written into every result.
+Settings that change numbers are constructor keywords, declared and checked by `Configurable` (xgem_bench/settings.py),
+stored in `self.settings` and written into every result.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from xgem_bench.data.dataset import Dataset
 from xgem_bench.data.study import Study
+from xgem_bench.settings import Configurable
 from xgem_bench.tasks import Modality, Task
 
 
@@ -41,11 +43,33 @@ class MetricContext:
     artifact_dir: Path | None = None
     device: str = "cpu"
     batch_size: int = 16
+    #: the run's feature service (`xgem_bench.features`): one backbone pass per generated output for all metrics;
+    #: None outside a run (a metric used on its own runs its backbone itself)
+    features: Any = None
 
-    def reference_studies(self):
-        """Iterate the real studies of the reference set (for metrics that need statistics of real data)."""
-        for i in self.reference_indices:
-            yield self.dataset.load(int(i), self.task.modalities)
+    def reference_set(self) -> "ReferenceSet":
+        """The reference set of `reference_indices`, for a metric used on its own (the runner prepares it instead)."""
+        return ReferenceSet(self.dataset, np.asarray(self.reference_indices), self.task.modalities)
+
+
+@dataclass
+class ReferenceSet:
+    """The real studies generated outputs are compared with: every readable evaluated study of the run, handed by
+    the runner to `Metric.prepare_reference` before `compute()`."""
+
+    dataset: Dataset
+    #: positions in `dataset`
+    indices: np.ndarray
+    modalities: Sequence[Modality]
+
+    def study_ids(self, modality: Modality) -> list[str]:
+        """Ids of the studies that have a real `modality`, in order."""
+        available, ids = self.dataset.available(modality), self.dataset.study_ids
+        return [ids[int(i)] for i in self.indices if available[int(i)]]
+
+    def studies(self):
+        for i in self.indices:
+            yield self.dataset.load(int(i), self.modalities)
 
 
 class MetricUnavailable(RuntimeError):
@@ -55,8 +79,8 @@ class MetricUnavailable(RuntimeError):
 _REDUCTIONS = ("sum", "extend", "max")
 
 
-class Metric(ABC):
-    name: ClassVar[str]
+class Metric(Configurable, ABC):
+    kind_label = "metric"
     #: "image" (one X-ray output), "text" (the report output) or "joint" (several outputs of one study)
     kind: ClassVar[str]
     higher_is_better: ClassVar[bool] = True
@@ -66,43 +90,34 @@ class Metric(ABC):
     primary: ClassVar[str]
     #: joint metrics: output modalities a task must have for the metric to apply (e.g. F and T)
     outputs_needed: ClassVar[tuple[Modality, ...]] = ()
+    #: the paired test `compare` uses by default (`xgem_bench.stats.PAIRED_TESTS`)
+    paired_test: ClassVar[str] = "bootstrap"
 
     def __init__(self, context: MetricContext, **settings: Any):
         self.context = context
-        self.settings: dict[str, Any] = {**self.default_settings(), **settings}
-        unknown = set(settings) - set(self.default_settings())
-        if unknown:
-            raise ValueError(f"metric {self.name!r} has no setting(s) {sorted(unknown)}; "
-                             f"its settings are {sorted(self.default_settings())}")
+        self.settings: dict[str, Any] = self.resolve_settings(settings)
         self._reductions: dict[str, str] = {}
         self.add_state("per_sample_rows", [], "extend")
 
-    # ---- declaration --------------------------------------------------------------------------------------------
-    @classmethod
-    def default_settings(cls) -> dict[str, Any]:
-        """Every setting that can change the numbers, with its default."""
-        return {}
-
-    @classmethod
-    def allowed_settings(cls) -> dict[str, tuple]:
-        """Settings restricted to a fixed set of values, with those values (shown by `metrics --json`)."""
-        return {}
-
+    # ---- declaration (default_settings, allowed_settings: see Configurable) -----------------------------------------
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         """None when the metric can run here, else why not and the command that fixes it. Must be cheap."""
         from xgem_bench import weights
-        for weight in cls.weights:
-            reason = weights.missing_reason(weight)
-            if reason:
-                return reason
-        return None
+        return weights.missing_weights_reason(cls.weights)
 
     @property
     def signature(self) -> str:
         """A compact, complete description of how the numbers were made (sacreBLEU-style)."""
-        parts = [self.name] + [f"{k}:{v}" for k, v in sorted(self.settings.items())]
-        return "|".join(parts)
+        return self.signature_of(self.name, self.settings)
+
+    # ---- recomputation over studies (intervals, paired tests) ---------------------------------------------------
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        """Value `key` of a stored record (`xgem_bench.recompute.StoredRecord`) as a `stats.Resampleable`: one row
+        per study and the statistic that rebuilds the value from any multiset of rows. Default: the mean of the
+        per-study `key` this metric `record`ed; metrics whose value is not such a mean override it."""
+        return stored.mean_of(key)
 
     # ---- state --------------------------------------------------------------------------------------------------
     def add_state(self, name: str, default: Any, reduce: str) -> None:
@@ -131,6 +146,25 @@ class Metric(ABC):
 
     def per_sample(self) -> dict[str, dict[str, float]]:
         return {sid: values for sid, values in self.per_sample_rows}
+
+    # ---- features -----------------------------------------------------------------------------------------------
+    def shared_backbone(self, backbone):
+        """The run's one instance of this backbone (same signature), or `backbone` itself outside a run."""
+        return self.context.features.shared(backbone) if self.context.features is not None else backbone
+
+    def generated_features(self, backbone, samples: Sequence[Sample], modality: Modality) -> np.ndarray:
+        """Features of the generated `modality` of each sample: through the run's feature service, so every metric
+        of the run that asks for the same backbone shares one pass per output."""
+        from xgem_bench.features import FeatureService
+        images = [sample.generated[modality] for sample in samples]
+        if self.context.features is None:
+            return FeatureService(self.context.batch_size).features(backbone, images)
+        keys = [("generated", sample.study.study_id, modality.value) for sample in samples]
+        return self.context.features.features(backbone, images, keys)
+
+    def prepare_reference(self, reference: ReferenceSet) -> None:
+        """Called by the runner before `compute()` with the run's reference set; metrics that compare with real
+        data (FID) build their reference statistics here."""
 
     # ---- protocol -----------------------------------------------------------------------------------------------
     def generated_of(self, sample: Sample):

@@ -231,3 +231,17 @@ class BLEU(Metric):
         scores = corpus_scores(stats, self.settings["convention"], self.settings["smoothing"])
         return {**{f"bleu{n}": float(v) for n, v in enumerate(scores, start=1)}, "n": len(stats),
                 "n_empty_hypothesis": self.n_empty_hypothesis, "n_empty_reference": self.n_empty_reference}
+
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        """Corpus BLEU of resampled studies from their stored n-gram counts (other values: per-study means)."""
+        settings = stored.settings
+        columns = stat_keys(settings["max_n"])
+        if not key.startswith("bleu") or any(c not in stored.per_sample() for c in columns):
+            return super().resampleable(stored, key)
+        order = int(key[4:]) - 1
+
+        def statistic(rows: np.ndarray) -> float:
+            return float(corpus_scores(rows, settings["convention"], settings["smoothing"])[order])
+
+        return stored.rows(columns, statistic, f"{settings['convention']} BLEU from per-report n-gram counts")

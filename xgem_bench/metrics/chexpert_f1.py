@@ -129,9 +129,6 @@ class CheXpertF1(Metric):
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        for key, allowed in SETTINGS.items():
-            if self.settings[key] not in allowed:
-                raise ValueError(f"chexpert-f1 setting {key}={self.settings[key]!r}; choose one of {allowed}")
         from xgem_bench.labelers import check_labeler_settings
         check_labeler_settings(self.settings, self.name)
         self.add_state("gen_labels", [], "extend")
@@ -169,3 +166,18 @@ class CheXpertF1(Metric):
         values.update(n=float(n), n_empty_generated=float(self.n_empty_generated),
                       n_empty_reference=float(self.n_empty_reference))
         return values
+
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        """Label F1 of resampled studies from the per-study labels of generated and reference reports."""
+        settings = stored.settings
+        columns = [f"{side}/{name}" for side in ("gen", "ref") for name in CHEXPERT_LABELS]
+        if key == "example_f1" or any(c not in stored.per_sample() for c in columns):
+            return super().resampleable(stored, key)
+        k = len(CHEXPERT_LABELS)
+
+        def statistic(rows: np.ndarray) -> float:
+            return f1_scores(rows[:, :k], rows[:, k:], settings["uncertain"], settings["blank"],
+                             settings["average_over"])[key]
+
+        return stored.rows(columns, statistic, "CheXpert-label F1 from per-study generated and reference labels")

@@ -3,8 +3,8 @@
 No XRV weights exist offline, so FID-XRV, XRV classification (Table 3) and Hamming (Figure 5) could not run on the
 demo. This backbone gives them something honest to run on: a torchvision DenseNet-121 (random init, one input channel
 like XRV's) trained on the frontal phantoms of the demo's **training split** to predict the study's label vector over
-the ten paper pathologies (a finding is drawn exactly where its label is 1, see data/demo.py `findings_for`), behind the
-XRV backbone's interface (`XRVBackbone` with `variant=demo`): the same centre crop, resize and [-1024, 1024] scaling,
+the ten paper pathologies (a finding is drawn exactly where its label is 1, see synthetic/demo.py `findings_for`),
+behind the XRV backbone's interface (`XRVBackbone`, `variant=demo`): same centre crop, resize, [-1024, 1024] scaling,
 1024-d `features2` for FID, sigmoid + `op_norm` with per-label operating thresholds, outputs named as torchxrayvision
 names them (so `xrv_output_indices` maps labels by name as for XRV). It is **shown everywhere as
 "demo backbone (synthetic, not XRV)"**: its numbers check the pipeline on phantoms and mean nothing for real X-rays.
@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.metrics.backbones import XRVBackbone
+from xgem_bench.metrics.backbones import XRV_NAME, XRVBackbone
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ def weight_filename(recipe: dict[str, Any] = RECIPE) -> str:
 
 def xrv_names(labels: Sequence[str] = PAPER_PATHOLOGIES) -> list[str]:
     """The outputs, named as torchxrayvision names them."""
-    from xgem_bench.metrics.xrv_classification import XRV_NAME
     return [XRV_NAME[label] for label in labels]
 
 
@@ -171,7 +170,7 @@ def train_demo_backbone(recipe: dict[str, Any] = RECIPE, progress: bool = True) 
     import torch
     from tqdm import tqdm
 
-    from xgem_bench.data.demo import load_demo
+    from xgem_bench.synthetic.demo import load_demo
 
     started, cpu_started = time.perf_counter(), time.process_time()
     torch.manual_seed(recipe["seed"])
@@ -231,7 +230,7 @@ def build_info(path: Path) -> dict[str, Any]:
 
 # ---- where it may be used -----------------------------------------------------------------------------------------
 def is_demo_dataset(dataset) -> bool:
-    from xgem_bench.data.demo import DEMO_NAME
+    from xgem_bench.synthetic.demo import DEMO_NAME
     return dataset is not None and bool(getattr(dataset, "synthetic", False)) and dataset.name == DEMO_NAME
 
 

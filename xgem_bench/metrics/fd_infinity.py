@@ -17,7 +17,7 @@ from xgem_bench.metrics.feature_sets import FeatureSetMetric
 
 def fd_infinity(generated: np.ndarray, reference: np.ndarray, draws_per_size: int = 5, seed: int = 0) -> dict:
     from xgem_bench.intervals import extrapolate_to_infinity, extrapolation_points
-    from xgem_bench.stats import fid_of_samples
+    from xgem_bench.metrics.fid_resampling import fid_of_samples
     if len(generated) < 4:
         raise ValueError(f"FD∞ needs at least 4 generated images, got {len(generated)}")
 

@@ -6,12 +6,16 @@ of Σ1Σ2 equal those of the symmetric matrix AᵀΣ2A for any A with AAᵀ = Σ
 definite, else V·√max(w, 0) from `eigh`), so tr √(Σ1Σ2) = Σ √max(λᵢ, 0) with λ from `eigvalsh`. If that fails,
 pytorch-fid's fallback applies: eps·I is added to both covariances.
 
+**Features** of generated images come from the run's feature service (`xgem_bench.features`): one backbone pass
+per generated image, shared with every other metric of the run on the same backbone (xrv-classification, hamming).
+
 **Streaming.** Features are accumulated as float64 sums (n, Σx, Σxxᵀ); memory is O(d²) whatever the number of images,
 and ranks merge by adding the sums. The covariance is the unbiased one (`np.cov(rowvar=False)`), as in pytorch-fid.
 
-**Reference statistics** (the real images of the evaluated studies, `context.reference_studies()`, for the view being
-scored) are cached under `<cache_dir>/fid-reference/` keyed by dataset fingerprint + split + modality + backbone
-signature (preprocessing, layer, weights) + weight checksum + the set of reference study ids:
+**Reference statistics** (the real images of the evaluated studies, the `ReferenceSet` the runner hands to
+`prepare_reference` before `compute()`, for the view being scored) are cached under `<cache_dir>/fid-reference/`
+keyed by dataset fingerprint + split + modality + backbone signature (preprocessing, layer, weights) + weight
+checksum + the set of reference study ids:
 `<key>.npz` (n, sum, outer, ids, meta) and `<key>.features.npy` (float32 (M, d), memory-mappable).
 
 **Per-study features artefact** (for bootstrap intervals without re-extraction): when `context.artifact_dir` is set,
@@ -38,40 +42,11 @@ from typing import Any, ClassVar, Iterable, Sequence
 import numpy as np
 
 from xgem_bench import once, weights
-from xgem_bench.metrics.base import Metric, MetricContext, Sample
+from xgem_bench.atomic import atomic_path
+from xgem_bench.metrics.base import Metric, MetricContext, ReferenceSet, Sample
+from xgem_bench.metrics.frechet import frechet_distance
 
 logger = logging.getLogger(__name__)
-
-
-# ---- the distance -----------------------------------------------------------------------------------------------
-def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    try:
-        factor = np.linalg.cholesky(sigma1)
-    except np.linalg.LinAlgError:  # singular (e.g. fewer samples than dimensions): eigen-decomposition instead
-        w, v = np.linalg.eigh(sigma1)
-        factor = v * np.sqrt(np.clip(w, 0.0, None))
-    inner = factor.T @ sigma2 @ factor
-    eigenvalues = np.linalg.eigvalsh((inner + inner.T) / 2)
-    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), float64, never complex."""
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
-        raise ValueError(f"shape mismatch: mu {mu1.shape} / {mu2.shape}, sigma {sigma1.shape} / {sigma2.shape}")
-    if not all(np.isfinite(a).all() for a in (mu1, mu2, sigma1, sigma2)):
-        raise ValueError("statistics contain NaN or infinite values")
-    sigma1, sigma2 = (sigma1 + sigma1.T) / 2, (sigma2 + sigma2.T) / 2
-    try:
-        tr_covmean = _trace_sqrt_product(sigma1, sigma2)
-    except np.linalg.LinAlgError:
-        offset = np.eye(len(mu1)) * eps
-        logger.warning("Fréchet distance: eigen-decomposition failed; adding %g to the covariance diagonals", eps)
-        tr_covmean = _trace_sqrt_product(sigma1 + offset, sigma2 + offset)
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
 
 
 # ---- streamed statistics ----------------------------------------------------------------------------------------
@@ -121,9 +96,7 @@ def warn_if_rank_deficient(n: int, dim: int, what: str) -> bool:
 # ---- files ------------------------------------------------------------------------------------------------------
 def write_npz(path: Path, arrays: dict[str, Any]) -> None:
     """Write an .npz whose entries may be lists of row blocks (e.g. memory maps), without concatenating them."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for name, value in arrays.items():
             with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
                 if not isinstance(value, list):
@@ -135,7 +108,6 @@ def write_npz(path: Path, arrays: dict[str, Any]) -> None:
                 for block in value:
                     for start in range(0, len(block), 4096):
                         handle.write(np.ascontiguousarray(block[start:start + 4096]).tobytes())
-    os.replace(tmp, path)
 
 
 def _read_part(path: str, dim: int) -> np.ndarray:
@@ -151,12 +123,15 @@ class FrechetDistance(Metric):
     kind = "image"
     higher_is_better = False
     primary = "fid"
+    #: at fixed N: a resample with replacement inflates FID (see `xgem_bench.intervals`)
+    paired_test = "randomisation"
     backbone_name: ClassVar[str]
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        from xgem_bench.metrics.backbones import make_backbone
-        self.backbone = make_backbone(self.backbone_name, device=context.device, **self.settings)
+        from xgem_bench.metrics.backbone_factory import make_backbone
+        self.backbone = self.shared_backbone(make_backbone(self.backbone_name, device=context.device,
+                                                           **self.settings))
         self.settings.update(self.backbone.settings)  # resolved values (e.g. which Inception file) go on record
         dim = self.backbone.dim
         self.add_state("n", 0, "sum")
@@ -166,20 +141,27 @@ class FrechetDistance(Metric):
         self.add_state("feature_parts", [], "extend")
         self._part: str | None = None
         self._artifact_written = False
+        #: (sums, study ids, features file) of the real images, from `prepare_reference`
+        self._reference: tuple[GaussianSums, list[str], Path] | None = None
 
     @classmethod
     def default_settings(cls) -> dict[str, Any]:
-        from xgem_bench.metrics.backbones import backbone_settings
+        from xgem_bench.metrics.backbone_factory import backbone_settings
         return backbone_settings(cls.backbone_name)
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
-        from xgem_bench.metrics.backbones import make_backbone
+        from xgem_bench.metrics.backbone_factory import make_backbone
         try:
             backbone = make_backbone(cls.backbone_name, **(settings or cls.default_settings()))
         except ValueError as error:
             return str(error)
         return weights.missing_reason(backbone.weight)
+
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        from xgem_bench.metrics.fid_resampling import fid_resampleable
+        return fid_resampleable(stored, key)
 
     @property
     def _label(self) -> str:
@@ -188,23 +170,29 @@ class FrechetDistance(Metric):
 
     # ---- scoring ------------------------------------------------------------------------------------------------
     def _batches(self, images: Iterable[tuple[str, np.ndarray]]) -> Iterable[tuple[list[str], np.ndarray]]:
+        """Features of real images, streamed in batches (through the run's feature service when there is one, so
+        its pass counts include them; nothing is kept)."""
+        from xgem_bench.features import FeatureService
+        service = self.context.features or FeatureService(self.context.batch_size)
         size = max(1, int(self.context.batch_size))
         ids, batch = [], []
         for study_id, image in images:
             ids.append(study_id)
             batch.append(image)
             if len(batch) == size:
-                yield ids, self.backbone.features(batch)
+                yield ids, service.features(self.backbone, batch)
                 ids, batch = [], []
         if batch:
-            yield ids, self.backbone.features(batch)
+            yield ids, service.features(self.backbone, batch)
 
     def update(self, samples: Sequence[Sample]) -> None:
-        pairs = ((s.study.study_id, self.generated_of(s)) for s in samples)
-        for ids, features in self._batches(pairs):
-            accumulate(self, features)
-            self.generated_ids.extend(ids)
-            self._keep_features(features)
+        features = self.generated_features(self.backbone, samples, self.context.modality)
+        size = max(1, int(self.context.batch_size))
+        for start in range(0, len(samples), size):  # the sums grow batch by batch, as they always did
+            block = features[start:start + size]
+            accumulate(self, block)
+            self.generated_ids.extend(s.study.study_id for s in samples[start:start + size])
+            self._keep_features(block)
 
     def _keep_features(self, features: np.ndarray) -> None:
         if self.context.artifact_dir is None:
@@ -218,13 +206,13 @@ class FrechetDistance(Metric):
             handle.write(np.ascontiguousarray(features, np.float32).tobytes())
 
     # ---- reference ----------------------------------------------------------------------------------------------
-    def reference_ids(self) -> list[str]:
-        ctx = self.context
-        if ctx.dataset is None:
-            raise ValueError("FID needs the real images: the metric context has no dataset")
-        available = ctx.dataset.available(ctx.modality)
-        ids = ctx.dataset.study_ids
-        return [ids[int(i)] for i in ctx.reference_indices if available[int(i)]]
+    def reference_ids(self, reference: ReferenceSet | None = None) -> list[str]:
+        """Studies of the reference set (default: the context's) with a real image of the scored view."""
+        if reference is None:
+            if self.context.dataset is None:
+                raise ValueError("FID needs the real images: the metric context has no dataset")
+            reference = self.context.reference_set()
+        return reference.study_ids(self.context.modality)
 
     def reference_key(self, ids: list[str]) -> str:
         ctx = self.context
@@ -233,54 +221,56 @@ class FrechetDistance(Metric):
                        "ids": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()}
         return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:24]
 
-    def reference(self) -> tuple[GaussianSums, list[str], Path]:
-        """Sums, study ids and the features file of the real images, from the cache or extracted now."""
-        ids = self.reference_ids()
+    def prepare_reference(self, reference: ReferenceSet) -> None:
+        """Sums, study ids and the features file of the real images of `reference`, from the cache or extracted
+        now (the runner calls this before `compute()`)."""
+        ids = self.reference_ids(reference)
         folder = Path(self.context.cache_dir) / "fid-reference"
         # named by backbone, not metric: FID, KID, PRDC, ... of one backbone share the reference features (the key
         # holds the backbone's signature and weights)
         stem = folder / f"{self.backbone.name}-{self.context.modality.value}-{self.reference_key(ids)}"
         stats_path, features_path = stem.with_suffix(".npz"), stem.with_suffix(".features.npy")
         if not (stats_path.exists() and features_path.exists()):
-            self._extract_reference(ids, stats_path, features_path)
+            self._extract_reference(reference, ids, stats_path, features_path)
         with np.load(stats_path) as cached:
             sums = GaussianSums(self.backbone.dim)
             sums.n, sums.total, sums.outer = int(cached["n"]), cached["total"], cached["outer"]
             cached_ids = [str(i) for i in cached["ids"]]
-        return sums, cached_ids, features_path
+        self._reference = sums, cached_ids, features_path
 
-    def _extract_reference(self, ids: list[str], stats_path: Path, features_path: Path) -> None:
+    def _extract_reference(self, reference: ReferenceSet, ids: list[str], stats_path: Path,
+                           features_path: Path) -> None:
         ctx = self.context
         if not ids:
             raise ValueError(f"the reference set has no real {ctx.modality.value} image to compare with")
         stats_path.parent.mkdir(parents=True, exist_ok=True)
         wanted = set(ids)
-        studies = (s for s in ctx.reference_studies() if s.study_id in wanted and s.has(ctx.modality))
-        tmp_features = features_path.with_name(f".{features_path.name}.{uuid.uuid4().hex}.tmp")
-        rows = np.lib.format.open_memmap(tmp_features, mode="w+", dtype=np.float32,
-                                         shape=(len(ids), self.backbone.dim))
-        sums, seen, row = GaussianSums(self.backbone.dim), [], 0
-        for batch_ids, features in self._batches((s.study_id, s.get(ctx.modality)) for s in studies):
-            sums.update(features)
-            rows[row:row + len(features)] = features
-            row += len(features)
-            seen.extend(batch_ids)
-        rows.flush()
-        del rows
-        if seen != ids:
-            tmp_features.unlink(missing_ok=True)
-            raise ValueError(f"the reference set yielded {len(seen)} {ctx.modality.value} images, expected {len(ids)}")
-        os.replace(tmp_features, features_path)
+        studies = (s for s in reference.studies() if s.study_id in wanted and s.has(ctx.modality))
+        with atomic_path(features_path) as tmp_features:
+            rows = np.lib.format.open_memmap(tmp_features, mode="w+", dtype=np.float32,
+                                             shape=(len(ids), self.backbone.dim))
+            sums, seen, row = GaussianSums(self.backbone.dim), [], 0
+            for batch_ids, features in self._batches((s.study_id, s.get(ctx.modality)) for s in studies):
+                sums.update(features)
+                rows[row:row + len(features)] = features
+                row += len(features)
+                seen.extend(batch_ids)
+            rows.flush()
+            del rows
+            if seen != ids:
+                raise ValueError(f"the reference set yielded {len(seen)} {ctx.modality.value} images, "
+                                 f"expected {len(ids)}")
         meta = json.dumps({"backbone": self.backbone.signature, "modality": ctx.modality.value, "split": ctx.split,
                            "dataset": ctx.dataset.fingerprint()})
-        tmp_stats = stats_path.with_name(f".{stats_path.name}.{uuid.uuid4().hex}.tmp.npz")
-        np.savez(tmp_stats, n=sums.n, total=sums.total, outer=sums.outer, ids=np.array(ids, dtype=str), meta=meta)
-        os.replace(tmp_stats, stats_path)
+        with atomic_path(stats_path) as tmp_stats:  # suffix .npz kept: np.savez would add one otherwise
+            np.savez(tmp_stats, n=sums.n, total=sums.total, outer=sums.outer, ids=np.array(ids, dtype=str), meta=meta)
 
     # ---- result -------------------------------------------------------------------------------------------------
     def compute(self) -> dict[str, float]:
         dim = self.backbone.dim
-        reference, reference_ids, reference_features = self.reference()
+        if self._reference is None:  # used on its own: the context's reference set
+            self.prepare_reference(self.context.reference_set())
+        reference, reference_ids, reference_features = self._reference
         deficient = warn_if_rank_deficient(self.n, dim, f"{self._label} generated set")
         deficient |= warn_if_rank_deficient(reference.n, dim, f"{self._label} reference set")
         mu1, sigma1 = GaussianSums.mean_cov(self.n, self.total, self.outer)
@@ -313,7 +303,7 @@ def fid_between(images_a: Iterable[np.ndarray], images_b: Iterable[np.ndarray], 
 
     `keep_features`: also return each set's features (`features_a`, `features_b`: float32 (n, d)), e.g. for a
     bootstrap interval."""
-    from xgem_bench.metrics.backbones import make_backbone
+    from xgem_bench.metrics.backbone_factory import make_backbone
     net = make_backbone(backbone, device=device, **settings)
     stats, kept = [], []
     for images, what in ((images_a, "set A"), (images_b, "set B")):

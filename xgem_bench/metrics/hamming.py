@@ -78,7 +78,10 @@ class HammingCoherence(Metric):
 
     @classmethod
     def allowed_settings(cls) -> dict[str, tuple]:
-        return {"uncertain": UNCERTAIN_POLICIES}
+        from xgem_bench.metrics.backbones import XRVBackbone
+        # threshold: `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid); labels: the ten pathologies of Tables 3, 5
+        return {**XRVBackbone.allowed_settings(), "threshold": ("op", "0.5"), "uncertain": UNCERTAIN_POLICIES,
+                "labels": ("paper-10",)}
 
     @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
@@ -87,21 +90,16 @@ class HammingCoherence(Metric):
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        from xgem_bench.metrics.backbones import XRVBackbone, xrv_backbone
-        if self.settings["threshold"] not in ("op", "0.5"):
-            raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
-        if self.settings["uncertain"] not in UNCERTAIN_POLICIES:
-            raise ValueError(f"uncertain must be one of {UNCERTAIN_POLICIES}, got {self.settings['uncertain']!r}")
+        from xgem_bench.metrics.backbone_factory import xrv_backbone
+        from xgem_bench.metrics.backbones import XRVBackbone
         from xgem_bench.labelers import check_labeler_settings
         check_labeler_settings(self.settings, self.name)
-        if self.settings["labels"] != "paper-10":
-            raise ValueError("labels: only `paper-10` (the ten pathologies of Tables 3 and 5) is defined")
         missing = [m.value for m in self.outputs_needed if m not in context.task.outputs]
         if missing:
             raise ValueError(f"hamming compares a generated frontal X-ray with its generated report; task "
                              f"{context.task} does not output {'+'.join(missing)}")
-        self.backbone = xrv_backbone(device=context.device,
-                                    **{k: self.settings[k] for k in XRVBackbone.default_settings()})
+        self.backbone = self.shared_backbone(xrv_backbone(
+            device=context.device, **{k: self.settings[k] for k in XRVBackbone.default_settings()}))
         self.add_state("distances", [], "extend")
 
     def update(self, samples: Sequence[Sample]) -> None:
@@ -111,8 +109,9 @@ class HammingCoherence(Metric):
         size = max(1, int(self.context.batch_size))
         for start in range(0, len(samples), size):
             batch = samples[start:start + size]
-            probabilities = self.backbone.classify([s.generated[Modality.FRONTAL] for s in batch],
-                                                   op_norm=self.settings["threshold"] == "op")[:, index]
+            features = self.generated_features(self.backbone, batch, Modality.FRONTAL)
+            probabilities = self.backbone.classify_features(features,
+                                                            op_norm=self.settings["threshold"] == "op")[:, index]
             reports = label_reports([s.generated[Modality.REPORT] or "" for s in batch])
             distances = hamming_distances(image_labels_binary(probabilities),
                                           report_labels_binary(reports, self.settings["uncertain"]))

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from xgem_bench import weights
-from xgem_bench.cache import atomic_write_bytes
+from xgem_bench.atomic import atomic_write_bytes
 from xgem_bench.metrics.base import Metric, MetricContext, Sample
 
 SPACES = ("pixel", "inception", "xrv", "raddino", "dinov2", "clip")
@@ -100,8 +100,9 @@ class ImageMemorisation(Metric):
         self._check(self.settings)
         self.backbone = None
         if self.settings["space"] != "pixel":
-            from xgem_bench.metrics.backbones import make_backbone
-            self.backbone = make_backbone(self.settings["space"], device=context.device)
+            from xgem_bench.metrics.backbone_factory import make_backbone
+            # the run's instance: the generated images' features are shared with FID, KID, ... of the same backbone
+            self.backbone = self.shared_backbone(make_backbone(self.settings["space"], device=context.device))
             # which network and file made the similarities goes on record (the class declares no fixed weight)
             self.settings.update(space_backbone=self.backbone.signature,
                                  space_weights_sha256=weights.checksum(self.backbone.weight))
@@ -127,7 +128,7 @@ class ImageMemorisation(Metric):
         settings = {**cls.default_settings(), **(settings or {})}
         if settings["space"] == "pixel":
             return None
-        from xgem_bench.metrics.backbones import make_backbone
+        from xgem_bench.metrics.backbone_factory import make_backbone
         try:
             cls._check(settings)
             return weights.missing_reason(make_backbone(settings["space"]).weight)
@@ -144,6 +145,11 @@ class ImageMemorisation(Metric):
         from xgem_bench.metrics.fid import _batches
         blocks = [self.embed(batch) for batch in _batches(images, max(1, int(self.context.batch_size)))]
         return np.concatenate(blocks) if blocks else np.zeros((0, 1), np.float32)
+
+    def generated_embeddings(self, samples: Sequence[Sample]) -> np.ndarray:
+        if self.backbone is None:
+            return self._batched_embeddings(self.generated_of(s) for s in samples)
+        return unit_rows(self.generated_features(self.backbone, samples, self.context.modality))
 
     def training_positions(self) -> np.ndarray:
         ctx = self.context
@@ -177,7 +183,7 @@ class ImageMemorisation(Metric):
     def update(self, samples: Sequence[Sample]) -> None:
         index, positions = self.training_index()
         images = [self.generated_of(s) for s in samples]
-        similarity, where = nearest(self._batched_embeddings(images), index)
+        similarity, where = nearest(self.generated_embeddings(samples), index)
         keep = int(self.settings["grid_pairs"])
         for sample, image, value, position in zip(samples, images, similarity, where):
             value = float(value)

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from xgem_bench.atomic import atomic_path
 from xgem_bench.metrics.base import Sample
 from xgem_bench.metrics.upstream_text import RAW_TEXT, UpstreamTextMetric
 
@@ -60,9 +58,7 @@ def prepare_model_dir(model_type: str) -> Path:
     target = root / model_type
     if (target / "config.json").is_file():
         return root
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_type}-", dir=root))
-    try:
+    with atomic_path(target, folder=True) as staging:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(staging, filter="data")
         config_path = staging / "config.json"
@@ -78,13 +74,6 @@ def prepare_model_dir(model_type: str) -> Path:
                                  f"weights catalog (known: {', '.join(sorted(_BERT_WEIGHTS))})")
             entry["model_name"] = str(weights.require(_BERT_WEIGHTS[name]))
         config_path.write_text(json.dumps(config, indent=2))
-        try:
-            os.replace(staging, target)
-        except OSError:  # another process finished the same extraction first
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return root
 
 

@@ -41,8 +41,7 @@ class UpstreamTextMetric(Metric):
         if problem:
             return problem
         from xgem_bench import weights
-        missing = [weights.missing_reason(name) for name in cls.needed_weights(settings)]
-        return "; ".join(reason for reason in missing if reason) or None
+        return weights.missing_weights_reason(cls.needed_weights(settings))
 
     @classmethod
     def needed_weights(cls, settings: dict[str, Any]) -> tuple[str, ...]:

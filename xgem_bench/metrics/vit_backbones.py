@@ -41,12 +41,9 @@ class HFVisionBackbone(Backbone):
     def default_settings(cls):
         return {"quantize": "uint8", "preprocess": cls.preprocess, "output": cls.output}
 
-    def _check_settings(self):
-        fixed = self.default_settings()
-        for key, value in self.settings.items():
-            if value != fixed[key]:
-                raise ValueError(f"backbone {self.name}: {key} must be {fixed[key]!r} (the upstream pipeline), "
-                                 f"got {value!r}")
+    @classmethod
+    def allowed_settings(cls):
+        return {key: (value,) for key, value in cls.default_settings().items()}  # the upstream pipeline only
 
     @property
     def weight(self) -> str:

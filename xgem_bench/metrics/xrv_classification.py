@@ -32,11 +32,10 @@ import numpy as np
 
 from xgem_bench import weights
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.metrics.backbones import XRVBackbone, xrv_backbone
+from xgem_bench.metrics.backbone_factory import xrv_backbone
+from xgem_bench.metrics.backbones import XRV_NAME, XRVBackbone
 from xgem_bench.metrics.base import Metric, MetricContext, MetricUnavailable, Sample
 
-#: CheXpert observation (paper label) -> torchxrayvision output name
-XRV_NAME = {label: ("Effusion" if label == "Pleural Effusion" else label) for label in PAPER_PATHOLOGIES}
 LABEL_POLICIES = {"label_policy": ("healthy", "explicit"), "uncertain": ("exclude", "positive", "negative"),
                   "blank": ("exclude", "negative")}
 
@@ -115,19 +114,20 @@ class XRVClassification(Metric):
                 "blank": "exclude", "views": "F"}
 
     @classmethod
+    def allowed_settings(cls) -> dict[str, tuple]:
+        # threshold: `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)
+        return {**XRVBackbone.allowed_settings(), **LABEL_POLICIES, "threshold": ("op", "0.5")}
+
+    @classmethod
     def unavailable_reason(cls, settings: dict[str, Any] | None = None) -> str | None:
         variant = (settings or {}).get("variant", "all")
         return weights.missing_reason(f"xrv-densenet121-res224-{variant}")
 
     def __init__(self, context: MetricContext, **settings: Any):
         super().__init__(context, **settings)
-        for key, allowed in LABEL_POLICIES.items():
-            if self.settings[key] not in allowed:
-                raise ValueError(f"{key} must be one of {allowed}, got {self.settings[key]!r}")
-        if self.settings["threshold"] not in ("op", "0.5"):
-            raise ValueError("threshold must be `op` (op_threshs, then 0.5) or `0.5` (raw sigmoid)")
         backbone_keys = XRVBackbone.default_settings()
-        self.backbone = xrv_backbone(device=context.device, **{k: self.settings[k] for k in backbone_keys})
+        self.backbone = self.shared_backbone(xrv_backbone(device=context.device,
+                                                          **{k: self.settings[k] for k in backbone_keys}))
         views = {v.strip().upper() for v in str(self.settings["views"]).split(",")}
         self.active = context.modality is not None and context.modality.value in views
         self.add_state("scores", [], "extend")
@@ -141,8 +141,8 @@ class XRVClassification(Metric):
         size = max(1, int(self.context.batch_size))
         for start in range(0, len(samples), size):
             batch = samples[start:start + size]
-            probs = self.backbone.classify([self.generated_of(s) for s in batch],
-                                           op_norm=self.settings["threshold"] == "op")[:, index]
+            features = self.generated_features(self.backbone, batch, self.context.modality)
+            probs = self.backbone.classify_features(features, op_norm=self.settings["threshold"] == "op")[:, index]
             for sample, p in zip(batch, probs):
                 truth = ground_truth(sample.study.labels, self.settings["uncertain"], self.settings["blank"],
                                      self.settings["label_policy"])
@@ -168,3 +168,19 @@ class XRVClassification(Metric):
             values[f"n_blank/{label}"] = float(sum(v is None or (isinstance(v, float) and np.isnan(v)) for v in column))
         values["n_studies"] = float(len(self.scores))
         return values
+
+    @classmethod
+    def resampleable(cls, stored, key: str):
+        """AUC/F1 of resampled studies from per-study XRV outputs `p/<label>` and ground truth `y/<label>`."""
+        from xgem_bench.stats import StatsUnavailable
+        columns = [f"{side}/{label}" for side in ("y", "p") for label in PAPER_PATHOLOGIES]
+        missing = [c for c in columns if c not in stored.per_sample()]
+        if missing:
+            raise StatsUnavailable(f"xrv-classification recorded no per-study {missing[0]!r}: AUC and F1 need each "
+                                   "study's ground truth and score")
+        k = len(PAPER_PATHOLOGIES)
+
+        def statistic(rows: np.ndarray) -> float:
+            return classification_scores(rows[:, :k], rows[:, k:])[key]
+
+        return stored.rows(columns, statistic, "XRV AUC/F1 from per-study scores and labels")

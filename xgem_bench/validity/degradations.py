@@ -72,13 +72,13 @@ def lateral_for_frontal(studies: Sequence[Study], share: float, _context) -> lis
 
 
 def _drawn(study: Study) -> tuple:
-    from xgem_bench.data.demo_reports import DRAWN
+    from xgem_bench.synthetic.demo_reports import DRAWN
     return tuple(study.labels.get(name) == 1 for name in DRAWN)
 
 
 def swapped_findings_image(studies: Sequence[Study], share: float, context) -> list[np.ndarray]:
     """The study's own phantom (anatomy, noise) redrawn with the findings of another study that has other findings."""
-    from xgem_bench.data.demo import render_study
+    from xgem_bench.synthetic.demo import render_study
     mask = _chosen("findings-swapped", len(studies), share)
     out = []
     for i, (study, chosen) in enumerate(zip(studies, mask)):

