@@ -15,7 +15,7 @@ PAPER_NAMES = {"xgem": "XGeM", "codi-xr": "CoDiXR", "codi": "CoDi", "roentgen": 
                "llm-cxr": "LLM-CXR", "cxrmate": "CXRMate", "oracle": "Real Data"}
 #: models that are references, not competitors: shown, never bold
 REFERENCE_MODELS = frozenset({"oracle"})
-TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2")
+TABLES = ("2", "3", "4", "5", "6", "7", "A1", "A2", "B1")  # B1: beyond the paper (issue 15)
 #: Table 1 holds no model results: the ground-truth counts behind Table 3, from the runs' XRV-classification records
 COUNT_TABLE = "1"
 
@@ -68,6 +68,15 @@ def _class_columns(metric: str, score: str, labels: Sequence[str]) -> tuple[Colu
 _BLEU = tuple((f"BLEU-{n}", "bleu", f"bleu{n}") for n in range(1, 5))
 XRV_TASKS = ("T->F", "L->F", "L+T->F")
 
+_BEYOND_IMAGES = (("KID", "kid-inception", "kid"), ("Prec.", "prdc-inception", "precision"),
+                  ("Rec.", "prdc-inception", "recall"), ("Dens.", "prdc-inception", "density"),
+                  ("Cov.", "prdc-inception", "coverage"), ("FD∞", "fd-infinity-inception", "fd_infinity"),
+                  ("CMMD", "cmmd-clip", "cmmd"), ("Memorised", "memorisation-image", "above_threshold"),
+                  ("NN sim.", "memorisation-image", "nn_similarity"))
+_BEYOND_REPORTS = (("Copies", "memorisation-report", "exact_copy"),
+                   ("4-gram overlap", "memorisation-report", "ngram_overlap"),
+                   ("Near copies", "memorisation-report", "near_copy"))
+
 LAYOUTS: dict[str, Layout] = {
     "2": Layout("2", "FID of generated X-rays (lower is better); v3 = Inception-v3, XRV = XRV-DenseNet backbone.",
                 (Panel("", _task_columns(_IMAGE_TASKS, [("v3", "fid-inception", "fid"), ("XRV", "fid-xrv", "fid")])),)),
@@ -85,6 +94,15 @@ LAYOUTS: dict[str, Layout] = {
     "A2": Layout("A2", "Intra-study BLEU: the reports generated for one study from its frontal (F->T) and from its "
                        "lateral (L->T) X-ray scored against each other (higher is better).",
                  (Panel("", tuple(Column(label, metric, key) for label, metric, key in _BLEU)),)),
+    # beyond the paper (issue 15 §1-2); to join the extended layout of issue 15 §3-5 when it lands
+    "B1": Layout("B1", "Beyond the paper: distribution metrics and memorisation of the training split. Images: KID, "
+                       "precision/recall/density/coverage (Inception), FD∞, CMMD (CLIP), share of generated images "
+                       "at or above the memorisation threshold and mean nearest-training similarity; reports: "
+                       "exact-copy rate, mean 4-gram overlap with the closest training report, near-copy rate.",
+                 (Panel("Images", tuple(Column(label, metric, key) for label, metric, key in _BEYOND_IMAGES),
+                        _IMAGE_TASKS),
+                  Panel("Reports", tuple(Column(label, metric, key) for label, metric, key in _BEYOND_REPORTS),
+                        _REPORT_TASKS))),
 }
 #: Table A2 pairs the reports a model generated for the same study in these runs (read from the generation cache)
 INTRA_STUDY_TASKS = ("F->T", "L->T")

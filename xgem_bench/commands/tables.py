@@ -13,7 +13,8 @@ def register(app: typer.Typer) -> None:
 
 def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (one task each); they are combined."),
            table: str = typer.Option(..., "--table", "-t", help="Paper table: 1 (ground-truth counts behind "
-                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1 or A2."),
+                                                                "Table 3), 2, 3, 4, 5, 6, 7, A1, A2, or B1 (beyond "
+                                                                "the paper: KID, PRDC, FD∞, CMMD, memorisation)."),
            fmt: str = typer.Option("md", "--format", "-f", help="latex, md or csv (long format, full precision)."),
            ci: bool = typer.Option(False, "--ci", help="Add confidence intervals over studies (FID: half-sampling, "
                                                        "bias-corrected; others: percentile bootstrap)."),
