@@ -14,6 +14,18 @@ EXTENDED_TABLE = "EXTENDED"
 
 #: (panel, column label, metric, value key); one line per value
 EXTENDED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("Images", "KID", "kid-inception", "kid"),
+    ("Images", "Prec.", "prdc-inception", "precision"),
+    ("Images", "Rec.", "prdc-inception", "recall"),
+    ("Images", "Dens.", "prdc-inception", "density"),
+    ("Images", "Cov.", "prdc-inception", "coverage"),
+    ("Images", "FD∞", "fd-infinity-inception", "fd_infinity"),
+    ("Images", "CMMD", "cmmd-clip", "cmmd"),
+    ("Images", "Memorised", "memorisation-image", "above_threshold"),
+    ("Images", "NN sim.", "memorisation-image", "nn_similarity"),
+    ("Reports", "Copies", "memorisation-report", "exact_copy"),
+    ("Reports", "4-gram overlap", "memorisation-report", "ngram_overlap"),
+    ("Reports", "Near copies", "memorisation-report", "near_copy"),
     ("Reports", "ROUGE-1", "rouge", "rouge1"),
     ("Reports", "ROUGE-2", "rouge", "rouge2"),
     ("Reports", "ROUGE-L", "rouge", "rougeL"),

@@ -15,7 +15,8 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
            table: str = typer.Option(..., "--table", "-t", help="Paper table: 1 (ground-truth counts behind "
                                                                 "Table 3), 2, 3, 4, 5, 6, 7, A1, A2; rexrank "
                                                                 "(ReXrank's report-metric layout); or extended (the "
-                                                                "metrics beyond the paper: ROUGE, METEOR, CIDEr-D, ...)."),
+                                                                "metrics beyond the paper: KID, PRDC, FD∞, CMMD, "
+                                                                "memorisation, ROUGE, METEOR, CIDEr-D)."),
            leaderboard: Optional[Path] = typer.Option(None, "--leaderboard", help="With --table rexrank: a CSV of "
                                                       "published leaderboard rows (model + ReXrank column names) "
                                                       "shown beside the runs."),

@@ -29,6 +29,18 @@ METRICS: dict[str, str] = {
     "fid-xrv": "xgem_bench.metrics.fid_xrv:FIDXRV",
     "fid-xrv-mimic": "xgem_bench.metrics.fid_xrv_mimic:FIDXRVMimic",
     "xrv-classification": "xgem_bench.metrics.xrv_classification:XRVClassification",
+    # issue 15: set-level image metrics on whole feature matrices, memorisation of the training split
+    "kid-inception": "xgem_bench.metrics.kid:KID",
+    "kid-raddino": "xgem_bench.metrics.kid:KIDRadDino",
+    "kid-dinov2": "xgem_bench.metrics.kid:KIDDinoV2",
+    "prdc-inception": "xgem_bench.metrics.prdc:PRDC",
+    "prdc-raddino": "xgem_bench.metrics.prdc:PRDCRadDino",
+    "prdc-dinov2": "xgem_bench.metrics.prdc:PRDCDinoV2",
+    "cmmd-clip": "xgem_bench.metrics.cmmd:CMMD",
+    "fd-infinity-inception": "xgem_bench.metrics.fd_infinity:FDInfinity",
+    "fd-infinity-dinov2": "xgem_bench.metrics.fd_infinity:FDInfinityDinoV2",
+    "memorisation-image": "xgem_bench.metrics.memorisation_image:ImageMemorisation",
+    "memorisation-report": "xgem_bench.metrics.memorisation_report:ReportMemorisation",
 }
 
 

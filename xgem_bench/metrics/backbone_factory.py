@@ -1,4 +1,5 @@
-"""Backbones by name and settings: `inception`, `xrv` (variant all, or the demo stand-in) and `xrv-mimic`.
+"""Backbones by name and settings: `inception`, `xrv` (variant all, or the demo stand-in), `xrv-mimic`, and the
+vision transformers `raddino`, `dinov2`, `clip` (metrics/vit_backbones.py).
 
 Apart from `backbones.py`, so that the demo stand-in (`demo_backbone.py`, a subclass of `XRVBackbone`) and the real
 networks are chosen in one place without an import cycle.
@@ -9,6 +10,7 @@ from typing import Any
 
 from xgem_bench.metrics.backbones import Backbone, InceptionBackbone, XRVBackbone
 from xgem_bench.metrics.demo_backbone import DemoBackbone
+from xgem_bench.metrics.vit_backbones import VIT_BACKBONES
 
 
 def xrv_backbone(device: str | None = "cpu", channels_last: bool = True, **settings: Any) -> XRVBackbone:
@@ -18,7 +20,7 @@ def xrv_backbone(device: str | None = "cpu", channels_last: bool = True, **setti
     return XRVBackbone(device=device, channels_last=channels_last, **settings)
 
 
-BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone}
+BACKBONES = {"inception": InceptionBackbone, "xrv": XRVBackbone, "xrv-mimic": XRVBackbone, **VIT_BACKBONES}
 
 
 def backbone_settings(name: str) -> dict[str, Any]:

@@ -226,7 +226,9 @@ class FrechetDistance(Metric):
         now (the runner calls this before `compute()`)."""
         ids = self.reference_ids(reference)
         folder = Path(self.context.cache_dir) / "fid-reference"
-        stem = folder / f"{self._label}-{self.reference_key(ids)}"
+        # named by backbone, not metric: FID, KID, PRDC, ... of one backbone share the reference features (the key
+        # holds the backbone's signature and weights)
+        stem = folder / f"{self.backbone.name}-{self.context.modality.value}-{self.reference_key(ids)}"
         stats_path, features_path = stem.with_suffix(".npz"), stem.with_suffix(".features.npy")
         if not (stats_path.exists() and features_path.exists()):
             self._extract_reference(reference, ids, stats_path, features_path)
