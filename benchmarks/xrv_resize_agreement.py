@@ -10,19 +10,13 @@ and the SD of the reference input. No weights needed.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
-
-def textured_images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    images = []
-    for _ in range(n):
-        a, b, c = rng.uniform(0.5, 4, 3)
-        image = 0.5 + 0.25 * np.sin(a * 6 * xx + b) * np.cos(c * 6 * yy) + 0.1 * rng.standard_normal((size, size))
-        images.append(np.clip(image, 0, 1).astype(np.float32))
-    return images
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "image_metrics"))
+from image_fixtures import grey_images  # noqa: E402  (the same test images)
 
 
 def main() -> None:
@@ -34,7 +28,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
-    images = textured_images(args.images, args.size)
+    images = grey_images(args.images, args.size)
     crop, resize = xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(224)
     reference = np.stack([resize(crop(xrv.datasets.normalize(i, 1.0)[None])) for i in images])
     print(f"{args.images} images {args.size}x{args.size} -> 224; reference SD {reference.std():.1f} "
