@@ -100,4 +100,5 @@ def gather(folder: Path, n: int, processes: int, key: dict) -> None:
 
 def open_tables(folder: Path) -> LatentTables:
     """The gathered tables, memory-mapped copy-on-write (writable for torch, the files never change)."""
-    return LatentTables({p.stem: torch.from_numpy(np.load(p, mmap_mode="c")) for p in sorted(Path(folder).glob("*.npy"))})
+    return LatentTables({p.stem: torch.from_numpy(np.load(p, mmap_mode="c"))
+                         for p in sorted(Path(folder).glob("*.npy"))})

@@ -150,7 +150,7 @@ def _latent_scale(vae, data, config) -> float:
     transform = _ImageInput(config)
     zs = []
     for batch in DataLoader(data, batch_size=32, collate_fn=collate):
-        zs.append(vae.encode(transform(batch["frontal"])).latent_dist.mean)
+        zs.append(vae.encode(transform(batch["frontal"]).to(vae.device)).latent_dist.mean)  # on fit's device
     return float(1.0 / torch.cat(zs).std())
 
 
@@ -198,7 +198,8 @@ def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overw
 def text_latent_scale(vae, tokenizers, data) -> float:
     """1 / std of the posterior means of the training reports (every dimension pooled)."""
     vae.eval()
-    mus = [vae.encode(*tokenizers.encoder.encode(b["report"]))[0]
+    device = vae.memory.weight.device  # where fit left it
+    mus = [vae.encode(*(t.to(device) for t in tokenizers.encoder.encode(b["report"])))[0]
            for b in DataLoader(data, batch_size=64, collate_fn=collate)]
     return float(1.0 / torch.cat(mus).std())
 

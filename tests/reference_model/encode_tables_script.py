@@ -1,4 +1,4 @@
-"""Run by test_refmodel_distributed.py, alone or under torchrun: `encode_tables` on the toy studies with the encoders
+"""Run by test_refmodel_distributed.py under torchrun (and called in its own process): `encode_tables` on the toy studies with the encoders
 of a checkpoint folder, counting how many studies this process's encoders saw; writes `counts<rank>.json` and, on
 rank 0, the gathered tables (`tables.npz`). A second call in the same folder must find the tables complete."""
 import json
@@ -19,21 +19,22 @@ from xgem_bench.reference_model.training_data import usable_studies
 TARGETS = ["frontal", "report"]
 
 
-def counting(owner, name, counts):
+def counting(owner, name, counts, patch):
     original = getattr(owner, name)
 
     def wrapper(self, values, *args, **kwargs):
         counts[name] = counts.get(name, 0) + len(values)
         return original(self, values, *args, **kwargs)
-    setattr(owner, name, wrapper)
+    patch(owner, name, wrapper)
 
 
-def main(root: str, out_dir: str) -> None:
+def main(root: str, out_dir: str, patch=setattr) -> None:
+    """`patch(owner, name, value)` installs the counting encoders (a test passes monkeypatch.setattr)."""
     torch.set_num_threads(1)
     counts: dict[str, int] = {}
     for owner, name in ((PromptEncoder, "encode_texts"), (PromptEncoder, "encode_images"),
                         (xm.XGeM, "report_mu"), (xm.XGeM, "image_posterior")):
-        counting(owner, name, counts)
+        counting(owner, name, counts, patch)
     rank = init_accelerate().process_index
     config = xm.load_config(root)
     data = usable_studies(InMemoryDataset(toy_studies(), name="toy", synthetic=True), "train", config, TARGETS,

@@ -208,11 +208,9 @@ TABLES_SCRIPT = Path(__file__).with_name("encode_tables_script.py")
 
 def _encoder_checkpoint(root):
     """A checkpoint folder holding the three frozen encoders the LDM stages read (random weights, `tiny` shrunk)."""
-    from refmodel_fixtures import fast_config
+    from refmodel_fixtures import REPORTS, fast_config
 
     from xgem_bench.reference_model.tokenizer import load_tokenizers, train_local_tokenizer
-
-    from refmodel_fixtures import REPORTS
 
     config = fast_config()
     config.image_vae.scaling_factor, config.text_vae.latent_scale = 0.5, 2.0
@@ -223,12 +221,13 @@ def _encoder_checkpoint(root):
     tokenizers = load_tokenizers(config, root)
     torch.manual_seed(0)
     for stage, module in (("clip", xm.build_prompt_encoder(config, tokenizers).clip),
-                          ("image-vae", xm.build_image_vae(config)), ("text-vae", xm.build_text_vae(config, tokenizers))):
+                          ("image-vae", xm.build_image_vae(config)),
+                          ("text-vae", xm.build_text_vae(config, tokenizers))):
         xm.save_component(module, root / stage)
         (root / stage / "stage.json").write_text("{}")
 
 
-def test_two_ranks_encode_half_the_tables_each_and_gather_those_of_one_process(tmp_path):
+def test_two_ranks_encode_half_the_tables_each_and_gather_those_of_one_process(tmp_path, monkeypatch):
     """The LDM / align stages' frozen-encoder tables: under torchrun each rank encodes only its share of the studies
     (counted at the encoders), and the gathered tables equal those one process writes; complete tables are reused."""
     import numpy as np
@@ -236,16 +235,21 @@ def test_two_ranks_encode_half_the_tables_each_and_gather_those_of_one_process(t
     root = tmp_path / "ckpt"
     _encoder_checkpoint(root)
 
-    def encode(out, *prefix):
-        command = [sys.executable, *prefix, str(TABLES_SCRIPT), str(root), str(out)]
-        rc, _, err = _finish(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-        assert rc == 0, err[-3000:]
+    def results(out):
         counts = [json.loads(p.read_text()) for p in sorted(out.glob("counts*.json"))]
         return dict(np.load(out / "tables.npz")), counts
 
-    one, (alone,) = encode(tmp_path / "one")
-    two, ranks = encode(tmp_path / "two", *LAUNCHERS["torchrun"])
+    from encode_tables_script import main as encode_here  # one process: this one (saves a launch)
+
+    threads = torch.get_num_threads()
+    encode_here(str(root), str(tmp_path / "one"), patch=monkeypatch.setattr)
+    torch.set_num_threads(threads)
+    one, (alone,) = results(tmp_path / "one")
+    command = [sys.executable, *LAUNCHERS["torchrun"], str(TABLES_SCRIPT), str(root), str(tmp_path / "two")]
+    rc, _, err = _finish(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert rc == 0, err[-3000:]
+    two, ranks = results(tmp_path / "two")
     n = alone["n"]
     # per call, every process also encodes the three unconditional prompts (CLIP of "", of two blank images)
     null = {"encode_images": 2, "encode_texts": 1}
