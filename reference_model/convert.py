@@ -156,46 +156,68 @@ def convert_clip(state: dict) -> dict:
             if "temporal_self_attn" not in k and not k.endswith("position_ids")}
 
 
-def _strict(module, state: dict, what: str):
-    missing, unexpected = module.load_state_dict(state, strict=False)
+def load_strict(module, state: dict, what: str):
+    """`state` into `module`, refusing a missing or unknown tensor (or one of another shape) by name."""
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches: another architecture or vocabulary
+        raise ValueError(f"checkpoint does not match our {what}: {str(error)[:500]}") from None
     if missing or unexpected:
-        raise ValueError(f"official checkpoint does not match our {what}: missing {missing[:5]}, "
+        raise ValueError(f"checkpoint does not match our {what}: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")
     return module
 
 
+def convert_autokl(state: dict, vae) -> dict:
+    """`autokl.*` (LDM names, video decoder layers) -> diffusers AutoencoderKL names."""
+    from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
+    vae_state = {"first_stage_model." + k: v for k, v in drop_autokl_video(sub(state, "autokl.")).items()}
+    return convert_ldm_vae_checkpoint(vae_state, vae.config)
+
+
+def unet_part(state: dict, modality: str) -> dict:
+    """One output's UNet with its environment encoder and connectors, video layers flattened away."""
+    return flatten_video(sub(state, UNET_PREFIX.format(OFFICIAL_NAMES[modality])))
+
+
+def convert_unet(part: dict, modality: str, unet) -> dict:
+    """The denoiser core of `unet_part` -> our UNet's names (diffusers' LDM converter for the X-ray UNets)."""
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    if modality == "report":
+        return convert_report_unet(part, unet)
+    core = {"model.diffusion_model." + k: v for k, v in part.items()
+            if not k.startswith(("connecters_out", "input_block_connecters_in", "output_block_connecters_in"))}
+    return convert_ldm_unet_checkpoint(core, unet.config)
+
+
+def convert_branch(part: dict, modality: str) -> dict:
+    """The environment encoder and connectors of `unet_part` -> our AlignBranch's names."""
+    env = sub(part, "connecters_out.")
+    env = convert_text_env(env) if modality == "report" else convert_image_env(env)
+    return {**{"env." + k: v for k, v in env.items()}, **convert_connectors(part)}
+
+
 def convert_official(state: dict, config: XGeMConfig, tokenizers, load_vae_and_xray: bool = True):
     """Our XGeM from an official-layout state dict."""
-    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
-
     from xgem_bench.reference_model import model as xm
     from xgem_bench.reference_model.alignment import build_branch
 
     prompt = xm.build_prompt_encoder(config, tokenizers)
-    _strict(prompt.clip, convert_clip(state), "CLIP")
-    text_vae = _strict(xm.build_text_vae(config, tokenizers), convert_optimus(state), "Optimus")
+    load_strict(prompt.clip, convert_clip(state), "CLIP")
+    text_vae = load_strict(xm.build_text_vae(config, tokenizers), convert_optimus(state), "Optimus")
     unets, branches, image_vae = {}, {}, None
     if load_vae_and_xray:
         image_vae = xm.build_image_vae(config)
-        vae_state = {"first_stage_model." + k: v for k, v in drop_autokl_video(sub(state, "autokl.")).items()}
-        _strict(image_vae, convert_ldm_vae_checkpoint(vae_state, image_vae.config), "AutoKL")
+        load_strict(image_vae, convert_autokl(state, image_vae), "AutoKL")
     for m in MODALITIES:
         if m != "report" and not load_vae_and_xray:
             continue
-        part = flatten_video(sub(state, UNET_PREFIX.format(OFFICIAL_NAMES[m])))
+        part = unet_part(state, m)
         unet = xm.build_unet(m, config)
-        if m == "report":
-            _strict(unet, convert_report_unet(part, unet), "report UNet")
-            env = convert_text_env(sub(part, "connecters_out."))
-        else:
-            core = {"model.diffusion_model." + k: v for k, v in part.items()
-                    if not k.startswith(("connecters_out", "input_block_connecters_in",
-                                         "output_block_connecters_in"))}
-            _strict(unet, convert_ldm_unet_checkpoint(core, unet.config), f"{m} UNet")
-            env = convert_image_env(sub(part, "connecters_out."))
-        branch = build_branch(m, unet, config)
-        _strict(branch, {**{"env." + k: v for k, v in env.items()}, **convert_connectors(part)},
-                f"{m} alignment blocks")
+        load_strict(unet, convert_unet(part, m, unet), f"{m} UNet")
+        branch = load_strict(build_branch(m, unet, config), convert_branch(part, m), f"{m} alignment blocks")
         unets[m], branches[m] = unet, branch
     return xm.XGeM(config, tokenizers, prompt, image_vae, text_vae, unets, branches)
 

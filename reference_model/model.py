@@ -17,6 +17,7 @@ Every stage folder also holds `stage.json` (what trained it) and `loss_log.csv`.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,6 +39,8 @@ from xgem_bench.reference_model.prompt_encoder import PromptEncoder, build_clip
 from xgem_bench.reference_model.report_unet import ReportUNet
 from xgem_bench.reference_model.text_vae import OptimusVAE
 from xgem_bench.reference_model.tokenizer import ReportTokenizers, load_tokenizers
+
+log = logging.getLogger(__name__)
 
 VARIANTS = {"xgem": True, "codi-xr": False}  # variant -> multi-prompt training on/off
 OUTPUT_SIZE = 256
@@ -122,6 +125,21 @@ def load_hub_vae(vae: AutoencoderKL, path: Path) -> AutoencoderKL:
     return vae
 
 
+#: the key of the report latent scale in text-vae/config.json, saved beside the weights it belongs to
+TEXT_SCALE_KEY = "latent_scale"
+
+
+def saved_text_scale(folder: Path, config: XGeMConfig) -> float:
+    """The report latent scale the text VAE in `folder` was saved with. A text VAE saved before the scale was kept
+    beside it falls back to the checkpoint configuration's value, which is what its LDMs were trained with."""
+    meta = json.loads((Path(folder) / "config.json").read_text())
+    if TEXT_SCALE_KEY in meta:
+        return float(meta[TEXT_SCALE_KEY])
+    log.warning(f"{folder} has no saved text latent scale (trained before it was saved there): using the "
+                f"configuration's {config.text_vae.latent_scale}; retrain the text-vae stage to measure it")
+    return float(config.text_vae.latent_scale)
+
+
 def load_config(root: Path) -> XGeMConfig:
     path = Path(root) / "xgem_config.json"
     if not path.is_file():
@@ -175,8 +193,10 @@ class XGeM(nn.Module):
         prompt = PromptEncoder(CLIPModel.from_pretrained(root / "clip"), tokenizers.clip)
         image_vae = AutoencoderKL.from_pretrained(root / "image-vae") if any(m != "report" for m in modalities) \
             else None
-        text_vae = load_weights(build_text_vae(config, tokenizers), root / "text-vae") if "report" in modalities \
-            else None
+        text_vae = None
+        if "report" in modalities:
+            text_vae = load_weights(build_text_vae(config, tokenizers), root / "text-vae")
+            config.text_vae.latent_scale = saved_text_scale(root / "text-vae", config)
         unets = {}
         for m in modalities:
             folder = component_dir(root, "ldm", m, variant)

@@ -2,6 +2,7 @@
 with or without Multi-Prompt), align; the result saved with its configuration beside it (`stage.json`)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -12,16 +13,17 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from xgem_bench.atomic import atomic_write_text
-from xgem_bench.distributed import barrier, init_accelerate, is_main, rank
+from xgem_bench.distributed import barrier, init_accelerate, is_main
+from xgem_bench.reference_model import encoded_tables as tables_io
 from xgem_bench.reference_model import model as xm
 from xgem_bench.reference_model.alignment import build_branch
-from xgem_bench.reference_model.config import MODALITIES, XGeMConfig, get_config
+from xgem_bench.reference_model.codi_init import Init
+from xgem_bench.reference_model.config import MODALITIES, PRESETS, XGeMConfig, get_config
 from xgem_bench.reference_model.fit import fit
-from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageVAEStage, LatentTables, LDMStage,
-                                               TextVAEStage, freeze)
+from xgem_bench.reference_model.stages import AlignStage, ClipStage, ImageVAEStage, LDMStage, TextVAEStage, freeze
 from xgem_bench.reference_model.tokenizer import load_tokenizers
 from xgem_bench.reference_model.training_data import (IndexDataset, StudyTensors, collate, training_indices,
                                                        usable_studies)
@@ -82,11 +84,13 @@ def _require(root, stage, modality=None, variant="xgem"):
                                 f"{' --modality ' + xm.CODES[modality] if modality else ''}` first")
 
 
-def train_clip(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, **kw) -> Path:
+def train_clip(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, init: Init = Init(),
+               **kw) -> Path:
     root = Path(root)
     out = _stage_dir(root, "clip", overwrite=overwrite)
     tokenizers = load_tokenizers(config, root)
     prompt = xm.build_prompt_encoder(config, tokenizers)
+    init.load(prompt.clip, "clip")
     usable = dataset.available(Modality.REPORT) & (dataset.available(Modality.FRONTAL) |
                                                    dataset.available(Modality.LATERAL))
     data = StudyTensors(dataset, [i for i in training_indices(dataset, split) if usable[i]],
@@ -95,12 +99,14 @@ def train_clip(root: Path, config: XGeMConfig, dataset, split="train", overwrite
     history = fit(ClipStage(prompt, config), list(prompt.parameters()), data, config.hyper["clip"], out, collate,
                   desc="clip", **kw)
     finish_stage(out, prompt.clip, history, _info(config, "clip", dataset, len(data), config.hyper["clip"],
-                                             time.time() - start))
+                                             time.time() - start, init=init.name))
     return out
 
 
-def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, **kw) -> Path:
-    """`tiny`: trains the small AutoencoderKL. `paper`: installs the pretrained SD-1 kl-f8 VAE (weights manager)."""
+def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, init: Init = Init(),
+                    **kw) -> Path:
+    """`tiny`: trains the small AutoencoderKL. `paper`: installs the pretrained SD-1 kl-f8 VAE (weights manager), or
+    CoDi's AutoKL with --init codi (the same SD weights plus video layers that convert.py drops)."""
     root = Path(root)
     out = _stage_dir(root, "image-vae", overwrite=overwrite)
     vae = xm.build_image_vae(config)
@@ -108,20 +114,22 @@ def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", over
     data = StudyTensors(dataset, training_indices(dataset, split), config.image_vae.image_size)
     start = time.time()
     history: list[dict] = []
-    if hyper.epochs == 0:
+    if init.from_codi:
+        init.load(vae, "image-vae")
+    elif hyper.epochs == 0:
         from xgem_bench import weights
         xm.load_hub_vae(vae, weights.require("sd-vae-kl-f8"))
-    else:
+    if hyper.epochs:
         holder = _ImageInput(config)
         history = fit(ImageVAEStage(vae, config, holder), list(vae.parameters()), data, hyper, out, collate,
                       desc="image-vae", **kw)
-    if get_config(config.name).image_vae.scaling_factor is None:  # SD convention: unit-variance latents
+    if _preset(config).image_vae.scaling_factor is None:  # SD convention: unit-variance latents
         config.image_vae.scaling_factor = _latent_scale(vae, data, config)
         vae.register_to_config(scaling_factor=config.image_vae.scaling_factor)
         if is_main():
             config.save(Path(root) / "xgem_config.json")
     finish_stage(out, vae, history, _info(config, "image-vae", dataset, len(data), hyper, time.time() - start,
-                                     scaling_factor=config.image_vae.scaling_factor))
+                                     scaling_factor=config.image_vae.scaling_factor, init=init.name))
     return out
 
 
@@ -142,15 +150,29 @@ def _latent_scale(vae, data, config) -> float:
     transform = _ImageInput(config)
     zs = []
     for batch in DataLoader(data, batch_size=32, collate_fn=collate):
-        zs.append(vae.encode(transform(batch["frontal"])).latent_dist.mean)
+        zs.append(vae.encode(transform(batch["frontal"]).to(vae.device)).latent_dist.mean)  # on fit's device
     return float(1.0 / torch.cat(zs).std())
 
 
-def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, **kw) -> Path:
+def _preset(config: XGeMConfig) -> XGeMConfig:
+    """The named configuration as shipped (a checkpoint's copy holds measured scales); a custom one as it is."""
+    return get_config(config.name) if config.name in PRESETS else config
+
+
+def measures_text_scale(config: XGeMConfig, init: Init) -> bool:
+    """Whether the text-vae stage measures the report latent scale (1/std of mu over the training reports, as SD
+    measured 0.18215) or keeps the configuration's constant: upstream's 4.3108 belongs to CoDi's pretrained Optimus,
+    so it is kept only when the text VAE starts from those weights (--init codi); trained from scratch (`tiny`, or
+    `paper` without --init codi) its latents have another spread and the scale is measured."""
+    return not init.from_codi or _preset(config).text_vae.latent_scale is None
+
+
+def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overwrite=False, init: Init = Init(),
+                   **kw) -> Path:
     root = Path(root)
     out = _stage_dir(root, "text-vae", overwrite=overwrite)
     tokenizers = load_tokenizers(config, root)
-    vae = xm.build_text_vae(config, tokenizers)
+    vae = init.load(xm.build_text_vae(config, tokenizers), "text-vae")
     has_report = dataset.available(Modality.REPORT)
     data = StudyTensors(dataset, [i for i in training_indices(dataset, split) if has_report[i]],
                         config.image_vae.image_size)
@@ -158,54 +180,47 @@ def train_text_vae(root: Path, config: XGeMConfig, dataset, split="train", overw
     hyper = config.hyper["text-vae"]
     history = fit(TextVAEStage(vae, tokenizers), list(vae.parameters()), data, hyper, out, collate,
                   desc="text-vae", **kw)
-    if get_config(config.name).text_vae.latent_scale is None:
-        vae.eval()
-        with torch.no_grad():
-            mus = [vae.encode(*tokenizers.encoder.encode(b["report"]))[0]
-                   for b in DataLoader(data, batch_size=64, collate_fn=collate)]
-        config.text_vae.latent_scale = float(1.0 / torch.cat(mus).std())
-        if is_main():
-            config.save(Path(root) / "xgem_config.json")
+    source = "measured" if measures_text_scale(config, init) else "upstream"
+    config.text_vae.latent_scale = (text_latent_scale(vae, tokenizers, data) if source == "measured"
+                                    else _preset(config).text_vae.latent_scale)
+    if is_main():
+        config.save(Path(root) / "xgem_config.json")
+    # beside the weights too (diffusers keeps the image VAE's scaling_factor in its config.json): loading reads it there
     finish_stage(out, vae, history, _info(config, "text-vae", dataset, len(data), hyper, time.time() - start,
-                                     latent_scale=config.text_vae.latent_scale), {"text_vae": asdict(config.text_vae)})
+                                     latent_scale=config.text_vae.latent_scale, latent_scale_source=source,
+                                     init=init.name),
+                 {"text_vae": asdict(config.text_vae), xm.TEXT_SCALE_KEY: config.text_vae.latent_scale,
+                  "latent_scale_source": source})
     return out
 
 
-class _TableFiles:
-    """Per-study arrays written batch by batch into memory-mapped .npy files: the tables of a stage cost disk, not
-    RAM (about 75 KB per study at `paper` size with every latent). One folder per process."""
+@torch.no_grad()
+def text_latent_scale(vae, tokenizers, data) -> float:
+    """1 / std of the posterior means of the training reports (every dimension pooled)."""
+    vae.eval()
+    device = vae.memory.weight.device  # where fit left it
+    mus = [vae.encode(*(t.to(device) for t in tokenizers.encoder.encode(b["report"])))[0]
+           for b in DataLoader(data, batch_size=64, collate_fn=collate)]
+    return float(1.0 / torch.cat(mus).std())
 
-    def __init__(self, folder: Path, n: int):
-        self.folder, self.n, self.filled = Path(folder) / f"rank{rank()}", n, 0
-        self.columns: dict[str, np.ndarray] = {}
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
 
-    def append(self, batch: dict[str, torch.Tensor]) -> None:
-        rows = 0
-        for name, value in batch.items():
-            value = value.detach().cpu().numpy()
-            if name not in self.columns:
-                self.columns[name] = np.lib.format.open_memmap(self.folder / f"{name}.npy", mode="w+",
-                                                               dtype=value.dtype, shape=(self.n, *value.shape[1:]))
-            self.columns[name][self.filled: self.filled + len(value)] = value
-            rows = len(value)
-        self.filled += rows
-
-    def tables(self) -> LatentTables:
-        if self.filled != self.n:
-            raise RuntimeError(f"encoded {self.filled} of {self.n} studies")
-        for column in self.columns.values():
-            column.flush()
-        return LatentTables({name: torch.from_numpy(column) for name, column in self.columns.items()})
+def _tables_key(root: Path, data: StudyTensors, latents_for: Sequence[str]) -> dict:
+    """What encoded tables hold: which studies, which columns, from which trained encoders (their stage.json)."""
+    encoders = {s: hashlib.sha256((xm.component_dir(root, s) / "stage.json").read_bytes()).hexdigest()[:16]
+                for s in ("clip", "image-vae", "text-vae") if xm.is_trained(xm.component_dir(root, s))}
+    studies = hashlib.sha256(json.dumps([int(i) for i in data.indices]).encode()).hexdigest()[:16]
+    return {"dataset": data.dataset.fingerprint(), "studies": studies, "n": len(data),
+            "latents": list(latents_for), "encoders": encoders}
 
 
 @torch.no_grad()
 def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_for: Sequence[str],
                   folder: Path) -> tuple:
     """Prompt embeddings of every modality and latents of `latents_for`, with the frozen trained encoders, into
-    memory-mapped tables under `folder`."""
-    root = Path(root)
+    memory-mapped tables under `folder`: each process encodes its share of the studies on its accelerator, rank 0
+    gathers the shares (encoded_tables.py). Complete tables of the same studies and encoders are reused."""
+    root, folder = Path(root), Path(folder)
+    state = init_accelerate()
     prompt, tokenizers = _load_prompt(root, config)
     prompt.eval()
     parts = xm.XGeM(config, tokenizers, prompt, None, None, {})
@@ -216,43 +231,57 @@ def encode_tables(root: Path, config: XGeMConfig, data: StudyTensors, latents_fo
     if "report" in latents_for:
         _require(root, "text-vae")
         parts.text_vae = xm.load_weights(xm.build_text_vae(config, tokenizers), root / "text-vae").eval()
-    parts.to(init_accelerate().device)  # the frozen encoders run on this process's accelerator (CPU without one)
-    files = _TableFiles(folder, len(data))
-    for batch in DataLoader(data, batch_size=32, collate_fn=collate):
-        embs = [prompt.encode_images(batch["frontal"]), prompt.encode_images(batch["lateral"]),
-                prompt.encode_texts(batch["report"])]
-        columns = {"emb": torch.stack(embs, dim=1), "has": batch["has"]}
-        for m in latents_for:
-            if m == "report":
-                columns["report_z"] = parts.report_mu(batch["report"]) * parts.text_scale
-            else:
-                post = parts.image_posterior(batch[m])
-                columns[f"{m}_mean"], columns[f"{m}_std"] = post.mean * parts.image_scale, post.std * parts.image_scale
-        files.append(columns)
+        config.text_vae.latent_scale = xm.saved_text_scale(root / "text-vae", config)
+    parts.to(state.device)  # the frozen encoders run on this process's accelerator (CPU without one)
+    key = _tables_key(root, data, latents_for)
+    done = tables_io.is_complete(folder, key)
+    barrier()  # every rank has looked before rank 0 clears
+    if not done:
+        if is_main():
+            tables_io.clear(folder)
+        rows = tables_io.share(len(data), state.num_processes, state.process_index)
+        files = tables_io.PartWriter(tables_io.part_folder(folder, state.process_index), len(rows))
+        for batch in DataLoader(Subset(data, rows), batch_size=32, collate_fn=collate):
+            embs = [prompt.encode_images(batch["frontal"]), prompt.encode_images(batch["lateral"]),
+                    prompt.encode_texts(batch["report"])]
+            columns = {"emb": torch.stack(embs, dim=1), "has": batch["has"]}
+            for m in latents_for:
+                if m == "report":
+                    columns["report_z"] = parts.report_mu(batch["report"]) * parts.text_scale
+                else:
+                    post = parts.image_posterior(batch[m])
+                    columns[f"{m}_mean"] = post.mean * parts.image_scale
+                    columns[f"{m}_std"] = post.std * parts.image_scale
+            files.append(columns)
+        files.close()
+        barrier()
+        if is_main():
+            tables_io.gather(folder, len(data), state.num_processes, key)
+        barrier()
     null = torch.stack([prompt.null_embedding(m, config.clip.image_size) for m in MODALITIES]).cpu()
-    return files.tables(), null
+    return tables_io.open_tables(folder), null
 
 
 def train_ldm(root: Path, config: XGeMConfig, dataset, modality: str, multi_prompt: bool = True,
-              weighting: str = "uniform", split="train", overwrite=False, **kw) -> Path:
+              weighting: str = "uniform", split="train", overwrite=False, init: Init = Init(), **kw) -> Path:
     root = Path(root)
     variant = xm.variant_of(multi_prompt)
     out = _stage_dir(root, "ldm", modality, variant, overwrite)
     data = usable_studies(dataset, split, config, [modality], need_prompt=True)
     tables, null = encode_tables(root, config, data, [modality], out / TABLES)
-    unet = xm.build_unet(modality, config)
+    unet = init.load(xm.build_unet(modality, config), "ldm", modality)
     hyper = config.hyper["ldm-report" if modality == "report" else "ldm-image"]
     start = time.time()
     stage = LDMStage(modality, unet, tables, null, config, multi_prompt, weighting)
     history = fit(stage, list(unet.parameters()), IndexDataset(len(data)), hyper, out, desc=f"ldm {modality}", **kw)
     finish_stage(out, unet, history, _info(config, "ldm", dataset, len(data), hyper, time.time() - start,
                                       modality=modality, multi_prompt=multi_prompt, weighting=weighting,
-                                      variant=variant), {"report_unet": asdict(config.report_unet)})
+                                      variant=variant, init=init.name), {"report_unet": asdict(config.report_unet)})
     return out
 
 
 def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", split="train", overwrite=False,
-                **kw) -> list[Path]:
+                init: Init = Init(), **kw) -> list[Path]:
     """The incremental schedule of config.align.phases: each phase trains the branches of its outputs that no
     earlier phase trained; everything else (LDMs, earlier branches, encoders) stays frozen."""
     root = Path(root)
@@ -263,7 +292,7 @@ def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", 
     tables_dir = outs[MODALITIES[0]].parent / TABLES
     tables, null = encode_tables(root, config, data, list(MODALITIES), tables_dir)
     unets = {m: freeze(_load_unet(root, config, m, variant)) for m in MODALITIES}
-    branches = {m: build_branch(m, unets[m], config).attach(unets[m]) for m in MODALITIES}
+    branches = {m: init.load(build_branch(m, unets[m], config), "align", m).attach(unets[m]) for m in MODALITIES}
     hyper, done = config.hyper["align"], []
     start = time.time()
     histories: dict[str, list] = {}
@@ -283,7 +312,8 @@ def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", 
         branches[m].detach()
         finish_stage(outs[m], branches[m], histories.get(m, []),
                 _info(config, "align", dataset, len(data), hyper, time.time() - start, modality=m, variant=variant,
-                      connector_context=config.align.connector_context, phases=config.align.phases),
+                      connector_context=config.align.connector_context, phases=config.align.phases,
+                      init=init.name),
                 {"align": asdict(config.align)})
     if is_main():
         shutil.rmtree(tables_dir, ignore_errors=True)

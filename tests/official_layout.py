@@ -255,3 +255,32 @@ def random_xgem(config, tokenizers):
         for p in model.parameters():
             p.normal_(0, 0.05)
     return model.eval()
+
+
+def write_small_codi(folder):
+    """CoDi's three files and the standard tokenizers, built at small size in the upstream formats and imported
+    through the weights manager; the files stay in `folder` under CoDi's released names. Returns the source model
+    (its lateral UNet and branch = its frontal ones, as CoDi has one vision UNet) and the xgem_config.json that sizes
+    the architecture."""
+    from pathlib import Path
+
+    from upstream_tokenizers import write_upstream_tokenizers
+
+    from xgem_bench import weights
+    from xgem_bench.adapters.codi import CODI_WEIGHTS
+    from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
+
+    folder = Path(folder)
+    for name, path in write_upstream_tokenizers(folder / "tokenizers").items():
+        weights.import_file(name, path)
+    tokenizers = pretrained_tokenizers(64, 64)
+    config = small_pretrained_config(tokenizers)
+    config.save(folder / "xgem_config.json")
+    source = random_xgem(config, tokenizers)
+    source.unets["lateral"].load_state_dict(source.unets["frontal"].state_dict())
+    source.branches["lateral"].load_state_dict(source.branches["frontal"].state_dict())
+    for role, part in zip(("encoders", "vision", "text"), codi_files(official_xgem(source))):
+        path = folder / weights.get(CODI_WEIGHTS[role]).filename
+        torch.save(part, path)
+        weights.import_file(CODI_WEIGHTS[role], path)
+    return source, folder / "xgem_config.json"

@@ -79,26 +79,10 @@ def test_repeated_words_merged_as_codi_does():
 
 @pytest.fixture
 def small_codi(tmp_path):
-    """CoDi's three files and the standard tokenizers, built at small size in the upstream formats and imported
-    through the weights manager; returns the source model (its lateral UNet = its frontal one, as CoDi has one
-    vision UNet) and the xgem_config.json that sizes the architecture."""
-    from official_layout import codi_files, official_xgem, random_xgem, small_pretrained_config
-    from upstream_tokenizers import write_upstream_tokenizers
+    """CoDi's three files at small size, imported: (source model, xgem_config.json) (official_layout)."""
+    from official_layout import write_small_codi
 
-    from xgem_bench.reference_model.tokenizer import pretrained_tokenizers
-
-    for name, path in write_upstream_tokenizers(tmp_path / "tokenizers").items():
-        weights.import_file(name, path)
-    tokenizers = pretrained_tokenizers(64, 64)
-    config = small_pretrained_config(tokenizers)
-    config.save(tmp_path / "xgem_config.json")
-    source = random_xgem(config, tokenizers)
-    source.unets["lateral"].load_state_dict(source.unets["frontal"].state_dict())
-    source.branches["lateral"].load_state_dict(source.branches["frontal"].state_dict())
-    for role, part in zip(("encoders", "vision", "text"), codi_files(official_xgem(source))):
-        torch.save(part, tmp_path / f"{role}.pth")
-        weights.import_file(codi.CODI_WEIGHTS[role], tmp_path / f"{role}.pth")
-    return source, tmp_path / "xgem_config.json"
+    return write_small_codi(tmp_path)
 
 
 def test_codi_loads_from_its_released_files_and_generates_what_the_source_model_does(small_codi, studies):

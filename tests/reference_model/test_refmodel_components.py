@@ -334,9 +334,9 @@ def test_encoded_tables_are_memory_mapped_files_read_batch_by_batch(trained_tiny
     config = xm.load_config(root)
     data = usable_studies(toy_dataset, "train", config, ["report"], need_prompt=True)
     tables, null = encode_tables(root, config, data, ["report", "frontal"], tmp_path / "tables")
-    files = sorted(p.name for p in (tmp_path / "tables" / "rank0").iterdir())
-    assert files == ["emb.npy", "frontal_mean.npy", "frontal_std.npy", "has.npy", "report_z.npy"]
-    assert np.load(tmp_path / "tables" / "rank0" / "emb.npy", mmap_mode="r").shape == (len(data), 3, config.shared_dim)
+    files = sorted(p.name for p in (tmp_path / "tables").iterdir())
+    assert files == ["complete.json", "emb.npy", "frontal_mean.npy", "frontal_std.npy", "has.npy", "report_z.npy"]
+    assert np.load(tmp_path / "tables" / "emb.npy", mmap_mode="r").shape == (len(data), 3, config.shared_dim)
     idx = torch.tensor([2, 0])
     model = xm.XGeM.load(root, "xgem", joint=False)
     with torch.no_grad():

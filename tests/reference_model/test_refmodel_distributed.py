@@ -201,3 +201,76 @@ def test_the_trained_weights_do_not_depend_on_the_process_layout(tmp_path):
         assert lrs == pytest.approx(one_lrs, rel=1e-12), layout
         for name, weight in one.items():
             assert torch.allclose(weights[name], weight, rtol=1e-5, atol=1e-6), (layout, name)
+
+
+TABLES_SCRIPT = Path(__file__).with_name("encode_tables_script.py")
+
+
+def _encoder_checkpoint(root):
+    """A checkpoint folder holding the three frozen encoders the LDM stages read (random weights, `tiny` shrunk)."""
+    from refmodel_fixtures import REPORTS, fast_config
+
+    from xgem_bench.reference_model.tokenizer import load_tokenizers, train_local_tokenizer
+
+    config = fast_config()
+    config.image_vae.scaling_factor, config.text_vae.latent_scale = 0.5, 2.0
+    root.mkdir()
+    train_local_tokenizer(list(REPORTS), config.local_vocab_size).save(str(root / "tokenizer.json"))
+    config.save(root / "xgem_config.json")
+    config = xm.load_config(root)
+    tokenizers = load_tokenizers(config, root)
+    torch.manual_seed(0)
+    for stage, module in (("clip", xm.build_prompt_encoder(config, tokenizers).clip),
+                          ("image-vae", xm.build_image_vae(config)),
+                          ("text-vae", xm.build_text_vae(config, tokenizers))):
+        xm.save_component(module, root / stage)
+        (root / stage / "stage.json").write_text("{}")
+
+
+def test_two_ranks_encode_half_the_tables_each_and_gather_those_of_one_process(tmp_path, monkeypatch):
+    """The LDM / align stages' frozen-encoder tables: under torchrun each rank encodes only its share of the studies
+    (counted at the encoders), and the gathered tables equal those one process writes; complete tables are reused."""
+    import numpy as np
+
+    root = tmp_path / "ckpt"
+    _encoder_checkpoint(root)
+
+    def results(out):
+        counts = [json.loads(p.read_text()) for p in sorted(out.glob("counts*.json"))]
+        return dict(np.load(out / "tables.npz")), counts
+
+    from encode_tables_script import main as encode_here  # one process: this one (saves a launch)
+
+    threads = torch.get_num_threads()
+    encode_here(str(root), str(tmp_path / "one"), patch=monkeypatch.setattr)
+    torch.set_num_threads(threads)
+    one, (alone,) = results(tmp_path / "one")
+    command = [sys.executable, *LAUNCHERS["torchrun"], str(TABLES_SCRIPT), str(root), str(tmp_path / "two")]
+    rc, _, err = _finish(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert rc == 0, err[-3000:]
+    two, ranks = results(tmp_path / "two")
+    n = alone["n"]
+    # per call, every process also encodes the three unconditional prompts (CLIP of "", of two blank images)
+    null = {"encode_images": 2, "encode_texts": 1}
+
+    def seen(studies):  # each study once per encoder: two image views, one report, one latent of each target
+        return {"encode_images": 2 * studies + 2, "encode_texts": studies + 1, "image_posterior": studies,
+                "report_mu": studies}
+
+    assert alone["first"] == seen(n)
+    shares = [n // 2, n - n // 2]
+    assert len(ranks) == 2 and shares[0] != shares[1]  # an odd count: the shares differ, the gather must not care
+    for share, counts in zip(shares, ranks):
+        assert counts["first"] == seen(share)
+    for counts in (alone, *ranks):  # complete tables of the same studies and encoders: reused, no study encoded
+        assert {k: v for k, v in counts["again"].items() if v} == null
+    assert sorted(one) == sorted(two) == ["emb", "frontal_mean", "frontal_std", "has", "null", "report_z"]
+    for name in one:
+        assert one[name].shape == two[name].shape and one[name].dtype == two[name].dtype, name
+        assert one[name].shape[0] in (n, 3), name
+        # rank 1's rows went through its encoders in other batches than in one process: equal to float rounding,
+        # not bit for bit (here the VAE posteriors differ by up to 4e-7: convolution kernels chosen by batch size;
+        # embeddings and report latents came out identical)
+        assert np.allclose(one[name], two[name], rtol=1e-5, atol=1e-6), name
+    assert not any((tmp_path / "two" / "_tables").glob("part*"))  # the parts are gone once gathered

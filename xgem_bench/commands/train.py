@@ -58,6 +58,12 @@ def train(
                                                             "processes, else the visible GPUs, else 1)."),
     gpu_memory: Optional[float] = typer.Option(None, "--gpu-memory", help="--dry-run: GB per GPU (default: the "
                                                                           "visible GPU's, else 80)."),
+    init: str = typer.Option("random", "--init", help="random | codi: start every stage trained now from CoDi's "
+                                                      "released weights, as the public XGeM code does "
+                                                      "(`--config paper`; reference_model/README.md)."),
+    codi_checkpoint: Optional[Path] = typer.Option(None, "--codi-checkpoint",
+                                                   help="--init codi: a folder holding CoDi's three released files "
+                                                        "(default: the weights manager's copies)."),
     threads: Optional[int] = typer.Option(None, "--threads",
                                           help="CPU threads for torch (default: 1 for tiny, whose small ops only "
                                                "slow down with more threads on a shared CPU; torch's default for "
@@ -69,6 +75,7 @@ def train(
     from xgem_bench.distributed import init_accelerate, on_main, shutdown
     from xgem_bench.reference_model import model as xm
     from xgem_bench.reference_model import training as tr
+    from xgem_bench.reference_model.codi_init import Init
     from xgem_bench.reference_model.fit import RunOptions
     from xgem_bench.reference_model.stage_training import StageExists
     from xgem_bench.tasks import parse_modality
@@ -77,6 +84,7 @@ def train(
 
     with user_errors(ValueError):
         run_options = RunOptions(mixed_precision, grad_accum, gradient_checkpointing, workers)
+        start = Init(init, codi_checkpoint)
     if dry_run:
         with user_errors(ValueError):
             _dry_run(config, run_options, gpus, gpu_memory, batch_size)
@@ -101,7 +109,7 @@ def train(
         tr.train_stage(stage, checkpoint or xm.default_checkpoint(config), config, load_dataset(dataset), modalities,
                        multi_prompt=multi_prompt, weighting=weighting, variants=variants, overwrite=overwrite,
                        split=split, log=on_main(typer.echo),  # launched with N processes, rank 0 speaks for all
-                       adjust=adjust, progress=progress, seed=seed, resume=resume, run=run_options)
+                       adjust=adjust, progress=progress, seed=seed, resume=resume, run=run_options, init=start)
     shutdown()
 
 
