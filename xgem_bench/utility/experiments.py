@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -180,7 +181,7 @@ def _join() -> bool:
 
 
 def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: bool, dataset: Dataset | None) -> dict:
-    started = time.time()
+    started, load_before = time.time(), _load_average()
     if distributed.launched_world_size() > 1 and run_id is None:
         raise UtilityError("under torchrun give --run-id, so that every process writes to the same run")
     run_id = run_id or _new_run_id(config)
@@ -265,7 +266,8 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
                "synthetic_source": {"source": config.synthetic, "generations": synthetic_records},
                "arms": arm_results, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "provenance": store.provenance(str(_device()), distributed.launched_world_size()),
-               "timings": {"total_s": round(time.time() - started, 3)}}
+               "timings": {"total_s": round(time.time() - started, 3), "torch_threads": torch.get_num_threads(),
+                           "load_average_start_end": [load_before, _load_average()]}}
     if distributed.is_main():
         atomic_write_text(run_dir / RESULTS_FILE, json.dumps(results, indent=1, default=_json_default))
     distributed.barrier()
@@ -285,6 +287,14 @@ def load_utility_run(path: str | Path, root: str | Path = "results") -> dict:
     if results.get("kind") != "utility" or results.get("schema") != SCHEMA:
         raise ValueError(f"{file} is not a utility results file of schema {SCHEMA}")
     return {**results, "run_dir": str(file.parent)}
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (the demo's timings depend on how busy the CPU was), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _safe(name: str) -> str:
