@@ -93,6 +93,9 @@ def load_run(path: str | Path, root: str | Path = "results") -> dict:
     if not path.exists() and len(path.parts) == 1 and (Path(root) / path).exists():
         path = Path(root) / path  # a run id, as `results list` shows it
     file = path if path.suffix == ".json" else path / "results.json"
+    if not file.exists() and (file.parent / "utility.json").exists():
+        raise FileNotFoundError(f"{path} is a utility run: `xgem-bench utility table {path}` or `xgem-bench tables "
+                                f"{path} --table N` shows it")
     if not file.exists():
         known = [r["run_id"] for r in list_runs(root)] if Path(root).is_dir() else []
         close = difflib.get_close_matches(str(path), known, n=3, cutoff=0.5)

@@ -97,6 +97,8 @@ def test_scarcity_from_the_cli_then_resume_and_tables(tmp_path, monkeypatch):
         "| real10+synthetic0 (oracle, scar)", "| real10+synthetic20 (oracle, scar)",
         "| real10+synthetic0 (other-model, scar-other)", "| real10+synthetic20 (other-model, scar-other)"]
     assert "| 15k + 60k (paper) | 15000 | 60000 | 75000 | 0.74 |" in table.output
+    shown = runner.invoke(app, ["results", "show", str(tmp_path / "scar")])
+    assert shown.exit_code == 2 and "is a utility run" in shown.output
     wrong = runner.invoke(app, ["tables", "scar", "--table", "8", "--root", str(tmp_path)])
     assert wrong.exit_code != 0 and "anonymization (frontal) utility runs" in wrong.output
 
