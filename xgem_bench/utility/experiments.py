@@ -271,6 +271,8 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
                "arms": arm_results, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "provenance": store.provenance(str(_device()), distributed.launched_world_size()),
                "timings": {"total_s": round(time.time() - started, 3), "torch_threads": torch.get_num_threads(),
+                           # CPU seconds of this process, all threads: about what the run needs of an idle machine
+                           "cpu_s": round(time.process_time(), 3),
                            # where the time went: images read and resized once, generation, training, scores
                            "data_and_generation_s": round(training_started - started, 3),
                            "generation_s": round(sum(r["seconds"] for r in synthetic_records.values()), 3),
