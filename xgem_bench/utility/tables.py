@@ -58,6 +58,12 @@ def _paper_cell(values: dict, key: str, digits: int) -> str:
     return "-"
 
 
+def paper_rows(run: dict, digits: int = 2) -> list[list[str]]:
+    """The paper's rows of the run's table, in its columns."""
+    return [[f"{label} (paper)"] + [_paper_cell(values, key, digits) for key, _ in columns_of(run)]
+            for label, values in PAPER[(run["experiment"], run["view"])]]
+
+
 def table_rows(run: dict, with_paper: bool = False, digits: int = 2, ci: bool = False
                ) -> tuple[str, list[str], list[list[str]]]:
     """(title, header, rows) of the run's table."""
@@ -66,8 +72,7 @@ def table_rows(run: dict, with_paper: bool = False, digits: int = 2, ci: bool = 
     rows = [[ARM_LABELS.get(name, name)] + [_cell(arm, key, digits, ci) for key, _ in columns]
             for name, arm in run["arms"].items()]
     if with_paper:
-        rows += [[f"{label} (paper)"] + [_paper_cell(values, key, digits) for key, _ in columns]
-                 for label, values in PAPER[(run["experiment"], run["view"])]]
+        rows += paper_rows(run, digits)
     source = run["synthetic_source"]["source"]
     title = (f"Table {number}: {run['experiment']} ({'frontal' if run['view'] == 'F' else 'lateral'}), synthetic "
              f"source {source}, dataset {run['dataset']['name']}, {run['config']['seeds']} seed(s), "
@@ -156,9 +161,7 @@ def tables_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", 
     rows = [[f"{row[0]} ({run['synthetic_source']['source']}, {run['run_id']})" if several else row[0]] + row[1:]
             for run, (_, _, run_rows) in zip(loaded, built) for row in run_rows]
     if with_paper and table != "9":  # Table 9's paper column is in every row already
-        run = loaded[0]
-        rows += [[f"{label} (paper)"] + [_paper_cell(values, key, digits) for key, _ in columns_of(run)]
-                 for label, values in PAPER[(run["experiment"], run["view"])]]
+        rows += paper_rows(loaded[0], digits)
     title = built[0][0]
     if several:
         title = (f"Table {table}: {loaded[0]['experiment']} ({'frontal' if loaded[0]['view'] == 'F' else 'lateral'}), "
