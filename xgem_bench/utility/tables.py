@@ -140,7 +140,11 @@ def tables_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", 
     table = table.upper()
     if table not in UTILITY_TABLES:
         raise ValueError(f"utility tables are {', '.join(UTILITY_TABLES)}, not {table!r}")
-    loaded = [run if isinstance(run, dict) else load_utility_run(run, root) for run in runs]
+    try:
+        loaded = [run if isinstance(run, dict) else load_utility_run(run, root) for run in runs]
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"Table {table} is built from utility runs (`xgem-bench utility ...`): {error}") \
+            from None
     if not loaded:
         raise ValueError(f"Table {table} needs at least one utility run (`xgem-bench utility ...`)")
     wrong = [run["run_id"] for run in loaded if not (
