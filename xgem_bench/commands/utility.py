@@ -101,7 +101,7 @@ def _command(experiment: str, doc: str):
             quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
             with_paper: bool = typer.Option(False, "--with-paper", help="Print the paper's values beside."),
             threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads of torch (default: torch's, "
-                                                                           "one per core); 1 helps on a busy CPU."),
+                                                                           "one per core)."),
     ) -> None:
         _run(experiment, real, synthetic, view, classes, demo, image_size, max_epochs, batch_size, lr, weight_decay,
              patience, init, threshold, seeds, n_real, n_synthetic, data_seed, resamples, setting, out, run_id,
