@@ -93,6 +93,9 @@ def load_run(path: str | Path, root: str | Path = "results") -> dict:
     if not path.exists() and len(path.parts) == 1 and (Path(root) / path).exists():
         path = Path(root) / path  # a run id, as `results list` shows it
     file = path if path.suffix == ".json" else path / "results.json"
+    if not file.exists() and (file.parent / "utility.json").exists():
+        raise FileNotFoundError(f"{path} is a utility run: `xgem-bench utility table {path}` or `xgem-bench tables "
+                                f"{path} --table N` shows it")
     if not file.exists():
         known = [r["run_id"] for r in list_runs(root)] if Path(root).is_dir() else []
         close = difflib.get_close_matches(str(path), known, n=3, cutoff=0.5)
@@ -124,7 +127,8 @@ def load_per_sample(path: str | Path):
 
 
 def list_runs(root: str | Path = "results", skipped: list[str] | None = None) -> list[dict]:
-    """Finished runs under `root`; a results.json that cannot be read is left out and, with `skipped`, named there."""
+    """Finished runs under `root` (utility runs after the others, with their view and seeds; `models` is their synthetic
+    source); a results file that cannot be read is left out and, with `skipped`, named there."""
     runs = []
     for file in sorted(Path(root).glob("*/results.json")):
         try:
@@ -135,6 +139,15 @@ def list_runs(root: str | Path = "results", skipped: list[str] | None = None) ->
         except (ValueError, KeyError, TypeError, OSError) as error:
             if skipped is not None:
                 skipped.append(str(error) if isinstance(error, ValueError) else f"{file}: unreadable ({error!r})")
+    for file in sorted(Path(root).glob("*/utility.json")):  # `xgem-bench utility ...` runs (Tables 8-11, A4-A6)
+        try:
+            run = json.loads(file.read_text(encoding="utf-8"))
+            runs.append({"run_id": run["run_id"], "created": run["created"], "task": f"utility {run['experiment']}",
+                         "dataset": run["dataset"]["name"], "models": [run["synthetic_source"]["source"]],
+                         "path": str(file.parent), "view": run["view"], "seeds": run["config"]["seeds"]})
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            if skipped is not None:
+                skipped.append(f"{file}: not a utility results file ({error!r})")
     return runs
 
 

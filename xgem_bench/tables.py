@@ -46,7 +46,8 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     (`xgem_bench.leaderboard`) shown beside the runs'."""
     number = str(number).upper()
     if number not in (COUNT_TABLE, *TABLES, *EXTRA_TABLES, EXTENDED_TABLE):
-        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))}, "
+        raise ValueError(f"unknown table {number!r}; the paper's tables are {', '.join((COUNT_TABLE, *TABLES))} "
+                         "(8-11, A4-A6: from utility runs), "
                          f"and beside them {', '.join(t.lower() for t in (*EXTRA_TABLES, EXTENDED_TABLE))} "
                          "(extended: the metrics beyond the paper)")
     if leaderboard is not None and number != "REXRANK":
@@ -361,7 +362,12 @@ def table_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", c
                with_paper: bool = False, digits: int = 2, root: str | Path = "results",
                cache_root: str | Path | None = None, all_tasks: bool = False,
                leaderboard: str | Path | None = None) -> str:
-    """`xgem_bench.api.tables`: one table of runs (folders, ids under `root` or loaded results) rendered in `fmt`."""
+    """`xgem_bench.api.tables`: one table of runs (folders, ids under `root` or loaded results) rendered in `fmt`;
+    Tables 8-11 and A4-A6 come from utility runs (`xgem-bench utility ...`), whose intervals were computed at run
+    time (`ci` shows them)."""
+    from xgem_bench.utility.tables import UTILITY_TABLES, tables_text
+    if str(table).upper() in UTILITY_TABLES:
+        return tables_text(runs, table, fmt, with_paper, digits, bool(ci), root)
     built = build_table(table, load_runs(runs, root), with_paper=with_paper, ci=dict(ci) if ci else None,
                         cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks,
                         leaderboard=Path(leaderboard) if leaderboard else None)

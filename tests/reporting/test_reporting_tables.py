@@ -179,8 +179,10 @@ def test_cli_writes_tables_and_refuses_bad_input(report_runs, tmp_path):
     done = runner.invoke(app, ["tables", *dirs, "--table", "6", "--format", "latex", "--with-paper", "-o", str(out)])
     assert done.exit_code == 0, done.output
     assert r"\begin{tabular}" in out.read_text()
-    done = runner.invoke(app, ["tables", *dirs, "--table", "9"])
-    assert done.exit_code == 2 and "unknown table '9'" in done.output
+    done = runner.invoke(app, ["tables", *dirs, "--table", "12"])
+    assert done.exit_code == 2 and "unknown table '12'" in done.output
+    done = runner.invoke(app, ["tables", *dirs, "--table", "9"])  # Tables 8-11: from utility runs only
+    assert done.exit_code == 2 and "Table 9 is built from utility runs" in done.output
     done = runner.invoke(app, ["tables", str(tmp_path / "nothing"), "--table", "6"])
     assert done.exit_code == 2 and "not a finished xgem-bench run" in done.output
     done = runner.invoke(app, ["tables", dirs[0], dirs[0], "--table", "6"])

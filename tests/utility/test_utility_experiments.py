@@ -71,7 +71,7 @@ def test_scarcity_from_the_cli_then_resume_and_tables(tmp_path, monkeypatch):
     runner = CliRunner()
     args = ["utility", "scarcity", "--real", "demo:n=40", "--synthetic", "oracle", "--image-size", "32",
             "--max-epochs", "1", "--seeds", "1", "--n-real", "10", "--n-synthetic", "0,20", "--resamples", "10",
-            "--batch-size", "8", "--out", str(tmp_path), "--run-id", "scar", "-q", "--with-paper"]
+            "--batch-size", "8", "--out", str(tmp_path), "--run-id", "scar", "-q", "--with-paper", "--threads", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Table 11" in result.output and "15000 | 60000 | 75000" in result.output
@@ -81,6 +81,26 @@ def test_scarcity_from_the_cli_then_resume_and_tables(tmp_path, monkeypatch):
     assert latex.exit_code == 0 and r"\begin{tabular}" in latex.output
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "finished utility run" in again.output
+    # the stored run in `results list` and `tables --table 11`, beside a second run (another synthetic source)
+    second = {**saved, "run_id": "scar-other", "synthetic_source": {"source": "other-model", "generations": {}}}
+    (tmp_path / "scar-other").mkdir()
+    (tmp_path / "scar-other" / "utility.json").write_text(json.dumps(second))
+    listed = runner.invoke(app, ["results", "list", "--root", str(tmp_path)], env={"COLUMNS": "300"})
+    assert listed.exit_code == 0, listed.output
+    line = next(row for row in listed.output.splitlines() if row.startswith("scar "))
+    assert "utility scarcity" in line and "oracle" in line and " F " in line and "demo" in line
+    table = runner.invoke(app, ["tables", "scar", "scar-other", "--table", "11", "--root", str(tmp_path),
+                                "--with-paper"])
+    assert table.exit_code == 0, table.output
+    rows = [row for row in table.output.splitlines() if row.startswith("| real10")]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| real10+synthetic0 (oracle, scar)", "| real10+synthetic20 (oracle, scar)",
+        "| real10+synthetic0 (other-model, scar-other)", "| real10+synthetic20 (other-model, scar-other)"]
+    assert "| 15k + 60k (paper) | 15000 | 60000 | 75000 | 0.74 |" in table.output
+    shown = runner.invoke(app, ["results", "show", str(tmp_path / "scar")])
+    assert shown.exit_code == 2 and "is a utility run" in shown.output
+    wrong = runner.invoke(app, ["tables", "scar", "--table", "8", "--root", str(tmp_path)])
+    assert wrong.exit_code != 0 and "anonymization (frontal) utility runs" in wrong.output
 
 
 def test_bad_arguments_are_refused_with_the_fix(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -180,7 +181,7 @@ def _join() -> bool:
 
 
 def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: bool, dataset: Dataset | None) -> dict:
-    started = time.time()
+    started, load_before = time.time(), _load_average()
     if distributed.launched_world_size() > 1 and run_id is None:
         raise UtilityError("under torchrun give --run-id, so that every process writes to the same run")
     run_id = run_id or _new_run_id(config)
@@ -204,10 +205,12 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
     rng = np.random.default_rng(config.data_seed)
 
     def make_synthetic(sources: list[int], tag: str) -> LabelledImages:
+        generation_started = time.time()
         made = synthetic.generate(config.synthetic, real, sources, view, run_dir / "synthetic", tag,
                                   seed=config.data_seed, model_settings=config.model_settings,
                                   batch_size=config.batch_size_generation, progress=progress)
-        synthetic_records[tag] = made.record | {"n_requested": len(sources), "n_received": len(made.images)}
+        synthetic_records[tag] = made.record | {"n_requested": len(sources), "n_received": len(made.images),
+                                                "seconds": round(time.time() - generation_started, 3)}
         images = torch.stack([to_uint8(image, size) for image in made.images])
         return LabelledImages(images, label_matrix(real, made.sources, classes), made.ids)
 
@@ -244,7 +247,7 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
     for name, data in arms.items():
         arm_info[name].update(n_train=len(data), positives=positives(data.labels, classes))
 
-    arm_results = {}
+    arm_results, training_started, scoring_s = {}, time.time(), 0.0
     for name, data in arms.items():
         per_seed, records = [], []
         for seed in range(config.seeds):
@@ -253,9 +256,11 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
                                 desc=f"{config.experiment} {name} seed {seed}", progress=progress)
             per_seed.append(trained["probabilities"])
             records.append(trained["record"])
+        scoring_started = time.time()
         arm_results[name] = {**arm_info[name], "training": records,
                              **summarise(test.labels, per_seed, classes, config.train.threshold,
                                          n_resamples=config.n_resamples, seed=config.data_seed)}
+        scoring_s += time.time() - scoring_started
     dataset = {"name": real.name, "spec": config.real, "synthetic": real.synthetic, "fingerprint": real.fingerprint(),
                "n_train": len(train_pos), "n_validate": len(validate), "n_test": len(test),
                "test_positives": positives(test.labels, classes),
@@ -265,7 +270,15 @@ def _run(config: UtilityConfig, out: str | Path, run_id: str | None, progress: b
                "synthetic_source": {"source": config.synthetic, "generations": synthetic_records},
                "arms": arm_results, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "provenance": store.provenance(str(_device()), distributed.launched_world_size()),
-               "timings": {"total_s": round(time.time() - started, 3)}}
+               "timings": {"total_s": round(time.time() - started, 3), "torch_threads": torch.get_num_threads(),
+                           # CPU seconds of this process, all threads: about what the run needs of an idle machine
+                           "cpu_s": round(time.process_time(), 3),
+                           # where the time went: images read and resized once, generation, training, scores
+                           "data_and_generation_s": round(training_started - started, 3),
+                           "generation_s": round(sum(r["seconds"] for r in synthetic_records.values()), 3),
+                           "training_s": round(time.time() - training_started - scoring_s, 3),
+                           "scoring_s": round(scoring_s, 3),
+                           "load_average_start_end": [load_before, _load_average()]}}
     if distributed.is_main():
         atomic_write_text(run_dir / RESULTS_FILE, json.dumps(results, indent=1, default=_json_default))
     distributed.barrier()
@@ -285,6 +298,14 @@ def load_utility_run(path: str | Path, root: str | Path = "results") -> dict:
     if results.get("kind") != "utility" or results.get("schema") != SCHEMA:
         raise ValueError(f"{file} is not a utility results file of schema {SCHEMA}")
     return {**results, "run_dir": str(file.parent)}
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (the demo's timings depend on how busy the CPU was), None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _safe(name: str) -> str:

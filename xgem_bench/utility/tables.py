@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from xgem_bench.utility.paper import PAPER, PAPER_TABLE9, TABLE_NUMBERS
 
@@ -21,6 +22,8 @@ SHORT = {"Atelectasis": "Atl.", "Cardiomegaly": "Cmgl.", "Consolidation": "Cnsl.
          "Lung Opacity": "LOp.", "Pneumonia": "Pna.", "Pneumothorax": "Ptx."}
 ARM_LABELS = {"real": "Real", "synthetic": "Synthetic", "real+synthetic": "Real + Synthetic"}
 FORMATS = ("md", "latex", "csv")
+#: the tables `xgem-bench tables --table N` builds from utility runs (9: positives per class of imbalance runs)
+UTILITY_TABLES = ("8", "9", "10", "11", "A4", "A5", "A6")
 
 
 def columns_of(run: dict) -> list[tuple[str, str]]:
@@ -55,6 +58,12 @@ def _paper_cell(values: dict, key: str, digits: int) -> str:
     return "-"
 
 
+def paper_rows(run: dict, digits: int = 2) -> list[list[str]]:
+    """The paper's rows of the run's table, in its columns."""
+    return [[f"{label} (paper)"] + [_paper_cell(values, key, digits) for key, _ in columns_of(run)]
+            for label, values in PAPER[(run["experiment"], run["view"])]]
+
+
 def table_rows(run: dict, with_paper: bool = False, digits: int = 2, ci: bool = False
                ) -> tuple[str, list[str], list[list[str]]]:
     """(title, header, rows) of the run's table."""
@@ -63,8 +72,7 @@ def table_rows(run: dict, with_paper: bool = False, digits: int = 2, ci: bool = 
     rows = [[ARM_LABELS.get(name, name)] + [_cell(arm, key, digits, ci) for key, _ in columns]
             for name, arm in run["arms"].items()]
     if with_paper:
-        rows += [[f"{label} (paper)"] + [_paper_cell(values, key, digits) for key, _ in columns]
-                 for label, values in PAPER[(run["experiment"], run["view"])]]
+        rows += paper_rows(run, digits)
     source = run["synthetic_source"]["source"]
     title = (f"Table {number}: {run['experiment']} ({'frontal' if run['view'] == 'F' else 'lateral'}), synthetic "
              f"source {source}, dataset {run['dataset']['name']}, {run['config']['seeds']} seed(s), "
@@ -120,3 +128,50 @@ def utility_table(run: dict[str, Any], fmt: str = "md", with_paper: bool = False
     raise ValueError(f"a {run['experiment']} run ({run['view']}) gives Table "
                      f"{TABLE_NUMBERS[(run['experiment'], run['view'])]}"
                      + (" or 9" if run["experiment"] == "imbalance" else "") + f", not {table}")
+
+
+def tables_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", with_paper: bool = False,
+                digits: int = 2, ci: bool = False, root: str | Path = "results") -> str:
+    """`xgem-bench tables --table 8|9|10|11|A4|A5|A6` over stored utility runs (folders, run ids under `root`, or
+    loaded utility.json): the runs' rows in one table, each labelled with its synthetic source when there are several
+    (e.g. the oracle's and a model's run of the same experiment), the paper's rows once with `with_paper`."""
+    from xgem_bench.utility.experiments import load_utility_run
+
+    table = table.upper()
+    if table not in UTILITY_TABLES:
+        raise ValueError(f"utility tables are {', '.join(UTILITY_TABLES)}, not {table!r}")
+    try:
+        loaded = [run if isinstance(run, dict) else load_utility_run(run, root) for run in runs]
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"Table {table} is built from utility runs (`xgem-bench utility ...`): {error}") \
+            from None
+    if not loaded:
+        raise ValueError(f"Table {table} needs at least one utility run (`xgem-bench utility ...`)")
+    wrong = [run["run_id"] for run in loaded if not (
+        run["experiment"] == "imbalance" if table == "9" else TABLE_NUMBERS[(run["experiment"], run["view"])] == table)]
+    if wrong:
+        wanted = "imbalance" if table == "9" else next(f"{e} ({'frontal' if v == 'F' else 'lateral'})"
+                                                        for (e, v), n in TABLE_NUMBERS.items() if n == table)
+        raise ValueError(f"Table {table} is built from {wanted} utility runs; {', '.join(wrong)} "
+                         "is another experiment or view (`xgem-bench results list` shows each run's)")
+    build = (lambda run: table9_rows(run, with_paper)) if table == "9" else \
+        (lambda run: table_rows(run, False, digits, ci))
+    built = [build(run) for run in loaded]
+    header = built[0][1]
+    if any(b[1] != header for b in built):
+        raise ValueError(f"the runs of Table {table} have different classes or columns; give runs of the same "
+                         "--classes")
+    several = len(loaded) > 1
+    rows = [[f"{row[0]} ({run['synthetic_source']['source']}, {run['run_id']})" if several else row[0]] + row[1:]
+            for run, (_, _, run_rows) in zip(loaded, built) for row in run_rows]
+    if with_paper and table != "9":  # Table 9's paper column is in every row already
+        rows += paper_rows(loaded[0], digits)
+    title = built[0][0]
+    if several:
+        title = (f"Table {table}: {loaded[0]['experiment']} ({'frontal' if loaded[0]['view'] == 'F' else 'lateral'}), "
+                 f"{len(loaded)} runs (synthetic sources "
+                 f"{', '.join(run['synthetic_source']['source'] for run in loaded)}), seeds "
+                 f"{', '.join(str(run['config']['seeds']) for run in loaded)}")
+        if any(run["dataset"].get("synthetic") for run in loaded):
+            title += " (synthetic demo data: tests the pipeline, says nothing about patients)"
+    return render(title, header, rows, fmt)
