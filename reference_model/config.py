@@ -250,15 +250,15 @@ def tiny_config() -> XGeMConfig:
 
 def tiny128_config() -> XGeMConfig:
     """`tiny` with X-rays sharp enough to be recognised (issue 12 §4): the image VAE works at 128 px with factor-4
-    downsampling (32x32x16 latents, as many numbers as pixels; `tiny`'s 64 px VAE blurs the phantoms to FID ~466), without mid-block attention,
-    trained on 32 px crops (fully convolutional: the cost of a 32 px model) with an edge loss; the X-ray UNets gain
-    a level so that their attention still runs at 8x8. Reports, CLIP and the alignment are `tiny`'s."""
+    downsampling to 32x32x16 latents (as many numbers as pixels; `tiny`'s 64 px VAE blurs the phantoms to FID
+    ~466), without mid-block attention, trained on 32 px crops (fully convolutional: the cost of a 32 px model)
+    with an edge loss; the X-ray UNets gain a level so that their attention still runs at 8x8. Reports, CLIP and
+    the alignment are `tiny`'s."""
     config = tiny_config()
     config.name = "tiny128"
     config.image_vae = ImageVAEConfig(channels=1, block_out_channels=(16, 32, 32), layers_per_block=1,
                                       latent_channels=16, norm_num_groups=8, image_size=128, scaling_factor=None,
-                                      mid_attention=False,
-                                      train_crop=32, edge_weight=1.0)
+                                      mid_attention=False, train_crop=32, edge_weight=1.0)
     config.xray_unet = XrayUNetConfig(block_out_channels=(32, 64, 64), layers_per_block=1,
                                       attention_levels=(False, False, True), attention_head_dim=4, norm_num_groups=8)
     config.hyper["image-vae"] = StageHyper(lr=2e-3, batch_size=8, epochs=30)
