@@ -1,9 +1,9 @@
 """`xgem`: our reference XGeM (reference_model/), any of the twelve paper tasks, from a checkpoint folder written by
 `xgem-bench train` or from the official MedCoDi-M.pt (converted on load).
 
-Options: `config` (tiny | tiny128 | paper; picks the default checkpoint folder), `checkpoint` (a folder, or
-"official" for the authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5),
-`eta` (0 = the wrapper's deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
+Options: `config` (tiny | tiny128 | paper: the default checkpoint folder), `checkpoint` (a folder, or "official": the
+authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
+deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
 null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform),
 `clip_text` (what the CLIP text tower reads: `raw`, the report as given, which is what the public code's inference
 passes to CLIPTokenizer; `clean`, punctuation stripped and lower-cased, the public code's CLIP-training cleaning and
