@@ -1,7 +1,7 @@
 """`xgem`: our reference XGeM (reference_model/), any of the twelve paper tasks, from a checkpoint folder written by
 `xgem-bench train` or from the official MedCoDi-M.pt (converted on load).
 
-Options: `config` (tiny | paper; picks the default checkpoint folder), `checkpoint` (a folder, or "official" for the
+Options: `config` (tiny | tiny128 | paper: the default checkpoint folder), `checkpoint` (a folder, or "official": the
 authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
 deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
 null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform),

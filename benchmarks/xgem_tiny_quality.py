@@ -44,6 +44,22 @@ def _features(net, images: list[np.ndarray], batch: int = 16) -> GaussianSums:
     return sums
 
 
+def _load(checkpoint: Path, variant: str, vae_only: bool) -> xm.XGeM:
+    if not vae_only:
+        return xm.XGeM.load(checkpoint, variant, modalities=("frontal",), joint=False)
+    # the VAE row needs the image VAE (and CLIP, which places the model) only: measurable before any LDM is trained
+    from diffusers import AutoencoderKL
+    from transformers import CLIPModel
+
+    from xgem_bench.reference_model.prompt_encoder import PromptEncoder
+    from xgem_bench.reference_model.tokenizer import load_tokenizers
+    config = xm.load_config(checkpoint)
+    tokenizers = load_tokenizers(config, checkpoint)
+    prompt = PromptEncoder(CLIPModel.from_pretrained(checkpoint / "clip"), tokenizers.clip)
+    return xm.XGeM(config, tokenizers, prompt, AutoencoderKL.from_pretrained(checkpoint / "image-vae"), None,
+                   {}).eval()
+
+
 def _reconstruct(model: xm.XGeM, images: list[np.ndarray], batch: int = 16) -> list[np.ndarray]:
     out = []
     with torch.inference_mode():
@@ -71,7 +87,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="test studies (default: all)")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=7.5)
-    parser.add_argument("--no-generation", action="store_true", help="only the real, shuffled and VAE rows")
+    parser.add_argument("--no-generation", action="store_true", help="only the real, shuffled and VAE rows (needs "
+                        "only the clip and image-vae stages)")
     parser.add_argument("--half", choices=("bf16", "fp16"), help="also generate under autocast at this precision "
                         "and compare with the fp32 outputs of the same seeds (FID between them, pixel-MAE per study)")
     args = parser.parse_args()
@@ -83,7 +100,7 @@ def main() -> None:
     real = [s.frontal for s in test]
     shuffled = [real[(k + len(real) // 2) % len(real)] for k in range(len(real))]
 
-    model = xm.XGeM.load(args.checkpoint, args.variant, modalities=("frontal",), joint=False)
+    model = _load(args.checkpoint, args.variant, vae_only=args.no_generation)
     rows = {"real test frontals": real, "shuffled real": shuffled,
             "VAE reconstruction": _reconstruct(model, real)}
     if not args.no_generation:

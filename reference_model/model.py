@@ -61,7 +61,7 @@ def build_image_vae(config: XGeMConfig) -> AutoencoderKL:
                          block_out_channels=c.block_out_channels, layers_per_block=c.layers_per_block,
                          down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
                          norm_num_groups=c.norm_num_groups, sample_size=c.image_size,
-                         scaling_factor=c.scaling_factor or 1.0)
+                         scaling_factor=c.scaling_factor or 1.0, mid_block_add_attention=c.mid_attention)
 
 
 def build_xray_unet(config: XGeMConfig) -> UNet2DConditionModel:

@@ -42,21 +42,39 @@ class ClipStage(nn.Module):
         self.prompt.clamp_temperature(self.max_scale)
 
 
+def random_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """One random square crop of `size` pixels, the same window for the whole batch [B,C,H,W] (None: x itself)."""
+    if size is None or size >= min(x.shape[-2:]):
+        return x
+    i, j = (int(torch.randint(0, n - size + 1, ())) for n in x.shape[-2:])
+    return x[..., i:i + size, j:j + size]
+
+
+def edge_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean L1 distance between the vertical and horizontal finite differences of two image batches."""
+    return (F.l1_loss(a.diff(dim=-2), b.diff(dim=-2)) + F.l1_loss(a.diff(dim=-1), b.diff(dim=-1))) / 2
+
+
 class ImageVAEStage(nn.Module):
-    """AutoencoderKL reconstruction + small KL on both views (tiny only: `paper` imports the SD kl-f8 VAE)."""
+    """AutoencoderKL reconstruction (MSE + L1, + L1 of image gradients with `edge_weight`) + small KL on both views,
+    on random crops of `train_crop` pixels when set (tiny only: `paper` imports the SD kl-f8 VAE)."""
 
     def __init__(self, vae, config: XGeMConfig, image_input):
         super().__init__()
         self.vae, self.kl_weight, self.image_input = vae, config.image_vae.kl_weight, image_input
+        self.crop, self.edge_weight = config.image_vae.train_crop, config.image_vae.edge_weight
 
     def forward(self, batch: dict) -> dict:
         views = [batch[v][batch["has"][:, i]] for i, v in enumerate(("frontal", "lateral"))]
-        x = self.image_input(torch.cat(views))
+        x = random_crop(self.image_input(torch.cat(views)), self.crop)
         posterior = self.vae.encode(x).latent_dist
         rec = self.vae.decode(posterior.sample()).sample
         mse = F.mse_loss(rec, x)
         kl = posterior.kl().mean() / x[0].numel()
-        return {"loss": mse + F.l1_loss(rec, x) + self.kl_weight * kl, "mse": mse.detach()}
+        loss = mse + F.l1_loss(rec, x) + self.kl_weight * kl
+        if self.edge_weight:
+            loss = loss + self.edge_weight * edge_l1(rec, x)
+        return {"loss": loss, "mse": mse.detach()}
 
 
 class TextVAEStage(nn.Module):

