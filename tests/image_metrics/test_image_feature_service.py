@@ -41,10 +41,12 @@ def test_one_densenet_pass_per_generated_frontal_with_the_numbers_of_separate_pa
     result = run("L->F+T", models=["oracle"], metrics=list(METRICS), limit=n, batch_size=2, out=tmp_path / "results",
                  cache_dir=tmp_path / "cache", progress=False, device="cpu",
                  metric_options={name: REAL_XRV for name in METRICS})
-    # n generated frontals, once for the three metrics, + the n real frontals of the FID reference set
-    assert sum(densenet_images) == 2 * n
+    # n generated frontals, once for the three metrics; the n real frontals of the FID reference set are the oracle's
+    # outputs, same bytes, so their features are read back from the feature cache (by image content)
+    assert sum(densenet_images) == n
     (backbone_images,) = result.results["timings"]["backbone_images"].values()
-    assert backbone_images == 2 * n
+    (cached_images,) = result.results["timings"]["backbone_images_cached"].values()
+    assert backbone_images == n and cached_images == n
     stored = json.loads((Path(result.run_dir) / "results.json").read_text())["models"]["oracle"]
     assert {k: m["status"] for k, m in stored["metrics"].items()} == {
         "fid-xrv/F": "ok", "xrv-classification/F": "ok", "hamming/joint": "ok"}
@@ -79,7 +81,10 @@ def test_one_densenet_pass_per_generated_frontal_with_the_numbers_of_separate_pa
     assert sum(densenet_images) == 0 and sum(again.results["timings"]["backbone_images"].values()) == 0
     assert sum(again.results["timings"]["backbone_images_cached"].values()) >= n
     for key, record in stored["metrics"].items():
-        assert again.results["models"]["oracle"]["metrics"][key]["values"] == record["values"], key
+        values = again.results["models"]["oracle"]["metrics"][key]["values"]
+        assert values.keys() == record["values"].keys()
+        for value_key, value in values.items():  # identical numbers (NaN where an AUC is undefined on 3 studies)
+            assert value == record["values"][value_key] or (np.isnan(value) and np.isnan(record["values"][value_key]))
 
 
 class _SummaryBackbone:
