@@ -106,7 +106,7 @@ class LLMCXRAdapter(SubprocessAdapter):
         extra = [Path(self.settings["taming_repo"]).expanduser().resolve()] if self.settings["taming_repo"] else []
         return super().pythonpath() + extra
 
-    def driver_options(self, task: Task) -> dict[str, Any]:
+    def driver_settings(self, task: Task) -> dict[str, Any]:
         config, checkpoint = vqgan_files(weights.require("llm-cxr-vqgan"), self.settings["vqgan_config"],
                                          self.settings["vqgan_checkpoint"])
         keys = ("top_p", "top_k", "max_new_tokens_report", "max_new_tokens_image", "image_attempts")

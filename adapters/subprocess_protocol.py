@@ -3,7 +3,7 @@
 The user points the adapter at the upstream checkout (`repo`) and at the interpreter of its environment (`python`).
 For each batch xgem-bench writes a work folder
 
-    manifest.json             task, options, and per study: id, seed, report text, frontal ViewPosition (or null),
+    manifest.json             task, settings, and per study: id, seed, report text, frontal ViewPosition (or null),
                               input/output file names
     inputs/<i>/F.npy, L.npy   input images, float32 (H, W) in [0, 1]
     outputs/<i>/F.npy, T.txt  written by the driver: images as float (H, W) or (H, W, 3) in [0, 1], reports UTF-8
@@ -42,6 +42,7 @@ import numpy as np
 from xgem_bench.adapters.base import Adapter, AdapterContext, StudyFailure
 from xgem_bench.adapters.convert import to_canonical_image
 from xgem_bench.data.study import Study
+from xgem_bench.settings import deprecated
 from xgem_bench.tasks import Modality, Task
 
 PROTOCOL_VERSION = 1
@@ -52,12 +53,12 @@ DRIVERS_DIR = Path(__file__).parent / "drivers"
 @dataclass(frozen=True)
 class Stage:
     name: str
-    #: option naming the interpreter this stage runs under
-    python_option: str = "python"
+    #: setting naming the interpreter this stage runs under
+    python_setting: str = "python"
 
 
 class SubprocessAdapter(Adapter):
-    """Base class: subclasses name their driver file and stages and pass model options to the driver."""
+    """Base class: subclasses name their driver file and stages and pass model settings to the driver."""
 
     driver: ClassVar[str]
     #: files that must exist in the upstream checkout for it to count as one
@@ -86,9 +87,15 @@ class SubprocessAdapter(Adapter):
     def stages(self, task: Task) -> list[Stage]:
         return [Stage("generate")]
 
-    def driver_options(self, task: Task) -> dict[str, Any]:
-        """Model options for the driver (weight paths, sampler settings)."""
+    def driver_settings(self, task: Task) -> dict[str, Any]:
+        """Model settings for the driver (weight paths, sampler settings): the manifest's `settings`."""
         return {}
+
+    def _manifest_settings(self, task: Task) -> dict[str, Any]:
+        if hasattr(self, "driver_options"):  # an adapter written before the rename to driver_settings
+            deprecated(f"{type(self).__name__}.driver_options()", "driver_settings()")
+            return self.driver_options(task)
+        return self.driver_settings(task)
 
     def input_image(self, study: Study, modality: Modality) -> np.ndarray:
         """The image the driver receives for one input view; subclasses may apply the model's own preprocessing
@@ -108,18 +115,18 @@ class SubprocessAdapter(Adapter):
             return reason
         repo = self.settings["repo"]
         if not repo:
-            return (f"option 'repo' is not set: point it at a checkout of the upstream code "
-                    f"(xgem-bench run ... -o {self.name}.repo=PATH)")
+            return (f"setting 'repo' is not set: point it at a checkout of the upstream code "
+                    f"(xgem-bench run ... -s {self.name}.repo=PATH)")
         missing = [m for m in self.repo_markers if not (Path(repo).expanduser() / m).exists()]
         if not Path(repo).expanduser().is_dir() or missing:
             return f"{repo} is not a checkout of the upstream code (missing {missing or 'the folder'})"
-        for option in sorted({s.python_option for s in self.stages_for_all_tasks()}):
-            python = self.settings[option]
+        for setting in sorted({s.python_setting for s in self.stages_for_all_tasks()}):
+            python = self.settings[setting]
             if not python:
-                return (f"option {option!r} is not set: point it at the Python interpreter of the model's own "
-                        f"environment (-o {self.name}.{option}=/path/to/env/bin/python)")
+                return (f"setting {setting!r} is not set: point it at the Python interpreter of the model's own "
+                        f"environment (-s {self.name}.{setting}=/path/to/env/bin/python)")
             if shutil.which(str(Path(python).expanduser())) is None:
-                return f"option {option!r}: {python} is not an executable Python interpreter"
+                return f"setting {setting!r}: {python} is not an executable Python interpreter"
         return None
 
     def stages_for_all_tasks(self) -> list[Stage]:
@@ -148,7 +155,7 @@ class SubprocessAdapter(Adapter):
         work = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-"))
         try:
             manifest = write_batch(work, self.name, [studies[i] for i in ready], images, task,
-                                   [seeds[i] for i in ready], self.driver_options(task),
+                                   [seeds[i] for i in ready], self._manifest_settings(task),
                                    repo=str(self._repo()), device=getattr(self, "_device", None) or "cpu")
             stage_errors = [error for stage in self.stages(task)
                             if (error := self._run_stage(stage, work))]
@@ -163,7 +170,7 @@ class SubprocessAdapter(Adapter):
 
     def _repo(self) -> Path:
         if not self.settings["repo"]:
-            raise ValueError(f"adapter {self.name!r}: option 'repo' (the upstream checkout) is not set")
+            raise ValueError(f"adapter {self.name!r}: setting 'repo' (the upstream checkout) is not set")
         return Path(self.settings["repo"]).expanduser().resolve()
 
     def pythonpath(self) -> list[Path]:
@@ -181,7 +188,7 @@ class SubprocessAdapter(Adapter):
         """Run one driver stage on a batch; None when it succeeded, else why not (time-out, exit code, log tail)."""
         if self.settings["keep_driver"]:
             return self._run_on_driver(stage, work)
-        python = str(Path(self.settings[stage.python_option]).expanduser())
+        python = str(Path(self.settings[stage.python_setting]).expanduser())
         command = [python, str(self.driver_path()), stage.name, str(work / "manifest.json")]
         log_path = work / "logs" / f"{stage.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +212,7 @@ class SubprocessAdapter(Adapter):
         """Hand the batch to the stage's serving driver (started if needed) and wait for its .done file."""
         driver = self._drivers.get(stage.name)
         if driver is None or driver.process.poll() is not None:
-            python = str(Path(self.settings[stage.python_option]).expanduser())
+            python = str(Path(self.settings[stage.python_setting]).expanduser())
             folder = Path(tempfile.mkdtemp(prefix=f"xgem-bench-{self.name}-{stage.name}-"))
             log = open(folder / "driver.log", "wb")
             process = self._stage_process([python, str(self.driver_path()), "--serve", stage.name], stage, log,
@@ -294,7 +301,7 @@ def _log_tail(log_path: Path, lines: int = 8, offset: int = 0) -> str:
 
 
 def write_batch(work: Path, model: str, studies: Sequence[Study], images: Sequence[dict[Modality, np.ndarray]],
-                task: Task, seeds: Sequence[int], options: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
+                task: Task, seeds: Sequence[int], settings: dict[str, Any], repo: str, device: str) -> dict[str, Any]:
     """Write the inputs (one dict of input images per study) and manifest.json of one batch; returns the manifest."""
     entries = []
     for index, (study, study_images, seed) in enumerate(zip(studies, images, seeds)):
@@ -316,7 +323,9 @@ def write_batch(work: Path, model: str, studies: Sequence[Study], images: Sequen
         (work / folder).mkdir(exist_ok=True)
     manifest = {"protocol": PROTOCOL_VERSION, "model": model, "task": task.name,
                 "inputs": [m.value for m in task.inputs], "outputs": [m.value for m in task.outputs],
-                "repo": repo, "device": device, "options": options, "studies": entries}
+                "repo": repo, "device": device, "settings": settings,
+                "options": settings,  # the old name, for copies of _driver_protocol.py from before the rename
+                "studies": entries}
     (work / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 

@@ -76,7 +76,7 @@ class UniXGenAdapter(SubprocessAdapter):
             self.view_fallbacks += sum(s.frontal_view not in ("AP", "PA") for s in studies)
         return super().generate(studies, task, seeds)
 
-    def driver_options(self, task: Task) -> dict[str, Any]:
+    def driver_settings(self, task: Task) -> dict[str, Any]:
         vqgan = weights.require("unixgen-vqgan")
         return {"checkpoint": str(weights.require("unixgen")), "vqgan_checkpoint": str(vqgan / "last.ckpt"),
                 "vqgan_config": str(vqgan / VQGAN_CONFIG), "top_p": self.settings["top_p"],

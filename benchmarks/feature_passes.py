@@ -5,7 +5,9 @@
 
 Uses only the public `run` API and the XRV backbone's network call, so the same script measures an older checkout
 (`PYTHONPATH=/path/to/old/checkout`). Two runs: a cold one (the FID reference set is extracted) and a warm one (the
-reference statistics and the oracle's outputs come from the cache, so every DenseNet image is a generated frontal).
+reference statistics and the oracle's outputs come from the cache, so every DenseNet image is a generated frontal;
+since the features are kept on disk between runs, `xgem_bench.features`, the warm run runs none at all). Use a fresh
+XGEM_BENCH_CACHE (with the demo data and the demo backbone copied in) for each checkout measured.
 On the demo the XRV metrics use the demo backbone (an `XRVBackbone`), which is what is counted.
 """
 from __future__ import annotations
@@ -47,7 +49,8 @@ def main() -> None:
             statuses = {k: m["status"] for k, m in entry["metrics"].items()}
             print(f"{label}: {entry['n_generated']} generated frontals, {sum(images)} DenseNet images "
                   f"({sum(images) / entry['n_generated']:.2f} per generated frontal), wall {wall:.1f} s, "
-                  f"metrics {statuses}")
+                  f"metrics {statuses}, features read from disk "
+                  f"{sum(result.results['timings'].get('backbone_images_cached', {}).values())}")
             if label == "warm":
                 print("values:", {k: m.get("values", {}).get(m.get("primary")) for k, m in entry["metrics"].items()})
 

@@ -79,7 +79,7 @@ def _name_preset(summary: dict, preset: str) -> None:
 
 def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: Mapping[str, Any] | None = None,
            with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-           cache_root: str | Path | None = None, all_tasks: bool = False, by: str | None = None,
+           all_tasks: bool = False, by: str | None = None,
            leaderboard: str | Path | None = None) -> str:
     """One of the paper's tables (2, 3, 4, 5, 6, 7, A1, A2), the ReXrank layout (rexrank) or `extended` (the metrics
     beyond the paper), from finished runs (`xgem-bench tables`), as text in `fmt` (latex, md, csv). `runs`: run
@@ -90,7 +90,7 @@ def tables(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: M
         from xgem_bench.strata_views import stratified_text
         return stratified_text(runs, table, by, fmt, ci, with_paper, digits, root, all_tasks)
     from xgem_bench.tables import table_text
-    return table_text(runs, table, fmt, ci, with_paper, digits, root, cache_root, all_tasks, leaderboard)
+    return table_text(runs, table, fmt, ci, with_paper, digits, root, all_tasks, leaderboard)
 
 
 def compare(runs: Sequence[str | Path | dict], task: str, metric: str, a: str, b: str, key: str | None = None,

@@ -3,6 +3,9 @@
 Key of a cache folder: adapter name + adapter version + checkpoint checksum + task + sampler settings + dataset
 fingerprint (a study id names different inputs in another dataset, or after the data changed). Inside it, one
 `<study>-<seed>.npz` per generated study, so a run killed halfway resumes where it stopped.
+
+`SiblingOutputs` reads, without generating, what the same model configuration generated for another task of the same
+studies (a metric such as intra-study BLEU pairs the F->T and L->T reports of one study).
 """
 from __future__ import annotations
 
@@ -36,15 +39,19 @@ def _safe_name(study_id: str) -> str:
     return safe
 
 
-def generation_folder(root: Path, adapter: str, key_hash: str) -> Path:
-    """Where one adapter configuration's outputs live under a cache root."""
-    return Path(root) / "generations" / _safe_name(adapter) / key_hash
+def generation_folder(root: Path, adapter: str, hashed_key: str) -> Path:
+    """Where one adapter configuration's outputs live under a cache root (`hashed_key`: `key_hash` of its key)."""
+    return Path(root) / "generations" / _safe_name(adapter) / hashed_key
+
+
+def key_hash(key: dict[str, Any]) -> str:
+    """The folder name of a generation cache key."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class GenerationCache:
     def __init__(self, root: Path, adapter: str, key: dict[str, Any]):
-        blob = json.dumps(key, sort_keys=True, default=str)
-        self.key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        self.key = key_hash(key)
         self.folder = generation_folder(root, adapter, self.key)
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.folder)
@@ -80,3 +87,24 @@ class GenerationCache:
         buffer = io.BytesIO()
         np.savez(buffer, **{m.value: (np.array(v) if isinstance(v, str) else np.asarray(v)) for m, v in outputs.items()})
         atomic_write_bytes(self.path(study_id, seed), buffer.getvalue())
+
+
+class SiblingOutputs:
+    """What one model configuration generated for *another task* of the same studies, read from the generation cache
+    and never generated: the cache key of `key` with its task swapped, each study under its own seed (`study_seed`
+    of the same base seed). `command` is the `xgem-bench run` line that generates a task, with `{task}` left open."""
+
+    def __init__(self, root: Path, adapter: str, key: dict[str, Any], base_seed: int, command: str):
+        self.root, self.adapter, self.key, self.base_seed, self.command = Path(root), adapter, key, base_seed, command
+        self._caches: dict[str, GenerationCache | None] = {}
+
+    def outputs(self, task: str, study_id: str) -> dict[Modality, Any] | None:
+        """The outputs generated for `study_id` on `task`, or None when that task was not generated for it."""
+        if task not in self._caches:
+            folder = generation_folder(self.root, self.adapter, key_hash({**self.key, "task": task}))
+            self._caches[task] = GenerationCache.existing(folder) if (folder / "key.json").is_file() else None
+        cache = self._caches[task]
+        return cache.load(study_id, study_seed(self.base_seed, study_id)) if cache is not None else None
+
+    def how_to_generate(self, task: str) -> str:
+        return self.command.format(task=task)

@@ -198,16 +198,3 @@ def generated_seeds(run: dict, model: str) -> dict[str, int]:
     with open(Path(run["run_dir"]) / "generation.csv", newline="") as handle:
         return {row["study_id"]: int(row["seed"]) for row in csv.DictReader(handle)
                 if row["model"] == model and row["status"] == "ok"}
-
-
-def generated_reports(run: dict, model: str, cache_root: Path | None = None) -> dict[str, str]:
-    """study_id -> the report `model` generated in `run`, read back from the runner's generation cache."""
-    from xgem_bench.tasks import Modality
-    cache = generation_cache(run, model, cache_root)
-    reports = {}
-    for study_id, seed in generated_seeds(run, model).items():
-        outputs = cache.load(study_id, seed)
-        if outputs is None:
-            raise FileNotFoundError(f"{cache.folder} lacks the output of study {study_id}")
-        reports[study_id] = outputs[Modality.REPORT]
-    return reports

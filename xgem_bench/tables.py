@@ -19,9 +19,9 @@ from typing import Sequence
 from xgem_bench.data.study import PAPER_PATHOLOGIES
 from xgem_bench.extended_table import EXTENDED_TABLE, extended_layout
 from xgem_bench.measurements import Cell, Measurements, dataset_descriptions
-from xgem_bench.results import generated_reports, load_paper_values, load_runs
+from xgem_bench.results import load_paper_values, load_runs
 from xgem_bench.table_layouts import (COHERENCE_KEY, COHERENCE_METRIC, COHERENCE_REAL_KEY, COUNT_TABLE,
-                                      EXTRA_TABLES, INTRA_STUDY_TASKS, JOINT_TASKS, LAYOUTS, REFERENCE_MODELS, TABLES,
+                                      EXTRA_TABLES, INTRA_STUDY_METRIC, INTRA_STUDY_TASKS, JOINT_TASKS, LAYOUTS, REFERENCE_MODELS, TABLES,
                                       XRV_TASKS, Column, Layout, Panel)
 from xgem_bench.table_render import CI_STYLES, INTERVAL_FLAG, BuiltPanel, BuiltTable, Row, flagged, render
 
@@ -33,16 +33,14 @@ INTERVAL_NAMES = {"percentile": "percentile bootstrap", "basic": "basic bootstra
 
 # ---- building ----------------------------------------------------------------------------------------------------
 def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci: dict | None = None,
-                cache_root: Path | None = None, all_tasks: bool = False, leaderboard: Path | None = None
-                ) -> BuiltTable:
+                all_tasks: bool = False, leaderboard: Path | None = None) -> BuiltTable:
     """Table `number` from the runs. `ci`: None, or interval settings {n_resamples, level, seed, and optionally
     style: bracket (default) or pm}.
 
     Columns and row groups of tasks that no run covers are left out unless `all_tasks`; a table without a single
     measured number is a ValueError that says why.
 
-    `cache_root`: where the runs' generation cache now lives, if it moved (Table A2 reads generated reports there;
-    default: the cache folder each run recorded). `leaderboard`: for the REXRANK table, a CSV of published rows
+    `leaderboard`: for the REXRANK table, a CSV of published rows
     (`xgem_bench.leaderboard`) shown beside the runs'."""
     number = str(number).upper()
     if number not in (COUNT_TABLE, *TABLES, *EXTRA_TABLES, EXTENDED_TABLE):
@@ -59,7 +57,7 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     elif number == "7":
         table = _build_coherence(measured, paper, ci)
     elif number == "A2":
-        table = _build_intra_study(measured, paper, cache_root)
+        table = _build_intra_study(measured, paper, ci)
     else:
         if number == EXTENDED_TABLE:
             layout, extra_notes = extended_layout(runs)
@@ -292,34 +290,35 @@ def _encoder_sentence(measured: Measurements) -> str:
     return f" Encoder: {'; '.join(named)}."
 
 
-def _build_intra_study(measured: Measurements, paper: dict, cache_root: Path | None) -> BuiltTable:
-    """Table A2: per model, intra-study BLEU of its F->T and L->T reports of the same studies."""
-    from xgem_bench.metrics.bleu import BLEU, intra_study_bleu
-    from xgem_bench.text import TextNormalization
-
+def _build_intra_study(measured: Measurements, paper: dict, ci: dict | None) -> BuiltTable:
+    """Table A2: per model, the intra-study BLEU recorded by the run of one of the paired tasks (the metric
+    `intra-study-bleu` pairs the F->T and L->T reports at run time; the first of the two runs has no pair yet)."""
     layout = LAYOUTS["A2"]
     (panel,) = layout.panels
     rows = []
     for model in measured.models():
-        runs = [measured.entries.get((task, model)) for task in INTRA_STUDY_TASKS]
-        if not all(found and found[1].get("status") == "ok" for found in runs):
+        ran = [task for task in INTRA_STUDY_TASKS if (task, model) in measured.entries]
+        if not ran:
             rows.append(Row(model, model, "", "xgem-bench", [Cell(mark="-") for _ in panel.columns]))
             continue
-        bleu_record = measured.record(INTRA_STUDY_TASKS[0], model, "bleu")
-        settings = {**BLEU.default_settings(), **(bleu_record[1].get("settings", {}) if bleu_record else {})}
-        try:
-            generated = [generated_reports(run, measured.names[(task, model)], cache_root)
-                         for task, (run, _) in zip(INTRA_STUDY_TASKS, runs)]
-        except (FileNotFoundError, KeyError) as error:
-            measured._note(f"{model}: no intra-study BLEU: {error}")
-            rows.append(Row(model, model, "", "xgem-bench", [Cell(mark="n/a") for _ in panel.columns]))
-            continue
-        shared = [sid for sid in generated[0] if all(sid in g for g in generated[1:])]
-        values = intra_study_bleu({sid: [g[sid] for g in generated] for sid in shared}, settings["convention"],
-                                  settings["smoothing"], settings["max_n"], TextNormalization.from_settings(settings))
-        measured._note(f"{model}: intra-study BLEU over {values['n_studies']} studies "
-                       f"({values['n_skipped_studies']} without two non-empty reports), {settings['convention']}")
-        rows.append(Row(model, model, "", "xgem-bench", [Cell(value=values.get(c.key)) for c in panel.columns]))
+        recorded = [(found[1]["values"].get("n_studies", 0), task) for task in ran
+                    if (found := measured.record(task, model, INTRA_STUDY_METRIC)) and found[1].get("status") == "ok"]
+        task = max(recorded)[1] if recorded else ran[-1]  # no value anywhere: the cells say why (a note)
+        cells = []
+        for column in panel.columns:
+            cell = measured.cell(task, model, column.metric, column.key)
+            if cell.mark == "":
+                values = measured.record(task, model, INTRA_STUDY_METRIC)[1]["values"]
+                cell = replace(cell, n=values.get("n_studies"))
+                if ci:
+                    cell = _with_interval(cell, measured, task, model, column, ci)
+            cells.append(cell)
+        if recorded:
+            values = measured.record(task, model, INTRA_STUDY_METRIC)[1]
+            measured._note(f"{model}: intra-study BLEU over {values['values']['n_studies']} studies "
+                           f"({values['values']['n_skipped_studies']} without two non-empty reports), "
+                           f"{values['settings']['convention']}, recorded by its {task} run")
+        rows.append(Row(model, model, "", "xgem-bench", cells))
     if paper:
         rows += _paper_rows("A2", panel, "", paper)
     built = BuiltPanel("", [(c.group, c.label) for c in panel.columns], rows, [True] * len(panel.columns), ["Model"])
@@ -359,8 +358,7 @@ def _mark_best_across(panel: BuiltPanel, competing: list[bool], digits: int = 2)
 
 
 def table_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", ci: dict | None = None,
-               with_paper: bool = False, digits: int = 2, root: str | Path = "results",
-               cache_root: str | Path | None = None, all_tasks: bool = False,
+               with_paper: bool = False, digits: int = 2, root: str | Path = "results", all_tasks: bool = False,
                leaderboard: str | Path | None = None) -> str:
     """`xgem_bench.api.tables`: one table of runs (folders, ids under `root` or loaded results) rendered in `fmt`;
     Tables 8-11 and A4-A6 come from utility runs (`xgem-bench utility ...`), whose intervals were computed at run
@@ -369,7 +367,7 @@ def table_text(runs: Sequence[str | Path | dict], table: str, fmt: str = "md", c
     if str(table).upper() in UTILITY_TABLES:
         return tables_text(runs, table, fmt, with_paper, digits, bool(ci), root)
     built = build_table(table, load_runs(runs, root), with_paper=with_paper, ci=dict(ci) if ci else None,
-                        cache_root=Path(cache_root) if cache_root else None, all_tasks=all_tasks,
+                        all_tasks=all_tasks,
                         leaderboard=Path(leaderboard) if leaderboard else None)
     return render(built, fmt, digits=digits)
 

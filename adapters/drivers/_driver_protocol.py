@@ -30,7 +30,9 @@ class Batch(object):
         self.task = self.manifest["task"]
         self.inputs = self.manifest["inputs"]
         self.outputs = self.manifest["outputs"]
-        self.options = self.manifest["options"]
+        # "settings" (xgem-bench writes both names; a manifest from before the rename has only "options")
+        self.settings = self.manifest["settings"] if "settings" in self.manifest else self.manifest["options"]
+        self.options = self.settings  # the old name, for drivers written before the rename
         self.device = self.manifest["device"]
         self.studies = self.manifest["studies"]
 

@@ -42,7 +42,7 @@ def vq_encode(batch):
     import torch
     import torch.nn.functional as F
 
-    vqgan = load_vqgan(batch.options["vqgan_config"], batch.options["vqgan_checkpoint"], batch.device)
+    vqgan = load_vqgan(batch.settings["vqgan_config"], batch.settings["vqgan_checkpoint"], batch.device)
 
     def one(study):
         x = torch.from_numpy(np.ascontiguousarray(batch.image(study, "F"), dtype=np.float32))[None, None]
@@ -65,12 +65,12 @@ def llm_generate(batch):
     from training.mimiccxr_vq_dataset import (CXR_VQ_TOKENIZER_LEN, sample_cxr_vq_input_instruction,
                                               sample_cxr_vq_output_instruction)
 
-    options = batch.options
-    model, tokenizer = cached(("llm", options["model"]), lambda: load_model_tokenizer_for_generate(options["model"]))
+    settings = batch.settings
+    model, tokenizer = cached(("llm", settings["model"]), lambda: load_model_tokenizer_for_generate(settings["model"]))
     if len(tokenizer) != CXR_VQ_TOKENIZER_LEN:
         raise SystemExit("tokenizer has %d entries, LLM-CXR expects %d: wrong model folder?"
                          % (len(tokenizer), CXR_VQ_TOKENIZER_LEN))
-    sampling = dict(model=model, tokenizer=tokenizer, do_sample=True, top_p=options["top_p"], top_k=options["top_k"])
+    sampling = dict(model=model, tokenizer=tokenizer, do_sample=True, top_p=settings["top_p"], top_k=settings["top_k"])
 
     def report_from_image(study):
         codes_path = batch.scratch(study, "codes.json")
@@ -80,7 +80,7 @@ def llm_generate(batch):
             shifted = [code + CXR_VQ_TOKENIZER_LEN for code in json.load(f)]
         seed_everything(study["seed"])
         response, _ = generate_response((sample_cxr_vq_input_instruction(), shifted),
-                                        max_new_tokens=options["max_new_tokens_report"], **sampling)
+                                        max_new_tokens=settings["max_new_tokens_report"], **sampling)
         if not response or not response.strip():
             raise ValueError("LLM-CXR generated an empty report")
         batch.write_text(study, "T", response.strip())
@@ -88,14 +88,14 @@ def llm_generate(batch):
     def image_from_report(study):
         seed_everything(study["seed"])
         instruction = sample_cxr_vq_output_instruction()
-        for _ in range(options["image_attempts"]):
+        for _ in range(settings["image_attempts"]):
             _, codes = generate_response((instruction, study["report"]),
-                                         max_new_tokens=options["max_new_tokens_image"], **sampling)
+                                         max_new_tokens=settings["max_new_tokens_image"], **sampling)
             if codes is not None and len(codes) == VQ_CODES:
                 with open(batch.scratch(study, "codes.json"), "w") as f:
                     json.dump([int(c) for c in codes], f)
                 return
-        raise ValueError("no image with %d VQ codes after %d attempts" % (VQ_CODES, options["image_attempts"]))
+        raise ValueError("no image with %d VQ codes after %d attempts" % (VQ_CODES, settings["image_attempts"]))
 
     batch.each_study(report_from_image if batch.task == "F->T" else image_from_report)
 
@@ -103,7 +103,7 @@ def llm_generate(batch):
 def vq_decode(batch):
     import torch
 
-    vqgan = load_vqgan(batch.options["vqgan_config"], batch.options["vqgan_checkpoint"], batch.device)
+    vqgan = load_vqgan(batch.settings["vqgan_config"], batch.settings["vqgan_checkpoint"], batch.device)
 
     def one(study):
         codes_path = batch.scratch(study, "codes.json")

@@ -60,19 +60,19 @@ def generate(batch):
     from unified_plmodel import TransformerLightning_unified
     from vae import VQGanVAE
 
-    options, device = batch.options, batch.device
+    settings, device = batch.settings, batch.device
     target = batch.outputs[0]
-    tokenizer = cached(("tokenizer", options["max_text_len"]), lambda: make_tokenizer(
-        "BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt", options["max_text_len"]))
-    vae = cached(("vqgan", options["vqgan_checkpoint"], device), lambda: VQGanVAE(
-        options["vqgan_checkpoint"], options["vqgan_config"]).to(device).eval())
-    model = cached(("unixgen", options["checkpoint"], device), lambda: TransformerLightning_unified
-                   .load_from_checkpoint(options["checkpoint"], map_location="cpu").to(device).eval())
+    tokenizer = cached(("tokenizer", settings["max_text_len"]), lambda: make_tokenizer(
+        "BBPE_tokenizer/vocab.json", "BBPE_tokenizer/merges.txt", settings["max_text_len"]))
+    vae = cached(("vqgan", settings["vqgan_checkpoint"], device), lambda: VQGanVAE(
+        settings["vqgan_checkpoint"], settings["vqgan_config"]).to(device).eval())
+    model = cached(("unixgen", settings["checkpoint"], device), lambda: TransformerLightning_unified
+                   .load_from_checkpoint(settings["checkpoint"], map_location="cpu").to(device).eval())
     lm = model.transformerLM_unified
 
     def one(study):
         view = study.get("frontal_view")
-        view = view if view in ("AP", "PA") else options["frontal_view"]
+        view = view if view in ("AP", "PA") else settings["frontal_view"]
         images, views, modes = slot_layout(batch.inputs, target, view)
         lm.max_img_num = len(images)
         seed_everything(study["seed"])
@@ -85,8 +85,8 @@ def generate(batch):
                 item["img%d" % (slot + 1)] = torch.tensor([[sos] + [IMAGE_PAD] * IMAGE_CODES + [eos]], device=device)
             else:
                 item["img%d" % (slot + 1)] = encode_image(vae, batch.image(study, modality), view, device)
-        sampling = dict(filter_logits_fn="top_p", filter_thres=options["top_p"],
-                        temperature=options["temperature"], causal=model.causal)
+        sampling = dict(filter_logits_fn="top_p", filter_thres=settings["top_p"],
+                        temperature=settings["temperature"], causal=model.causal)
         if target == "T":
             ids = lm.generate_texts(item, sos_token_idx=model.sos_token_idx, eos_token_idx=model.eos_token_idx,
                                     pad_token_idx=model.pad_token_idx, **sampling)

@@ -28,7 +28,7 @@ class FakeUpstreamAdapter(SubprocessAdapter):
     def stages(self, task):
         return [Stage("encode", "vq_python"), Stage("decode")]
 
-    def driver_options(self, task):
+    def driver_settings(self, task):
         return dict(self.settings["behaviour"])
 
     drivers_dir = DRIVERS_DIR
@@ -133,7 +133,7 @@ def test_a_crashed_driver_is_started_afresh(make_adapter, studies):
 
 def test_unavailable_reasons_name_the_fix(make_adapter, tmp_path):
     assert make_adapter().unavailable_reason() is None
-    assert "option 'repo' is not set" in FakeUpstreamAdapter().unavailable_reason()
+    assert "setting 'repo' is not set" in FakeUpstreamAdapter().unavailable_reason()
     no_checkout = FakeUpstreamAdapter(repo=str(tmp_path), python=sys.executable, vq_python=sys.executable)
     assert "missing ['model.ckpt']" in no_checkout.unavailable_reason()
     adapter = make_adapter()
@@ -160,3 +160,47 @@ def test_drivers_keep_python37_syntax():
         ast.parse(path.read_text(), filename=str(path), feature_version=(3, 7))
     with pytest.raises(SyntaxError):
         ast.parse("if (n := 1): pass", feature_version=(3, 7))
+
+
+class OldSpellingAdapter(FakeUpstreamAdapter):
+    """An external adapter written before the rename: it still overrides `driver_options`."""
+
+    def driver_options(self, task):
+        return dict(self.settings["behaviour"])
+
+
+def test_manifest_says_settings_and_an_old_driver_options_override_still_works(make_adapter, studies, capsys,
+                                                                              tmp_path):
+    import json
+
+    from xgem_bench import settings as settings_module
+    from xgem_bench.adapters.subprocess_protocol import write_batch
+    settings_module._noted.clear()
+    new = make_adapter(fail_ids=["s0"])
+    old = OldSpellingAdapter(**new.settings)
+    old.drivers_dir = new.drivers_dir
+    task = parse_task("F->T")
+    for adapter in (old, old):  # the behaviour reaches the driver through the old method, noted once
+        out = adapter.generate(studies, task, [1, 2, 3])
+        assert isinstance(out[0], StudyFailure) and isinstance(out[1], dict)
+    assert capsys.readouterr().err.count("OldSpellingAdapter.driver_options() is deprecated; use "
+                                         "driver_settings()") == 1
+    (tmp_path / "work").mkdir()
+    manifest = write_batch(tmp_path / "work", "fake", studies[:1], [{}], task, [1], {"top_p": 0.9}, "repo", "cpu")
+    assert manifest["settings"] == {"top_p": 0.9}
+    assert json.loads((tmp_path / "work" / "manifest.json").read_text())["settings"] == {"top_p": 0.9}
+
+
+def test_driver_side_reads_settings_and_an_old_manifests_options(tmp_path):
+    import json
+    sys.path.insert(0, str(DRIVERS_DIR))
+    try:
+        from _driver_protocol import Batch
+    finally:
+        sys.path.remove(str(DRIVERS_DIR))
+    base = {"protocol": 1, "task": "F->T", "inputs": ["F"], "outputs": ["T"], "device": "cpu", "studies": []}
+    for key in ("settings", "options"):  # today's manifest; one written before the rename
+        path = tmp_path / f"{key}.json"
+        path.write_text(json.dumps({**base, key: {"top_p": 0.5}}))
+        batch = Batch(str(path))
+        assert batch.settings == {"top_p": 0.5} and batch.options == batch.settings

@@ -106,7 +106,7 @@ def test_runner_refuses_the_demo_backbone_on_other_data():
                metric_settings={"xrv-classification": {"variant": "demo"}})
     runner = Runner("L+T->F", models="oracle", dataset=real, metrics="xrv-classification",
                     metric_settings={"xrv-classification": {"variant": "demo"}}, allow_demo_backbone=True)
-    assert runner._metric_settings["xrv-classification"] == {"variant": "demo"}
+    assert runner.resolved_metric_settings["xrv-classification"] == {"variant": "demo"}
 
 
 @pytest.mark.slow

@@ -203,15 +203,29 @@ def _dataset(n=12):
     return InMemoryDataset(studies, name="reporting-test")
 
 
+def _generated_report(run, model, study_id):
+    """The report `model` generated for a study in `run`, read straight from its cache file (np.load)."""
+    seed = next(int(r["seed"]) for r in csv.DictReader(open(Path(run["run_dir"]) / "generation.csv"))
+                if r["model"] == model and r["study_id"] == study_id)
+    with np.load(Path(run["models"][model]["cache_folder"]) / f"{study_id}-{seed}.npz") as data:
+        return str(data["T"])
+
+
 def test_tables_from_real_runner_runs_bleu_and_intra_study(tmp_path):
-    """Runs written by the real runner: Table 4 equals results.json, Table A2 reads the generation cache."""
+    """Runs written by the real runner: Table 4 equals results.json; Table A2 shows the intra-study BLEU that the
+    second run's metric recorded, equal to NLTK's corpus BLEU of the two tasks' texts, without the generation cache."""
+    from nltk.translate.bleu_score import corpus_bleu
+
     from xgem_bench.runner import Runner
     dataset, cache = _dataset(), tmp_path / "cache"
     runs = []
     for task in ("F->T", "L->T"):
-        result = Runner(task, models=["oracle", "shuffled"], dataset=dataset, metrics=["bleu"], out=tmp_path / "out",
-                        cache_dir=cache, progress=False, run_id=f"run-{task[0]}").run()
+        result = Runner(task, models=["oracle", "retrieval"], dataset=dataset, metrics=["bleu", "intra-study-bleu"],
+                        out=tmp_path / "out", cache_dir=cache, progress=False, run_id=f"run-{task[0]}").run()
         runs.append(store.load_run(result.run_dir))
+    # the first run has no L->T reports yet: skipped, naming the command; the second records the value
+    first = runs[0]["models"]["retrieval"]["metrics"]["intra-study-bleu/T"]
+    assert first["status"] == "skipped" and "xgem-bench run --task 'L->T' --model retrieval" in first["reason"]
     rows = _cells(render(build_table("4", runs), "csv"))
     for row in (r for r in rows if r["value"]):
         run = next(r for r in runs if r["task"] == row["group"])
@@ -219,14 +233,27 @@ def test_tables_from_real_runner_runs_bleu_and_intra_study(tmp_path):
         assert float(row["value"]) == run["models"][row["model"]]["metrics"]["bleu/T"]["values"][key]
     oracle_t4 = [float(r["value"]) for r in rows if r["model"] == "oracle" and r["group"] == "F->T"]
     assert oracle_t4[:2] == [1.0, 1.0]  # NLTK counts a report shorter than n as one unmatched n-gram
-    a2 = build_table("A2", runs, cache_root=cache)
+
+    studies = sorted(r["study_id"] for r in csv.DictReader(open(Path(runs[1]["run_dir"]) / "generation.csv"))
+                     if r["model"] == "retrieval")
+    pairs = [[_generated_report(run, "retrieval", sid).split() for run in runs] for sid in studies]
+    shutil.rmtree(cache)  # Table A2 reads the stored records only
+    a2 = build_table("A2", runs)
+    md = render(a2, "md")
+    assert "retrieval: intra-study BLEU over 6 studies" in md and "recorded by its L->T run" in md
     oracle = next(r for r in a2.panels[0].rows if r.model == "oracle")
     # the real report on both sides, in both directions: the same n-gram ratios as the oracle's own BLEU
     assert [c.value for c in oracle.cells] == pytest.approx(oracle_t4, abs=1e-12)
-    assert "oracle: intra-study BLEU over 6 studies" in render(a2, "md")
-    missing = build_table("A2", runs, cache_root=tmp_path / "elsewhere")
-    assert all(c.mark == "n/a" for r in missing.panels[0].rows for c in r.cells)
-    assert "generation cache of oracle (F->T) not found" in render(missing, "md")
+    assert sum(f != l for f, l in pairs) >= 2  # frontal and lateral retrieve different neighbours: not trivial
+    hypotheses = [report for f, l in pairs for report in (f, l)]
+    references = [[other] for f, l in pairs for other in (l, f)]
+    retrieval = next(r for r in a2.panels[0].rows if r.model == "retrieval")
+    for n, cell in enumerate(retrieval.cells, start=1):
+        expected = corpus_bleu(references, hypotheses, weights=tuple([1 / n] * n))
+        assert cell.value == pytest.approx(expected, abs=1e-12) and cell.n == 6
+    with_ci = build_table("A2", runs, ci={"n_resamples": 200, "level": 0.9, "seed": 0})
+    cell = next(r for r in with_ci.panels[0].rows if r.model == "retrieval").cells[3]
+    assert cell.low <= cell.value <= cell.high and cell.low < cell.high
 
 
 def test_one_model_with_different_settings_in_two_runs_gets_two_rows(tmp_path):

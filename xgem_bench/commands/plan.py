@@ -63,7 +63,7 @@ def measure_plan(tasks, model: str, dataset_spec: str, split: str, studies: int 
     from xgem_bench.cache import study_seed
     from xgem_bench.data import load_dataset
     from xgem_bench.distributed import resolve_device
-    from xgem_bench.runner import _eligible
+    from xgem_bench.run_arguments import eligible
 
     data = load_dataset(dataset_spec)
     adapter = get_adapter_class(model)(**options)
@@ -76,16 +76,16 @@ def measure_plan(tasks, model: str, dataset_spec: str, split: str, studies: int 
     for task in tasks:
         if not adapter.supports(task):
             raise ValueError(f"{model} does not support {task.name}")
-        eligible, _ = _eligible(data, task, split)
-        if len(eligible) == 0:
+        candidates, _ = eligible(data, task, split)
+        if len(candidates) == 0:
             raise ValueError(f"no {split} studies of {data.name} have every modality of {task.name}")
-        batch = [data.load(int(i)) for i in eligible[:probe]]
+        batch = [data.load(int(i)) for i in candidates[:probe]]
         seeds = [study_seed(0, s.study_id) for s in batch]
         adapter.generate(batch[:1], task, seeds[:1])  # warm-up: first-call allocations and caches
         started = time.perf_counter()
         adapter.generate(batch, task, seeds)
         per_study = (time.perf_counter() - started) / len(batch)
-        n = studies if studies is not None else len(eligible)
+        n = studies if studies is not None else len(candidates)
         rows.append({"task": task.name, "studies": n, "steps": adapter.settings.get("steps"),
                      "seconds_per_study": per_study, "device_seconds": n * per_study, "device": device})
     opts = " ".join(f"-o {model}.{k}={v}" for k, v in options.items())

@@ -36,8 +36,6 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
            resamples: int = typer.Option(1000, help="Bootstrap resamples for --ci."),
            level: float = typer.Option(0.95, help="Confidence level for --ci."),
            seed: int = typer.Option(0, help="Bootstrap seed for --ci."),
-           cache_dir: Optional[Path] = typer.Option(None, help="Cache root the runs' generations moved to (Table A2 "
-                                                               "reads generated reports); default: as recorded."),
            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file instead of stdout."),
            root: Path = typer.Option(Path("results"), "--root", help="Folder where run ids are looked up.")) -> None:
     """Build one of the paper's tables from finished runs."""
@@ -47,7 +45,7 @@ def tables(runs: List[Path] = typer.Argument(..., help="Run folders or run ids (
     with user_errors(FileNotFoundError, ValueError, KeyError):
         settings = {"n_resamples": resamples, "level": level, "seed": seed, "style": ci_style} if ci else None
         text = build(runs, table, fmt, ci=settings, with_paper=with_paper, digits=digits, root=root,
-                     cache_root=cache_dir, all_tasks=all_tasks, by=by, leaderboard=leaderboard)
+                     all_tasks=all_tasks, by=by, leaderboard=leaderboard)
     if out is None:
         typer.echo(text, nl=False)
         return

@@ -24,7 +24,6 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -32,59 +31,21 @@ import numpy as np
 
 from xgem_bench.data.study import CHEXPERT_LABELS
 from xgem_bench.labelers import chexpert_triggers as lex
+from xgem_bench.labelers.chexpert_phrases import (CARDIOMEGALY, Phrase, clean, load_phrases, positional_unmentions,
+                                                  shipped_rules_dir, split_sentences)
 
 #: what a result computed with this labeler records: the rule version (bumped whenever labels can change) and the
 #: negation/uncertainty engine (lexical triggers with scope rules; a dependency parse was measured too slow)
 LABELER_SETTINGS = {"labeler": "xgem-chexpert-rules-2", "labeler_engine": "lexical-scope"}
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1.0, 0.0, -1.0
-NO_FINDING, SUPPORT_DEVICES, CARDIOMEGALY = "No Finding", "Support Devices", "Cardiomegaly"
-ENLARGED_CARDIOMEDIASTINUM = "Enlarged Cardiomediastinum"
+NO_FINDING, SUPPORT_DEVICES = "No Finding", "Support Devices"
 _COLUMN = {name: i for i, name in enumerate(CHEXPERT_LABELS)}
 
-_SLASH = re.compile(r"(?<=[a-zA-Z])/(?=[a-zA-Z])")
-_EMPTY_SENTENCE = re.compile(r"\.\s+\.")
-_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _TOKEN = re.compile(r"[a-z0-9]+(?:['\-][a-z0-9]+)*|\S")
-_REGEX_META = set(".^$*+?{}[]\\|()")
 # scope limits in tokens: modal verbs reach this far forward, noun-phrase triggers (no, normal, ...) less far;
 # a backward trigger must follow its subject within this many tokens
 _FORWARD_WINDOW, _PHRASE_WINDOW, _BACKWARD_WINDOW = 20, 16, 12
-
-
-def clean(report: str) -> str:
-    """chexpert-labeler's report cleaning (loader/load.py), step for step."""
-    text = report.lower().replace("and/or", "or")
-    text = _SLASH.sub(" or ", text)
-    text = text.replace("..", ".").replace(".", ". ").replace(",", ", ")
-    text = " ".join(text.split())
-    return _EMPTY_SENTENCE.sub(".", text)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a cleaned report (after cleaning every full stop is followed by a space)."""
-    return [s for s in _SENTENCE_END.split(text) if s]
-
-
-class _Phrase:
-    """One line of a phrase file: a regex, searched literally with str.find when it has no regex syntax (all shipped
-    phrases), which gives the same non-overlapping matches as re.finditer and is much faster."""
-
-    __slots__ = ("text", "regex")
-
-    def __init__(self, text: str):
-        self.text = text
-        self.regex = None if not (_REGEX_META & set(text)) else re.compile(text)
-
-    def spans(self, sentence: str) -> Iterable[tuple[int, int]]:
-        if self.regex is not None:
-            for m in self.regex.finditer(sentence):
-                yield m.span()
-            return
-        n, start = len(self.text), sentence.find(self.text)
-        while start >= 0:
-            yield start, start + n
-            start = sentence.find(self.text, start + max(n, 1))
 
 
 @dataclass(frozen=True)
@@ -98,47 +59,22 @@ class Mention:
     reason: str  # the trigger that decided the value ("" for a plain positive)
 
 
-def _rules_dir() -> Path:
-    return Path(str(resources.files("xgem_bench.labelers") / "chexpert_rules"))
-
-
-def _observation(stem: str) -> str:
-    return stem.replace("_", " ").title()
-
-
-def _load_phrases(folder: Path) -> dict[str, list[str]]:
-    phrases: dict[str, list[str]] = {}
-    for path in sorted(folder.glob("*.txt")):
-        lines = [line.strip().replace("_", " ") for line in path.read_text(encoding="utf-8").splitlines()]
-        phrases[_observation(path.stem)] = [line for line in lines if line]
-    return phrases
-
-
-def _positional_unmentions(mentions: dict[str, list[str]]) -> dict[str, list[str]]:
-    """chexpert-labeler's generated unmention lists for Cardiomegaly and Enlarged Cardiomediastinum."""
-    prefixes = [a + b for a in ("over the", "overly the", "in the") for b in ("", " superior", " left", " right")]
-    cardio = [p + " " + m.replace("the ", "") for p in prefixes for m in mentions.get(CARDIOMEGALY, [])
-              if m not in ("cardiomegaly", "cardiac enlargement")]
-    mediastinum = [p + " " + m for p in prefixes for m in mentions.get(ENLARGED_CARDIOMEDIASTINUM, [])]
-    return {CARDIOMEGALY: cardio, ENLARGED_CARDIOMEDIASTINUM: mediastinum}
-
-
 class CheXpertLabeler:
     """Label reports with the CheXpert observations. Thread-safe after construction; build once and reuse."""
 
     def __init__(self, rules_dir: str | Path | None = None):
-        rules = Path(rules_dir) if rules_dir is not None else _rules_dir()
+        rules = Path(rules_dir) if rules_dir is not None else shipped_rules_dir()
         mention_dir, unmention_dir = rules / "phrases" / "mention", rules / "phrases" / "unmention"
         if not mention_dir.is_dir():
             raise FileNotFoundError(f"CheXpert phrase files not found under {rules}; expected phrases/mention/*.txt")
-        mentions = _load_phrases(mention_dir)
-        unmentions = _load_phrases(unmention_dir) if unmention_dir.is_dir() else {}
-        unmentions.update(_positional_unmentions(mentions))
+        mentions = load_phrases(mention_dir)
+        unmentions = load_phrases(unmention_dir) if unmention_dir.is_dir() else {}
+        unmentions.update(positional_unmentions(mentions))
         unknown = set(mentions) - set(CHEXPERT_LABELS)
         if unknown:
             raise ValueError(f"phrase files for unknown observations: {sorted(unknown)}")
-        self.mention_phrases = {obs: [_Phrase(p) for p in ps] for obs, ps in mentions.items()}
-        self.unmention_phrases = {obs: [_Phrase(p) for p in ps] for obs, ps in unmentions.items()}
+        self.mention_phrases = {obs: [Phrase(p) for p in ps] for obs, ps in mentions.items()}
+        self.unmention_phrases = {obs: [Phrase(p) for p in ps] for obs, ps in unmentions.items()}
         # (substring that must occur, observation, phrase); "" (always true) for phrases with regex syntax
         self._all_mentions = [("" if p.regex is not None else p.text, obs, p)
                               for obs, ps in self.mention_phrases.items() for p in ps]
@@ -159,7 +95,7 @@ class CheXpertLabeler:
     def mentions(self, report: str | None) -> list[Mention]:
         """Every mention with its value and the deciding trigger (for debugging labels)."""
         text = clean(_as_text(report))
-        candidates: dict[str, list[_Phrase]] = {}
+        candidates: dict[str, list[Phrase]] = {}
         for key, obs, phrase in self._all_mentions:  # a plain substring test first: most phrases never occur
             if key in text:
                 candidates.setdefault(obs, []).append(phrase)
@@ -173,7 +109,7 @@ class CheXpertLabeler:
         return found
 
     # ---- stage 2: mentions --------------------------------------------------------------------------------------
-    def _sentence_mentions(self, sentence: str, candidates: dict[str, list[_Phrase]]):
+    def _sentence_mentions(self, sentence: str, candidates: dict[str, list[Phrase]]):
         spans = []
         for obs, phrases in candidates.items():
             blocked = None

@@ -16,6 +16,7 @@ METRICS: dict[str, str] = {
     "cider": "xgem_bench.metrics.cider:CIDEr",
     "coherence-cosine": "xgem_bench.metrics.coherence:CosineCoherence",
     "hamming": "xgem_bench.metrics.hamming:HammingCoherence",
+    "intra-study-bleu": "xgem_bench.metrics.intra_study_bleu:IntraStudyBLEU",
     "meteor": "xgem_bench.metrics.meteor:METEOR",
     "pixel-mae": "xgem_bench.metrics.pixel_mae:PixelMAE",
     "radgraph-f1": "xgem_bench.metrics.radgraph_f1:RadGraphF1",
@@ -59,6 +60,8 @@ def get_metric_class(name: str) -> type[Metric]:
 
 def applies_to(metric_cls: type[Metric], task: Task) -> list:
     """The output modalities of `task` one instance of the metric is made for ([None] once for joint metrics)."""
+    if metric_cls.tasks and task.name not in metric_cls.tasks:
+        return []
     if metric_cls.kind == "joint":
         return [None] if task.is_joint and set(metric_cls.outputs_needed) <= set(task.outputs) else []
     wanted = metric_cls.kind == "image"

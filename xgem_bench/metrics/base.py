@@ -46,6 +46,9 @@ class MetricContext:
     #: the run's feature service (`xgem_bench.features`): one backbone pass per generated output for all metrics;
     #: None outside a run (a metric used on its own runs its backbone itself)
     features: Any = None
+    #: the same model's outputs for other tasks of the same studies (`xgem_bench.cache.SiblingOutputs`), read from
+    #: the generation cache, never generated; None outside a run
+    siblings: Any = None
 
     def reference_set(self) -> "ReferenceSet":
         """The reference set of `reference_indices`, for a metric used on its own (the runner prepares it instead)."""
@@ -90,6 +93,8 @@ class Metric(Configurable, ABC):
     primary: ClassVar[str]
     #: joint metrics: output modalities a task must have for the metric to apply (e.g. F and T)
     outputs_needed: ClassVar[tuple[Modality, ...]] = ()
+    #: task names the metric is limited to (e.g. intra-study BLEU: F->T and L->T); empty: every task with its output
+    tasks: ClassVar[tuple[str, ...]] = ()
     #: the paired test `compare` uses by default (`xgem_bench.stats.PAIRED_TESTS`)
     paired_test: ClassVar[str] = "bootstrap"
 

@@ -162,6 +162,16 @@ def bleu(hypotheses: Sequence[str | None], references: Sequence[str | Sequence[s
     return {f"bleu{n}": float(v) for n, v in enumerate(corpus_scores(stats, convention, smoothing), start=1)}
 
 
+def intra_study_rows(reports: Sequence[str | None], max_n: int, normalization: TextNormalization
+                     ) -> list[np.ndarray] | None:
+    """`pair_stats` of each non-empty report of one study against the study's other reports (its references), in
+    order; None when fewer than two reports are non-empty."""
+    tokens = [normalization.tokens(r) for r in reports if r and r.strip()]
+    if len(tokens) < 2:
+        return None
+    return [pair_stats(hyp, tokens[:i] + tokens[i + 1:], max_n) for i, hyp in enumerate(tokens)]
+
+
 def intra_study_bleu(reports_by_study: Mapping[str, Sequence[str | None]], convention: str = "nltk-corpus",
                      smoothing: str = "none", max_n: int = 4,
                      normalization: TextNormalization | None = None) -> dict[str, float]:
@@ -175,12 +185,11 @@ def intra_study_bleu(reports_by_study: Mapping[str, Sequence[str | None]], conve
     norm = normalization or TextNormalization()
     rows, skipped = [], 0
     for reports in reports_by_study.values():
-        tokens = [norm.tokens(r) for r in reports if r and r.strip()]
-        if len(tokens) < 2:
+        study_rows = intra_study_rows(reports, max_n, norm)
+        if study_rows is None:
             skipped += 1
             continue
-        for i, hyp in enumerate(tokens):
-            rows.append(pair_stats(hyp, tokens[:i] + tokens[i + 1:], max_n))
+        rows.extend(study_rows)
     stats = np.array(rows, dtype=np.int64).reshape(-1, 2 + 2 * max_n)
     values = {f"bleu{n}": float(v) for n, v in enumerate(corpus_scores(stats, convention, smoothing), start=1)}
     return {**values, "n_studies": len(reports_by_study) - skipped, "n_reports": len(rows),
