@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from xgem_bench.data.study import PAPER_PATHOLOGIES
-from xgem_bench.metrics.intra_study_bleu import PAIRED_TASKS as INTRA_STUDY_TASKS  # noqa: F401 (re-exported for tables.py)
+from xgem_bench.metrics.intra_study_bleu import PAIRED_TASKS as INTRA_STUDY_TASKS  # noqa: F401 (re-export)
 from xgem_bench.metrics.intra_study_bleu import IntraStudyBLEU
 from xgem_bench.presets import REXRANK
 
