@@ -37,6 +37,7 @@ def test_demo_backbone_matches_torchvision_densenet_and_xrv_op_norm(random_demo_
     backbone = make_backbone("xrv", variant="demo")
     assert isinstance(backbone, DemoBackbone) and backbone.label == DEMO_BACKBONE_LABEL
     assert f"recipe:{recipe_key()}" in backbone.signature and "variant:demo" in backbone.signature
+    assert backbone.signature.endswith("|thresholds:max-f1-held-out")
     images = make_images(3, size=80)
     features = backbone.features(images)
     assert features.shape == (3, 1024)

@@ -50,6 +50,7 @@ RECIPE: dict[str, Any] = {
     "shift_px": 3, "seed": 0, "threads": 2, "threshold_splits": ["validate", "test"],
     "thresholds": "max-F1 per label on threshold_splits",
 }
+THRESHOLD_RULE = "max-f1-held-out"
 
 
 def recipe_key(recipe: dict[str, Any] = RECIPE) -> str:
@@ -105,7 +106,8 @@ class DemoBackbone(XRVBackbone):
 
     @property
     def signature(self) -> str:
-        return f"{super().signature}|recipe:{recipe_key()}|size:{self.size}"
+        # the operating-threshold rule is on record beside the recipe hash (it changes F1 and Hamming, not AUC or FID)
+        return f"{super().signature}|recipe:{recipe_key()}|size:{self.size}|thresholds:{THRESHOLD_RULE}"
 
     def _load(self, path):
         import torch
