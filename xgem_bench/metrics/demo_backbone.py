@@ -47,7 +47,7 @@ WEIGHT_NAME = "xrv-densenet121-res224-demo"
 RECIPE: dict[str, Any] = {
     "version": 2, "architecture": "torchvision densenet121, 1 input channel, random init", "demo": "seed=1000,n=900",
     "split": "train", "view": "frontal", "size": 48, "epochs": 6, "batch": 16, "lr": 2e-3, "weight_decay": 1e-4,
-    "shift_px": 3, "seed": 0, "threads": 2, "threshold_splits": ["validate", "test"],
+    "shift_px": 3, "seed": 0, "threads": 1, "threshold_splits": ["validate", "test"],
     "thresholds": "max-F1 per label on threshold_splits",
 }
 THRESHOLD_RULE = "max-f1-held-out"
