@@ -53,7 +53,7 @@ def build_table(number: str, runs: Sequence[dict], with_paper: bool = False, ci:
     measured = Measurements(runs)
     paper = load_paper_values() if with_paper else {}
     if number == COUNT_TABLE:
-        table = _build_label_counts(measured)
+        table = _build_label_counts(measured, paper)
     elif number == "7":
         table = _build_coherence(measured, paper, ci)
     elif number == "A2":
@@ -209,11 +209,15 @@ def _interval_notes(table: BuiltTable, ci: dict) -> list[str]:
 
 _COUNT_COLUMNS = (("Samples", "n"), ("Negatives", "n_neg"), ("Positives", "n_pos"), ("Uncertain", "n_uncertain"),
                   ("Blank", "n_blank"))
+#: Table 1's rows as the paper prints them (its "Cgml." for Cardiomegaly included), in PAPER_PATHOLOGIES order
+PAPER_COUNT_ROWS = ("Atl.", "Cgml.", "Cnsl.", "Edm.", "Enl.", "Les.", "Opc.", "Eff.", "Pnm.", "Ptx.")
+_PAPER_COUNT_COLUMNS = ("# of Samples", "# of Negatives", "# of Positives")
 
 
-def _build_label_counts(measured: Measurements) -> BuiltTable:
+def _build_label_counts(measured: Measurements, paper: dict) -> BuiltTable:
     """Table 1: per XRV task and pathology, the studies with a defined ground truth under the run's label policy
-    (samples, negatives, positives) and the raw uncertain and blank labels, from the first model's record."""
+    (samples, negatives, positives) and the raw uncertain and blank labels, from the first model's record; with
+    `paper` (--with-paper), the paper's counts on its MIMIC-CXR test set beside them."""
     from xgem_bench.metrics.xrv_classification import LABEL_POLICIES
     rows = []
     for task in XRV_TASKS:
@@ -231,15 +235,20 @@ def _build_label_counts(measured: Measurements) -> BuiltTable:
         if differing:
             measured._note(f"{task}: {', '.join(differing)} scored other studies or used another policy: their "
                            "counts differ from these")
-        for label in PAPER_PATHOLOGIES:
+        for label, printed in zip(PAPER_PATHOLOGIES, PAPER_COUNT_ROWS):
             cells = [Cell(value=values[f"{key}/{label}"]) if f"{key}/{label}" in values else Cell(mark="n/a")
                      for _, key in _COUNT_COLUMNS]
+            if paper:
+                cells += [Cell(value=paper[(COUNT_TABLE, "", "-", printed, column)]) for column in _PAPER_COUNT_COLUMNS]
             rows.append(Row(label, label, task, "xgem-bench", cells))  # the CSV's model column names the pathology
-    built = BuiltPanel("", [("", name) for name, _ in _COUNT_COLUMNS], rows, [True] * len(_COUNT_COLUMNS),
-                       ["Task", "Pathology"])
+    headers = [("", name) for name, _ in _COUNT_COLUMNS]
+    if paper:
+        headers += [("", f"{name} (paper)") for name, _ in _COUNT_COLUMNS[:3]]
+    built = BuiltPanel("", headers, rows, [True] * len(headers), ["Task", "Pathology"])
     caption = ("Number of studies with a ground truth per pathology for the XRV classification of generated X-rays "
                "(Table 3): samples = negatives + positives under the label policy; uncertain and blank are the raw "
-               "labels before it.")
+               "labels before it." + (" Columns marked (paper): the paper's Table 1, its MIMIC-CXR test set under its own "
+                                      "label policy (the same counts beside every task)." if paper else ""))
     return BuiltTable(COUNT_TABLE, caption, [built], digits=0)
 
 

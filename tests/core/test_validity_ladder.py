@@ -68,6 +68,19 @@ def test_judge_by_hand():
     assert ladders["small"]["pass"] is None and ladders["small"]["relative_movement"] == pytest.approx(0.1)
 
 
+def test_every_expectation_names_a_registered_metric_and_a_ladder():
+    from xgem_bench.metrics import get_metric_class, metric_names
+    from xgem_bench.validity.degradations import LADDERS
+    kinds = {ladder.name: ladder.kind for ladder in LADDERS}
+    assert set(ladder_module.EXPECTED) <= set(metric_names())  # a misspelt name would never be checked
+    for name, expected in ladder_module.EXPECTED.items():
+        cls = get_metric_class(name)
+        assert set(expected.values()) <= {DEGRADES, IGNORES}
+        # a metric is only scored on ladders of its own kind (joint ladders: the joint metrics)
+        assert all(kinds[ladder] == cls.kind or kinds[ladder] == "joint" for ladder in expected), name
+    assert {"rouge", "meteor", "cider", "bertscore", "kid-inception", "prdc-inception"} <= set(ladder_module.EXPECTED)
+
+
 @pytest.mark.slow
 def test_validate_end_to_end_small(tmp_path, monkeypatch):
     args = ["validate", "--dataset", SMALL_DEMO, "--limit", "6", "--metrics", "bleu", "--metrics", "token-f1",

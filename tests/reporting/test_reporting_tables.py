@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from xgem_bench import results as store
 from xgem_bench.cli import app
 from xgem_bench.results import PAPER_VALUES, load_paper_values
-from xgem_bench.table_layouts import EXTRA_TABLES, LAYOUTS, TABLES
+from xgem_bench.table_layouts import COUNT_TABLE, EXTRA_TABLES, LAYOUTS, TABLES
 from xgem_bench.table_render import render
 from xgem_bench.tables import build_table
 
@@ -132,20 +132,25 @@ def test_paper_values_file_is_marked_and_matches_the_paper_text():
     document = json.loads(PAPER_VALUES.read_text())  # the packaged resource (importlib.resources)
     assert document["kind"] == "published-values" and "not measured" in document["warning"]
     paper = load_paper_values()
-    assert {k[0] for k in paper} == set(TABLES)
+    assert {k[0] for k in paper} == set(TABLES) | {COUNT_TABLE}
     text = Path(__file__).resolve().parents[3] / "shared" / "paper" / "xgem-paper.txt"
     if not text.exists():
         pytest.skip("paper text not available")
     numeric = [[t for t in line.split() if t.replace(".", "", 1).isdigit()] for line in text.read_text().splitlines()]
+    numeric += [line.split() for line in text.read_text().splitlines()]  # Table 1's rows start with their name
     rows: dict[tuple, list[float]] = {}
     for (number, panel, task, model, _), value in paper.items():
         rows.setdefault((number, panel, model) + ((task,) if number in ("3", "5", "7") else ()), []).append(value)
     for key, values in rows.items():
-        # the paper prints .xx for tables of fractions and 0.xx / 10.56 for FID tables
-        wanted = [f"{v:.2f}" if key[0] in ("2", "A1") else f"{v:.2f}"[1:] for v in values]
+        # the paper prints .xx for tables of fractions, 0.xx / 10.56 for FID tables and integers in Table 1
+        wanted = [f"{v:d}" if key[0] == COUNT_TABLE else f"{v:.2f}" if key[0] in ("2", "A1") else f"{v:.2f}"[1:]
+                  for v in values]
+        if key[0] == COUNT_TABLE:  # a whole row of the paper: "Atl. 10561 9123 1438"
+            wanted = [key[2]] + wanted
         found = any(wanted == tokens[i:i + len(wanted)] for tokens in numeric for i in range(len(tokens)))
         assert found, (key, wanted)
-    assert len(rows) == 6 + 6 + 2 * 11 + 5 + 13 + 5 + 3 + 3
+    assert len(rows) == 10 + 6 + 6 + 2 * 11 + 5 + 13 + 5 + 3 + 3
+    assert all(isinstance(v, int) for k, v in paper.items() if k[0] == COUNT_TABLE)
 
 
 def test_every_layout_renders_in_every_format_and_latex_is_balanced(report_runs):
@@ -308,3 +313,8 @@ def test_table_1_counts_under_the_recorded_label_policy(tmp_path):
     assert edema == {"Samples": values["n/Edema"], "Negatives": values["n_neg/Edema"], "Positives": 2.0,
                      "Uncertain": values["n_uncertain/Edema"], "Blank": 0.0}
     assert len(rows) == len(PAPER_PATHOLOGIES) * 5
+    # --with-paper: the paper's Table 1 beside ours (Atelectasis row of the paper text: "Atl. 10561 9123 1438")
+    md = render(build_table("1", [run], with_paper=True), "md")
+    assert "| T->F | Atelectasis | 10 | 8 | 2 | 0 | 0 | 10561 | 9123 | 1438 |" in md
+    assert "| T->F | Pneumothorax | 10 | 8 | 2 | 0 | 0 | 9337 | 9253 | 84 |" in md
+    assert "Samples (paper)" in md and "(paper) are published values" in md

@@ -27,13 +27,22 @@ MIN_RHO = 0.9
 DEGRADES, IGNORES = "degrades", "ignores"
 _IMAGE_FAULTS = {"blur": DEGRADES, "noise": DEGRADES, "intensity-drift": DEGRADES, "lateral-for-frontal": DEGRADES,
                  "findings-swapped": IGNORES}
+#: the set-level image metrics beside FID (KID, precision of PRDC, FD-infinity, CMMD): realism, like FID
+_FEATURE_SET_METRICS = ("kid-inception", "kid-raddino", "kid-dinov2", "prdc-inception", "prdc-raddino", "prdc-dinov2",
+                        "fd-infinity-inception", "fd-infinity-dinov2", "cmmd-clip")
+#: n-gram metrics that see word order (BLEU, ROUGE-L's longest common subsequence, METEOR's fragmentation penalty,
+#: CIDEr-D's 4-grams): every wording change costs them, a harmless sentence reorder included
+_WORDING = {"findings-deleted": DEGRADES, "negations-flipped": DEGRADES, "sentences-shuffled": DEGRADES,
+            "word-dropout": DEGRADES, "other-report": DEGRADES}
 EXPECTED: dict[str, dict[str, str]] = {
     "fid-inception": _IMAGE_FAULTS,
     "fid-xrv": _IMAGE_FAULTS,
+    **{name: _IMAGE_FAULTS for name in _FEATURE_SET_METRICS},
     "pixel-mae": {**_IMAGE_FAULTS, "findings-swapped": DEGRADES},
     "xrv-classification": {"findings-swapped": DEGRADES, "lateral-for-frontal": DEGRADES},
-    "bleu": {"findings-deleted": DEGRADES, "negations-flipped": DEGRADES, "sentences-shuffled": DEGRADES,
-             "word-dropout": DEGRADES, "other-report": DEGRADES},
+    "bleu": _WORDING, "rouge": _WORDING, "meteor": _WORDING, "cider": _WORDING,
+    # contextual embeddings: known to be weak on negation, so no expectation for flipped negations or reordering
+    "bertscore": {"findings-deleted": DEGRADES, "word-dropout": DEGRADES, "other-report": DEGRADES},
     "token-f1": {"findings-deleted": DEGRADES, "negations-flipped": DEGRADES, "sentences-shuffled": IGNORES,
                  "word-dropout": DEGRADES, "other-report": DEGRADES},
     "chexpert-f1": {"findings-deleted": DEGRADES, "negations-flipped": DEGRADES, "sentences-shuffled": IGNORES,
