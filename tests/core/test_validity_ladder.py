@@ -60,12 +60,18 @@ def test_judge_by_hand():
     ladders = {"up": {"levels": [0, 1, 2, 3, 4], "values": [0, 1, 3, 2, 9]},
                "flat": {"levels": [0, 1, 2, 3, 4], "values": [1, 1, 1, 1, 1]},
                "down": {"levels": [0, 1, 2, 3, 4], "values": [9, 8, 7, 6, 5]},
-               "small": {"levels": [0, 1, 2, 3, 4], "values": [0, 0.1, 0.2, 0.3, 0.9]}}
-    judge(ladders, {"up": DEGRADES, "flat": DEGRADES, "down": DEGRADES, "small": IGNORES}, higher_is_better=False)
+               "small": {"levels": [0, 1, 2, 3, 4], "values": [0, 0.1, 0.2, 0.3, 0.9]},
+               "ceiling": {"levels": [0, 1, 2, 3, 4], "values": [0, 3, 4, 4, 4]},
+               "back": {"levels": [0, 1, 2, 3, 4], "values": [0, 3, 4, 4, 3.9]}}
+    judge(ladders, {"up": DEGRADES, "flat": DEGRADES, "down": DEGRADES, "small": IGNORES, "ceiling": DEGRADES,
+                    "back": DEGRADES}, higher_is_better=False)
     assert ladders["up"]["rho"] == pytest.approx(0.9) and ladders["up"]["pass"] is True  # one pair out of order
     assert ladders["flat"]["pass"] is False and np.isnan(ladders["flat"]["rho"])  # a metric that does not move
     assert ladders["down"]["rho"] == pytest.approx(-1) and ladders["down"]["pass"] is False  # the wrong way
     assert ladders["small"]["pass"] is None and ladders["small"]["relative_movement"] == pytest.approx(0.1)
+    # a bounded metric that reaches its worst value stays there: ties pull rho under 0.9, it never moves back
+    assert ladders["ceiling"]["rho"] < 0.9 and ladders["ceiling"]["pass"] is True
+    assert ladders["back"]["rho"] < 0.9 and ladders["back"]["pass"] is False  # one step back the good way
 
 
 def test_every_expectation_names_a_registered_metric_and_a_ladder():

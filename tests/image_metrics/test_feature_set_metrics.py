@@ -68,3 +68,14 @@ def test_memorisation_in_inception_space_detects_copies(inception_weights, tmp_p
     _, fresh = score("memorisation-image", dataset, tmp_path, Modality.FRONTAL,
                      [1 - x for x in grey_images(4, size=48, seed=42)], space="inception", threshold=0.99)
     assert fresh["above_threshold"] == 0.0
+
+
+def test_each_feature_set_metric_says_which_way_is_better():
+    """Tables, `compare` and `validate` read the direction from the class: PRDC's four values are fractions of
+    samples that a good model raises; the distances and discrepancies fall (PRDC derives from FID's class, whose
+    "lower is better" it must not inherit)."""
+    from xgem_bench.metrics import get_metric_class
+    for name in ("prdc-inception", "prdc-raddino", "prdc-dinov2"):
+        assert get_metric_class(name).higher_is_better is True, name
+    for name in ("kid-inception", "fd-infinity-inception", "cmmd-clip", "fid-inception"):
+        assert get_metric_class(name).higher_is_better is False, name

@@ -38,6 +38,7 @@ class PRDC(FeatureSetMetric):
     backbone_name = "inception"
     weights = ("fid-inception", "fid-inception-fid-helper")
     primary = "precision"
+    higher_is_better = True  # precision, recall, density and coverage: FID's "lower is better" is not inherited
     resampleable_values = ("precision", "recall", "density", "coverage")
 
     @classmethod
