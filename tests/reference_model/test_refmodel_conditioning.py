@@ -1,5 +1,5 @@
 """Does a trained XGeM follow its report? Toy studies whose finding is the radius of a bright central disc (0.10 or
-0.35 of the image), a frontal pipeline (CLIP, image VAE, frontal LDM) trained on them, then T->F generated for each
+0.35 of the image), a frontal pipeline (CLIP, image VAE, frontal LDM) trained on them (400 LDM epochs: see EPOCHS), then T->F generated for each
 report with the same seeds: the large-disc report must light up the ring between the two radii, seed by seed.
 
 The ground truth is the toy data's own construction, not the model: a model that ignores its prompt (a broken
@@ -22,7 +22,10 @@ from refmodel_fixtures import REPORTS, fast_config, toy_studies
 pytestmark = pytest.mark.slow
 SMALL, LARGE = 0, 5  # REPORTS[k] is drawn with a disc of radius 0.10 + 0.05 k
 RADII = {SMALL: 0.10, LARGE: 0.35}
-EPOCHS = {"clip": 1, "image-vae": 30, "ldm-image": 150}  # measured: fewer LDM epochs do not separate the reports
+EPOCHS = {"clip": 1, "image-vae": 30, "ldm-image": 400}
+#: measured gains (the asserted quantity) over six sampling seeds, per training seed: 150 LDM epochs 0.04-0.08 on
+#: average (one seed of three reached 0.25), 400 epochs 0.21 and 0.30 (every sample >= 0.18)
+TRAINING_SEED = 0
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,7 @@ def frontal_model(tmp_path_factory):
             hyper = config.hyper[stage]
             config.hyper[stage] = StageHyper(lr=hyper.lr, batch_size=8, epochs=EPOCHS[stage],
                                              grad_clip=hyper.grad_clip)
+            torch.manual_seed(TRAINING_SEED)  # initial weights do not depend on what ran before in the session
             train(root, config, dataset, *args, progress=False)
         yield XGeM.load(root, "xgem", modalities=("frontal",), joint=False)
     finally:
@@ -65,5 +69,5 @@ def test_generated_frontals_follow_the_reports_finding(frontal_model):
         out = frontal_model.generate({"report": [REPORTS[k]] * len(seeds)}, ["frontal"], seeds, steps=20)
         brightness[k] = ring_brightness(out["frontal"])
     gain = brightness[LARGE] - brightness[SMALL]  # same seed, same starting noise: only the report differs
-    # the training images' ring differs by 0.6 (disc 0.8 against background 0.2); measured here: 0.20-0.33 per seed
+    # the training images' ring differs by 0.6 (disc 0.8 against background 0.2); measured: 0.18-0.24 per seed
     assert (gain > 0.05).all() and gain.mean() > 0.1, gain
