@@ -310,23 +310,23 @@ def _build_intra_study(measured: Measurements, paper: dict, ci: dict | None) -> 
         if not ran:
             rows.append(Row(model, model, "", "xgem-bench", [Cell(mark="-") for _ in panel.columns]))
             continue
-        recorded = [(found[1]["values"].get("n_studies", 0), task) for task in ran
-                    if (found := measured.record(task, model, INTRA_STUDY_METRIC)) and found[1].get("status") == "ok"]
-        task = max(recorded)[1] if recorded else ran[-1]  # no value anywhere: the cells say why (a note)
+        recorded = {task: found[1] for task in ran
+                    if (found := measured.record(task, model, INTRA_STUDY_METRIC)) and found[1].get("status") == "ok"}
+        # the run with more paired studies; no value anywhere: the cells say why (a note)
+        task = max(recorded, key=lambda t: recorded[t]["values"].get("n_studies", 0)) if recorded else ran[-1]
         cells = []
         for column in panel.columns:
             cell = measured.cell(task, model, column.metric, column.key)
             if cell.mark == "":
-                values = measured.record(task, model, INTRA_STUDY_METRIC)[1]["values"]
-                cell = replace(cell, n=values.get("n_studies"))
+                cell = replace(cell, n=recorded[task]["values"].get("n_studies"))
                 if ci:
                     cell = _with_interval(cell, measured, task, model, column, ci)
             cells.append(cell)
         if recorded:
-            values = measured.record(task, model, INTRA_STUDY_METRIC)[1]
-            measured._note(f"{model}: intra-study BLEU over {values['values']['n_studies']} studies "
-                           f"({values['values']['n_skipped_studies']} without two non-empty reports), "
-                           f"{values['settings']['convention']}, recorded by its {task} run")
+            record = recorded[task]
+            measured._note(f"{model}: intra-study BLEU over {record['values']['n_studies']} studies "
+                           f"({record['values']['n_skipped_studies']} without two non-empty reports), "
+                           f"{record['settings']['convention']}, recorded by its {task} run")
         rows.append(Row(model, model, "", "xgem-bench", cells))
     if paper:
         rows += _paper_rows("A2", panel, "", paper)
