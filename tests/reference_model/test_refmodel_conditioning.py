@@ -1,6 +1,7 @@
 """Does a trained XGeM follow its report? Toy studies whose finding is the radius of a bright central disc (0.10 or
-0.35 of the image), a frontal pipeline (CLIP, image VAE, frontal LDM) trained on them (400 LDM epochs: see EPOCHS), then T->F generated for each
-report with the same seeds: the large-disc report must light up the ring between the two radii, seed by seed.
+0.35 of the image), a frontal pipeline (CLIP, image VAE, frontal LDM) trained on them (400 LDM epochs: see EPOCHS),
+then T->F generated for each report with the same seeds: the large-disc report must light up the ring between the
+two radii, seed by seed.
 
 The ground truth is the toy data's own construction, not the model: a model that ignores its prompt (a broken
 conditioning path, a prompt embedding that does not reach the UNet) gives identical images for both reports and
