@@ -76,7 +76,8 @@ def micro_batch(batch_size: int, processes: int, grad_accum: int, n: int) -> int
 def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper: StageHyper, out_dir: Path,
         collate_fn: Callable | None = None, resume: bool = True, progress: bool = True, seed: int = 11,
         desc: str = "train", run: RunOptions | None = None) -> list[dict]:
-    """AdamW + cosine schedule with linear warm-up; checkpoints the training state after every epoch. Returns the
+    """AdamW + cosine schedule with linear warm-up (+ an EMA of the weights with `hyper.ema_decay`, copied into
+    `params` at the end); checkpoints the training state after every epoch. Returns the
     stage's loss log (on rank 0; a resumed run's includes the epochs done before), one row per optimizer step."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -109,6 +110,11 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     total = max(1, epochs * -(-len(loader) // run.grad_accum))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(hyper.warmup_fraction * total), total)
     accelerator.register_for_checkpointing(scheduler)
+    ema = None
+    if hyper.ema_decay:
+        from diffusers.training_utils import EMAModel
+        ema = EMAModel(params, decay=hyper.ema_decay, use_ema_warmup=True, power=2 / 3)
+        accelerator.register_for_checkpointing(ema)
     inner = accelerator.unwrap_model(model)
 
     state_dir = out_dir / "_state"
@@ -143,6 +149,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
                 continue
             if hasattr(inner, "after_step"):
                 inner.after_step()
+            if ema is not None:
+                ema.step(params)
             row = {"step": step, "epoch": epoch, "seconds": round(time.time() - started, 2),
                    "lr": scheduler.get_last_lr()[0],
                    **{k: float(v.detach().float().mean()) for k, v in out.items()}}
@@ -163,6 +171,8 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
                 if old.name != name:
                     shutil.rmtree(old)
     accelerator.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(params)  # the stage saves the averaged weights
     return history
 
 

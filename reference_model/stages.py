@@ -132,6 +132,7 @@ class LDMStage(nn.Module):
         self.register_buffer("null", null[[MODALITIES.index(m) for m in self.others]], persistent=False)
         self.scheduler = train_scheduler(config.diffusion)
         self.p_uncond, self.multi_prompt, self.weighting = config.diffusion.cfg_dropout, multi_prompt, weighting
+        self.snr_gamma = config.diffusion.snr_gamma
 
     def forward(self, idx: torch.Tensor) -> dict:
         prompts = torch.stack([self.tables.prompt(m, idx) for m in self.others], dim=1)
@@ -144,7 +145,17 @@ class LDMStage(nn.Module):
         t = torch.randint(0, self.scheduler.config.num_train_timesteps, (len(idx),), device=z0.device)
         x_t, noise = noisy_step(self.scheduler, z0, t)
         eps = predict_noise(self.unet, x_t, t, cond.unsqueeze(1))
-        return {"loss": F.mse_loss(eps, noise)}
+        if self.snr_gamma is None:
+            return {"loss": F.mse_loss(eps, noise)}
+        per_sample = F.mse_loss(eps, noise, reduction="none").flatten(1).mean(1)
+        return {"loss": (min_snr_weights(self.scheduler, t, self.snr_gamma) * per_sample).mean()}
+
+
+def min_snr_weights(scheduler, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weights of the noise-prediction loss: min(SNR_t, gamma) / SNR_t, SNR_t = abar_t / (1 - abar_t)."""
+    abar = scheduler.alphas_cumprod.to(t.device)[t]
+    snr = abar / (1 - abar)
+    return snr.clamp(max=gamma) / snr
 
 
 class AlignStage(nn.Module):
