@@ -317,6 +317,8 @@ def train_align(root: Path, config: XGeMConfig, dataset, variant: str = "xgem", 
                 {"align": asdict(config.align)})
     if is_main():
         shutil.rmtree(tables_dir, ignore_errors=True)
+        for phase_state in outs[MODALITIES[0]].parent.glob("*/_phase*/_state"):  # the phases' resumable states
+            shutil.rmtree(phase_state)
     return list(outs.values())
 
 
