@@ -1,8 +1,9 @@
 """`xgem`: our reference XGeM (reference_model/), any of the twelve paper tasks, from a checkpoint folder written by
 `xgem-bench train` or from the official MedCoDi-M.pt (converted on load).
 
-Options: `config` (tiny | tiny128 | paper: the default checkpoint folder), `checkpoint` (a folder, or "official": the
-authors' weights from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
+Options: `config` (tiny | tiny128 | paper: the default checkpoint folder), `checkpoint` (a folder; "official": the
+authors' weights from the weights manager; "demo": the bundled `tiny128` demo checkpoint, reference_model/
+demo_checkpoint.py, from the weights manager), `steps` (DDIM, 50), `guidance` (CFG scale, 7.5), `eta` (0 = the wrapper's
 deterministic DDIM; the public demo uses 1), `decoding` (sample | greedy | beam), `connector_context` (self | others;
 null = the checkpoint's), `mix_weights` (modality -> weight of the prompt interpolation; null = uniform),
 `clip_text` (what the CLIP text tower reads: `raw`, the report as given, which is what the public code's inference
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from xgem_bench.adapters.base import Adapter, AdapterContext
+from xgem_bench.reference_model.demo_checkpoint import SETTING as DEMO, WEIGHT_NAME as DEMO_WEIGHT
 from xgem_bench.tasks import PAPER_TASKS, Modality, Task
 
 OFFICIAL = "official"
@@ -58,6 +60,9 @@ class XGeMAdapter(Adapter):
 
     def checkpoint_dir(self) -> Path:
         from xgem_bench.reference_model.layout import default_checkpoint
+        if self.settings["checkpoint"] == DEMO:
+            from xgem_bench import weights
+            return weights.get(DEMO_WEIGHT).path
         return Path(self.settings["checkpoint"]).expanduser() if self.settings["checkpoint"] \
             else default_checkpoint(self.settings["config"])
 
@@ -72,6 +77,11 @@ class XGeMAdapter(Adapter):
         if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench.reference_model.convert import official_missing_reason
             return official_missing_reason(self.variant)
+        if self.settings["checkpoint"] == DEMO:
+            from xgem_bench import weights
+            reason = weights.missing_reason(DEMO_WEIGHT)
+            if reason:
+                return reason
         from xgem_bench.reference_model.layout import missing_stages
         missing = missing_stages(self.checkpoint_dir(), self.variant)
         if missing:
@@ -84,6 +94,9 @@ class XGeMAdapter(Adapter):
         if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench import weights
             return f"xgem-official={weights.checksum('xgem-official')}"
+        if self.settings["checkpoint"] == DEMO:
+            from xgem_bench import weights
+            return f"{DEMO_WEIGHT}={weights.checksum(DEMO_WEIGHT)}"
         root = self.checkpoint_dir()
         digest = hashlib.sha256()
         for path in sorted(root.rglob("*.safetensors")) + sorted(root.rglob("stage.json")):
@@ -112,6 +125,9 @@ class XGeMAdapter(Adapter):
             self.model = load_official(device=context.device)
         else:
             from xgem_bench.reference_model.model import XGeM
+            if self.settings["checkpoint"] == DEMO:
+                from xgem_bench import weights
+                weights.verify(DEMO_WEIGHT)  # the bundled folder's sha256, before anything loads it
             self.model = XGeM.load(self.checkpoint_dir(), self.variant, device=context.device)
         self.model.tokenizers.clip.clip_cleaning = self.clip_text() == "clean"
 
