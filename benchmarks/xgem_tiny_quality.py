@@ -1,4 +1,5 @@
-"""How good are the tiny XGeM's frontals on the demo test split, and which part limits them?
+"""How good are the tiny XGeM's frontals on the demo test split, and which part limits them? By default it scores
+the bundled demo checkpoint (reference_model/checkpoints/tiny128-demo, what `make demo` runs).
 
     .venv/bin/python benchmarks/xgem_tiny_quality.py [--checkpoint DIR] [--variant xgem] [--limit N]
                                                       [--steps 50] [--guidance 7.5] [--no-generation]
@@ -33,6 +34,7 @@ from xgem_bench.metrics.frechet import frechet_distance
 from xgem_bench.metrics.pixel_mae import resize_to
 from xgem_bench.metrics.xrv_classification import classification_scores, ground_truth, xrv_output_indices
 from xgem_bench.reference_model import model as xm
+from xgem_bench.reference_model.demo_checkpoint import BUNDLED
 from xgem_bench.synthetic.demo import load_demo
 from xgem_bench.tasks import Modality
 
@@ -82,7 +84,7 @@ def _generate(model: xm.XGeM, test, steps: int, guidance: float, dtype: str) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=xm.default_checkpoint("tiny"))
+    parser.add_argument("--checkpoint", type=Path, default=BUNDLED)
     parser.add_argument("--variant", default="xgem")
     parser.add_argument("--limit", type=int, default=None, help="test studies (default: all)")
     parser.add_argument("--steps", type=int, default=50)
