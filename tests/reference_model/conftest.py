@@ -6,6 +6,17 @@ from refmodel_fixtures import fast_config, toy_studies
 from xgem_bench.data.dataset import InMemoryDataset
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (faster on a loaded 2-core machine), restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def toy_dataset():
     return InMemoryDataset(toy_studies(), name="toy", synthetic=True)

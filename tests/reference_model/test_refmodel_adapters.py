@@ -3,7 +3,6 @@
 whole conformance check on every task it declares."""
 import numpy as np
 import pytest
-import torch
 
 from xgem_bench.adapters import get_adapter_class
 from xgem_bench.adapters.base import AdapterContext
@@ -13,16 +12,8 @@ from xgem_bench.tasks import parse_task
 
 from refmodel_fixtures import toy_studies
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 STEPS = 3
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name", ["xgem", "codi-xr"])

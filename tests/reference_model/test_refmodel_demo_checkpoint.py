@@ -11,15 +11,7 @@ from xgem_bench.reference_model.demo_checkpoint import BUNDLED, WEIGHT_NAME
 from xgem_bench.synthetic.demo import load_demo
 from xgem_bench.tasks import Modality, parse_task
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def test_the_bundled_folder_is_the_catalogued_one():
