@@ -13,10 +13,11 @@ xgem=.venv/bin/xgem-bench
 .venv/bin/python -c "import sys; from xgem_bench import weights; sys.exit(bool(weights.missing_reason('xgem-tiny128-demo')))" ||
   "$xgem" weights import xgem-tiny128-demo --from-package xgem-bench
 demo_xgem=(-s xgem.checkpoint=demo -s codi-xr.checkpoint=demo -s 'independent.base_settings={"checkpoint": "demo"}')
+demo_coherence=(--metric-setting coherence-cosine.encoder=demo)  # the shared space: the demo checkpoint's CLIP
 # The demo backbone, standing in for the XRV DenseNet on the demo (FID-XRV, Table 3, Figure 5): a DenseNet-121 trained
 # on the demo's training phantoms (once; about 2 minutes on 2 CPU cores), labelled "demo backbone (synthetic, not XRV)".
 .venv/bin/python -c "import sys; from xgem_bench import weights; sys.exit(bool(weights.missing_reason('xrv-densenet121-res224-demo')))" ||
   "$xgem" weights import xrv-densenet121-res224-demo --from-package xgem-bench
 "$xgem" run --task "L+T->F" --dataset demo "${demo_xgem[@]}" "$@"
 # A joint task too, for the metrics of joint outputs (Hamming, Figure 5; coherence, Table 7).
-"$xgem" run --task "L->F+T" --dataset demo "${demo_xgem[@]}" "$@"
+"$xgem" run --task "L->F+T" --dataset demo "${demo_xgem[@]}" "${demo_coherence[@]}" "$@"

@@ -7,6 +7,7 @@ import torch
 from xgem_bench import weights
 from xgem_bench.adapters import get_adapter_class
 from xgem_bench.adapters.base import AdapterContext
+from xgem_bench.metrics.coherence import encoder_problem, encoder_root
 from xgem_bench.reference_model.demo_checkpoint import BUNDLED, WEIGHT_NAME
 from xgem_bench.synthetic.demo import load_demo
 from xgem_bench.tasks import Modality, parse_task
@@ -22,11 +23,13 @@ def test_the_bundled_folder_is_the_catalogued_one():
     assert size <= 30 * 2 ** 20  # the repository's budget for it
 
 
-def test_the_adapters_refuse_it_until_imported_and_then_run_it():
+def test_the_adapters_and_coherence_refuse_it_until_imported_and_then_use_it():
+    fix = f"xgem-bench weights import {WEIGHT_NAME} --from-package xgem-bench"
     adapter = get_adapter_class("xgem")(checkpoint="demo", steps=2)
-    reason = adapter.unavailable_reason()
-    assert reason and f"xgem-bench weights import {WEIGHT_NAME} --from-package xgem-bench" in reason
+    assert fix in (adapter.unavailable_reason() or "")
+    assert fix in (encoder_problem("demo") or "")
     weights.import_from_package(WEIGHT_NAME, "xgem-bench")
+    assert encoder_problem("demo") is None and encoder_root("demo") == weights.get(WEIGHT_NAME).path
     dataset = load_demo()
     studies = [dataset.load(int(i), (Modality.LATERAL, Modality.REPORT)) for i in dataset.indices("test")[:2]]
     for name in ("xgem", "codi-xr"):

@@ -8,8 +8,9 @@ two single-output calls with the same inputs and seeds) and competitors are comp
 study's own modalities (`cosine_real`) is the reference level.
 
 The encoder is a setting: `encoder` names an XGeM configuration whose checkpoint sits where `xgem-bench train` puts
-it (`tiny`, the default, trained on the demo data; `paper`, the full-size model) or is a checkpoint folder
-(`xgem_config.json`, `clip/`, the tokenizer). The resolved folder and a fingerprint of its CLIP stage go on record:
+it (`tiny`, the default, trained on the demo data; `paper`, the full-size model), is `demo` (the bundled `tiny128`
+demo checkpoint, once imported: `make demo` uses it) or is a checkpoint folder (`xgem_config.json`, `clip/`, the
+tokenizer). The resolved folder and a fingerprint of its CLIP stage go on record:
 numbers made with different encoders are not comparable. Without a trained CLIP stage the metric is unavailable
 (never random weights); the reason names the command that trains one.
 """
@@ -36,23 +37,32 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def encoder_root(encoder: str) -> Path:
-    """A configuration name (`tiny`, `paper`: the folder `xgem-bench train` uses) or a checkpoint folder."""
+    """A configuration name (`tiny`, `paper`: the folder `xgem-bench train` uses), `demo` (the bundled checkpoint in
+    the weights store) or a checkpoint folder."""
+    from xgem_bench.reference_model import demo_checkpoint
     from xgem_bench.reference_model.config import PRESETS
     from xgem_bench.reference_model.layout import default_checkpoint
+    if encoder == demo_checkpoint.SETTING:
+        from xgem_bench import weights
+        return weights.get(demo_checkpoint.WEIGHT_NAME).path
     return default_checkpoint(encoder) if encoder in PRESETS else Path(encoder).expanduser()
 
 
 def encoder_problem(encoder: str) -> str | None:
     """None when `encoder` resolves to a trained XGeM prompt encoder, else why not and the fix (file checks only)."""
+    from xgem_bench import weights
+    from xgem_bench.reference_model import demo_checkpoint
     from xgem_bench.reference_model.config import PRESETS
     from xgem_bench.reference_model.layout import component_dir, is_trained
     root = encoder_root(encoder)
     if (root / "xgem_config.json").is_file() and is_trained(component_dir(root, "clip")):
         return None
+    if encoder == demo_checkpoint.SETTING:
+        return weights.missing_reason(demo_checkpoint.WEIGHT_NAME)
     config = encoder if encoder in PRESETS else "tiny|paper"
     return (f"no trained XGeM prompt encoder at {root} (needs xgem_config.json and a trained clip/ stage); run "
             f"`xgem-bench train clip --config {config} --checkpoint {root}`, or set coherence-cosine.encoder to "
-            "another configuration (tiny, paper) or checkpoint folder")
+            "another configuration (tiny, paper), demo or a checkpoint folder")
 
 
 def encoder_fingerprint(root: Path) -> str:
