@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from xgem_bench.adapters.base import Adapter, AdapterContext
+from xgem_bench.reference_model import demo_checkpoint
 from xgem_bench.reference_model.demo_checkpoint import SETTING as DEMO, WEIGHT_NAME as DEMO_WEIGHT
 from xgem_bench.tasks import PAPER_TASKS, Modality, Task
 
@@ -61,8 +62,7 @@ class XGeMAdapter(Adapter):
     def checkpoint_dir(self) -> Path:
         from xgem_bench.reference_model.layout import default_checkpoint
         if self.settings["checkpoint"] == DEMO:
-            from xgem_bench import weights
-            return weights.get(DEMO_WEIGHT).path
+            return demo_checkpoint.installed_path()
         return Path(self.settings["checkpoint"]).expanduser() if self.settings["checkpoint"] \
             else default_checkpoint(self.settings["config"])
 
@@ -77,11 +77,8 @@ class XGeMAdapter(Adapter):
         if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench.reference_model.convert import official_missing_reason
             return official_missing_reason(self.variant)
-        if self.settings["checkpoint"] == DEMO:
-            from xgem_bench import weights
-            reason = weights.missing_reason(DEMO_WEIGHT)
-            if reason:
-                return reason
+        if self.settings["checkpoint"] == DEMO and demo_checkpoint.missing_reason():
+            return demo_checkpoint.missing_reason()
         from xgem_bench.reference_model.layout import missing_stages
         missing = missing_stages(self.checkpoint_dir(), self.variant)
         if missing:

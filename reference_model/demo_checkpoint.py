@@ -20,6 +20,18 @@ REQUIRED_FILES = ("xgem_config.json", "tokenizer.json", "clip/config.json", "ima
                   "text-vae/config.json")
 
 
+def installed_path() -> Path:
+    """Where the weights manager keeps the imported checkpoint (what `checkpoint=demo` and `encoder=demo` load)."""
+    from xgem_bench import weights
+    return weights.get(WEIGHT_NAME).path
+
+
+def missing_reason() -> str | None:
+    """None once imported, else why not and the import command."""
+    from xgem_bench import weights
+    return weights.missing_reason(WEIGHT_NAME)
+
+
 def store_half(folder: Path) -> None:
     """Every float32 tensor of the checkpoint's safetensors files rewritten as float16, in place (metadata kept):
     half the size, so that both variants fit the repository's 30 MB. The loaders (diffusers, transformers,

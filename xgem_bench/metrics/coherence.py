@@ -43,14 +43,12 @@ def encoder_root(encoder: str) -> Path:
     from xgem_bench.reference_model.config import PRESETS
     from xgem_bench.reference_model.layout import default_checkpoint
     if encoder == demo_checkpoint.SETTING:
-        from xgem_bench import weights
-        return weights.get(demo_checkpoint.WEIGHT_NAME).path
+        return demo_checkpoint.installed_path()
     return default_checkpoint(encoder) if encoder in PRESETS else Path(encoder).expanduser()
 
 
 def encoder_problem(encoder: str) -> str | None:
     """None when `encoder` resolves to a trained XGeM prompt encoder, else why not and the fix (file checks only)."""
-    from xgem_bench import weights
     from xgem_bench.reference_model import demo_checkpoint
     from xgem_bench.reference_model.config import PRESETS
     from xgem_bench.reference_model.layout import component_dir, is_trained
@@ -58,7 +56,7 @@ def encoder_problem(encoder: str) -> str | None:
     if (root / "xgem_config.json").is_file() and is_trained(component_dir(root, "clip")):
         return None
     if encoder == demo_checkpoint.SETTING:
-        return weights.missing_reason(demo_checkpoint.WEIGHT_NAME)
+        return demo_checkpoint.missing_reason()
     config = encoder if encoder in PRESETS else "tiny|paper"
     return (f"no trained XGeM prompt encoder at {root} (needs xgem_config.json and a trained clip/ stage); run "
             f"`xgem-bench train clip --config {config} --checkpoint {root}`, or set coherence-cosine.encoder to "
