@@ -52,6 +52,9 @@ class ImageVAEConfig:
     train_crop: int | None = None
     #: image-vae stage: weight of the L1 distance between the image gradients (finite differences), for sharp edges
     edge_weight: float = 0.0
+    #: image-vae stage, a second phase of hyper["image-decoder"] epochs: the decoder alone learns to decode latents
+    #: plus Gaussian noise of std up to this many scaled-latent units (stages.ImageDecoderStage); 0 = no such phase
+    decoder_noise: float = 0.0
 
 
 @dataclass
@@ -151,6 +154,7 @@ def _default_hyper() -> dict[str, StageHyper]:
     return {
         "clip": StageHyper(lr=5e-5, batch_size=1024, epochs=200),
         "image-vae": StageHyper(lr=4.5e-6, batch_size=64, epochs=0),  # paper: pretrained SD VAE, not trained
+        "image-decoder": StageHyper(lr=4.5e-6, batch_size=64, epochs=0),  # tiny128's noisy-latent decoder phase
         "text-vae": StageHyper(lr=5e-5, batch_size=256, epochs=100, grad_clip=1.0),
         "ldm-image": StageHyper(lr=1e-5, batch_size=512, epochs=100),
         "ldm-report": StageHyper(lr=1e-5, batch_size=1024, epochs=100),
@@ -173,6 +177,10 @@ class XGeMConfig:
     #: "local": one WordPiece tokenizer trained on the training reports (saved in the checkpoint)
     tokenizer: str = "pretrained"
     local_vocab_size: int = 2000
+
+    def __post_init__(self):
+        # a stage without an entry (a preset that leaves it out, a checkpoint saved before it existed) gets the default
+        self.hyper = {**_default_hyper(), **self.hyper}
 
     @property
     def shared_dim(self) -> int:
@@ -266,12 +274,13 @@ def tiny128_config() -> XGeMConfig:
     config.name = "tiny128"
     config.image_vae = ImageVAEConfig(channels=1, block_out_channels=(16, 32, 32), layers_per_block=1,
                                       latent_channels=4, norm_num_groups=8, image_size=128, scaling_factor=None,
-                                      mid_attention=False, train_crop=64, edge_weight=1.0)
+                                      mid_attention=False, train_crop=64, edge_weight=1.0, decoder_noise=0.4)
     config.xray_unet = XrayUNetConfig(block_out_channels=(32, 64, 64), layers_per_block=1,
                                       attention_levels=(False, False, True), attention_head_dim=4, norm_num_groups=8)
     config.hyper["clip"] = StageHyper(lr=5e-4, batch_size=32, epochs=300)
     config.hyper["image-vae"] = StageHyper(lr=2e-3, batch_size=4, epochs=90, warmup_fraction=0.05)
-    config.hyper["ldm-image"] = StageHyper(lr=2e-3, batch_size=16, epochs=90, ema_decay=0.999)
+    config.hyper["image-decoder"] = StageHyper(lr=5e-4, batch_size=4, epochs=25, warmup_fraction=0.05)
+    config.hyper["ldm-image"] = StageHyper(lr=3e-3, batch_size=16, epochs=90, warmup_fraction=0.05, ema_decay=0.999)
     config.diffusion.snr_gamma = 5.0
     return config
 
