@@ -266,8 +266,9 @@ def tiny128_config() -> XGeMConfig:
     """`tiny` with X-rays sharp enough to be recognised (issue 12 §4); the bundled demo checkpoint
     (reference_model/demo_checkpoint.py) is this preset. The image VAE works at 128 px with factor-4 downsampling to
     32x32x4 latents, without mid-block attention, trained on 64 px crops (fully convolutional: the cost of a 64 px
-    model) with an edge loss; the X-ray UNets gain a level so that their attention still runs at 8x8, and train
-    with Min-SNR-5 loss weights and an EMA of their weights (both converge faster, which a CPU run needs). CLIP
+    model) with an edge loss, then its decoder alone on noisy latents (decoder_noise: diffusion latents are never
+    exact); the X-ray UNets gain a level so that their attention still runs at 8x8, and train with Min-SNR-5 loss
+    weights and an EMA of their weights (both converge faster, which a CPU run needs). CLIP
     trains 10x `tiny`'s epochs (its contrastive loss was still at 2.6 of ln 32 = 3.5); reports and the alignment are
     `tiny`'s. About 30 min for every stage of both variants on 2 CPU threads."""
     config = tiny_config()
