@@ -100,6 +100,7 @@ def both_views(batch: dict) -> torch.Tensor:
 
 def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, edge_weight: float, extra: torch.Tensor | float = 0.0
                         ) -> dict:
+    """MSE + L1 (+ `edge_weight` x the L1 of the image gradients) + `extra` (the VAE phase's weighted KL)."""
     mse = F.mse_loss(rec, x)
     loss = mse + F.l1_loss(rec, x) + extra
     if edge_weight:
