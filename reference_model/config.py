@@ -52,6 +52,9 @@ class ImageVAEConfig:
     train_crop: int | None = None
     #: image-vae stage: weight of the L1 distance between the image gradients (finite differences), for sharp edges
     edge_weight: float = 0.0
+    #: image-vae stage, a second phase of hyper["image-decoder"] epochs: the decoder alone learns to decode latents
+    #: plus Gaussian noise of std up to this many scaled-latent units (stages.ImageDecoderStage); 0 = no such phase
+    decoder_noise: float = 0.0
 
 
 @dataclass
@@ -151,6 +154,7 @@ def _default_hyper() -> dict[str, StageHyper]:
     return {
         "clip": StageHyper(lr=5e-5, batch_size=1024, epochs=200),
         "image-vae": StageHyper(lr=4.5e-6, batch_size=64, epochs=0),  # paper: pretrained SD VAE, not trained
+        "image-decoder": StageHyper(lr=4.5e-6, batch_size=64, epochs=0),  # tiny128's noisy-latent decoder phase
         "text-vae": StageHyper(lr=5e-5, batch_size=256, epochs=100, grad_clip=1.0),
         "ldm-image": StageHyper(lr=1e-5, batch_size=512, epochs=100),
         "ldm-report": StageHyper(lr=1e-5, batch_size=1024, epochs=100),
@@ -173,6 +177,10 @@ class XGeMConfig:
     #: "local": one WordPiece tokenizer trained on the training reports (saved in the checkpoint)
     tokenizer: str = "pretrained"
     local_vocab_size: int = 2000
+
+    def __post_init__(self):
+        # a stage without an entry (a preset that leaves it out, a checkpoint saved before it existed) gets the default
+        self.hyper = {**_default_hyper(), **self.hyper}
 
     @property
     def shared_dim(self) -> int:
@@ -258,20 +266,22 @@ def tiny128_config() -> XGeMConfig:
     """`tiny` with X-rays sharp enough to be recognised (issue 12 §4); the bundled demo checkpoint
     (reference_model/demo_checkpoint.py) is this preset. The image VAE works at 128 px with factor-4 downsampling to
     32x32x4 latents, without mid-block attention, trained on 64 px crops (fully convolutional: the cost of a 64 px
-    model) with an edge loss; the X-ray UNets gain a level so that their attention still runs at 8x8, and train
-    with Min-SNR-5 loss weights and an EMA of their weights (both converge faster, which a CPU run needs). CLIP
+    model) with an edge loss, then its decoder alone on noisy latents (decoder_noise: diffusion latents are never
+    exact); the X-ray UNets gain a level so that their attention still runs at 8x8, and train with Min-SNR-5 loss
+    weights and an EMA of their weights (both converge faster, which a CPU run needs). CLIP
     trains 10x `tiny`'s epochs (its contrastive loss was still at 2.6 of ln 32 = 3.5); reports and the alignment are
     `tiny`'s. About 30 min for every stage of both variants on 2 CPU threads."""
     config = tiny_config()
     config.name = "tiny128"
     config.image_vae = ImageVAEConfig(channels=1, block_out_channels=(16, 32, 32), layers_per_block=1,
                                       latent_channels=4, norm_num_groups=8, image_size=128, scaling_factor=None,
-                                      mid_attention=False, train_crop=64, edge_weight=1.0)
+                                      mid_attention=False, train_crop=64, edge_weight=1.0, decoder_noise=0.4)
     config.xray_unet = XrayUNetConfig(block_out_channels=(32, 64, 64), layers_per_block=1,
                                       attention_levels=(False, False, True), attention_head_dim=4, norm_num_groups=8)
     config.hyper["clip"] = StageHyper(lr=5e-4, batch_size=32, epochs=300)
     config.hyper["image-vae"] = StageHyper(lr=2e-3, batch_size=4, epochs=90, warmup_fraction=0.05)
-    config.hyper["ldm-image"] = StageHyper(lr=2e-3, batch_size=16, epochs=90, ema_decay=0.999)
+    config.hyper["image-decoder"] = StageHyper(lr=5e-4, batch_size=4, epochs=25, warmup_fraction=0.05)
+    config.hyper["ldm-image"] = StageHyper(lr=3e-3, batch_size=16, epochs=90, warmup_fraction=0.05, ema_decay=0.999)
     config.diffusion.snr_gamma = 5.0
     return config
 

@@ -23,7 +23,8 @@ from xgem_bench.reference_model.alignment import build_branch
 from xgem_bench.reference_model.codi_init import Init
 from xgem_bench.reference_model.config import MODALITIES, PRESETS, XGeMConfig, get_config
 from xgem_bench.reference_model.fit import fit
-from xgem_bench.reference_model.stages import AlignStage, ClipStage, ImageVAEStage, LDMStage, TextVAEStage, freeze
+from xgem_bench.reference_model.stages import (AlignStage, ClipStage, ImageDecoderStage, ImageVAEStage, LDMStage,
+                                              TextVAEStage, freeze)
 from xgem_bench.reference_model.tokenizer import load_tokenizers
 from xgem_bench.reference_model.training_data import (IndexDataset, StudyTensors, collate, training_indices,
                                                        usable_studies)
@@ -128,9 +129,31 @@ def train_image_vae(root: Path, config: XGeMConfig, dataset, split="train", over
         vae.register_to_config(scaling_factor=config.image_vae.scaling_factor)
         if is_main():
             config.save(Path(root) / "xgem_config.json")
+    decoder_hyper, decoder_phase = config.hyper["image-decoder"], {}
+    if decoder_hyper.epochs and config.image_vae.decoder_noise:
+        steps = len(_train_decoder(vae, config, data, decoder_hyper, out, **kw))
+        decoder_phase = {"decoder_phase": {"noise": config.image_vae.decoder_noise, "hyper": asdict(decoder_hyper),
+                                           "steps": steps}}
     finish_stage(out, vae, history, _info(config, "image-vae", dataset, len(data), hyper, time.time() - start,
-                                     scaling_factor=config.image_vae.scaling_factor, init=init.name))
+                                     scaling_factor=config.image_vae.scaling_factor, init=init.name, **decoder_phase))
     return out
+
+
+def _train_decoder(vae, config: XGeMConfig, data, hyper, out: Path, **kw) -> list[dict]:
+    """The noisy-latent decoder phase (stages.ImageDecoderStage), resumable on its own; its loss log is kept as
+    loss_log_decoder.csv."""
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    phase = out / "_decoder"
+    phase.mkdir(exist_ok=True)
+    stage = ImageDecoderStage(vae, config, _ImageInput(config), config.image_vae.scaling_factor)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    history = fit(stage, params, data, hyper, phase, collate, desc="image-vae decoder", **kw)
+    vae.requires_grad_(True)
+    if is_main():
+        (phase / "loss_log.csv").replace(out / "loss_log_decoder.csv")
+        shutil.rmtree(phase)
+    return history
 
 
 class _ImageInput:

@@ -65,16 +65,47 @@ class ImageVAEStage(nn.Module):
         self.crop, self.edge_weight = config.image_vae.train_crop, config.image_vae.edge_weight
 
     def forward(self, batch: dict) -> dict:
-        views = [batch[v][batch["has"][:, i]] for i, v in enumerate(("frontal", "lateral"))]
-        x = random_crop(self.image_input(torch.cat(views)), self.crop)
+        x = random_crop(self.image_input(both_views(batch)), self.crop)
         posterior = self.vae.encode(x).latent_dist
         rec = self.vae.decode(posterior.sample()).sample
-        mse = F.mse_loss(rec, x)
         kl = posterior.kl().mean() / x[0].numel()
-        loss = mse + F.l1_loss(rec, x) + self.kl_weight * kl
-        if self.edge_weight:
-            loss = loss + self.edge_weight * edge_l1(rec, x)
-        return {"loss": loss, "mse": mse.detach()}
+        return reconstruction_loss(rec, x, self.edge_weight, self.kl_weight * kl)
+
+
+class ImageDecoderStage(nn.Module):
+    """The image VAE's second phase (`image_vae.decoder_noise`): the decoder alone (the encoder is frozen, so the
+    latents the LDMs learn keep their scale) decodes posterior samples plus Gaussian noise, its std drawn per image
+    uniformly in [0, decoder_noise] units of the scaled latent, back to the clean image. A diffusion model's sampled
+    latents are never exact; a decoder that only ever saw posterior samples turns their small errors into blotches."""
+
+    def __init__(self, vae, config: XGeMConfig, image_input, latent_scale: float):
+        super().__init__()
+        self.vae, self.image_input, self.latent_scale = vae, image_input, latent_scale
+        c = config.image_vae
+        self.crop, self.edge_weight, self.noise = c.train_crop, c.edge_weight, c.decoder_noise
+
+    def forward(self, batch: dict) -> dict:
+        x = random_crop(self.image_input(both_views(batch)), self.crop)
+        with torch.no_grad():
+            z = self.vae.encode(x).latent_dist.sample()
+        std = self.noise / self.latent_scale * torch.rand(len(z), 1, 1, 1, device=z.device)
+        rec = self.vae.decode(z + std * torch.randn_like(z)).sample
+        return reconstruction_loss(rec, x, self.edge_weight)
+
+
+def both_views(batch: dict) -> torch.Tensor:
+    """The frontal and lateral images of a batch of studies, those present, as one batch [N,H,W]."""
+    return torch.cat([batch[v][batch["has"][:, i]] for i, v in enumerate(("frontal", "lateral"))])
+
+
+def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, edge_weight: float, extra: torch.Tensor | float = 0.0
+                        ) -> dict:
+    """MSE + L1 (+ `edge_weight` x the L1 of the image gradients) + `extra` (the VAE phase's weighted KL)."""
+    mse = F.mse_loss(rec, x)
+    loss = mse + F.l1_loss(rec, x) + extra
+    if edge_weight:
+        loss = loss + edge_weight * edge_l1(rec, x)
+    return {"loss": loss, "mse": mse.detach()}
 
 
 class TextVAEStage(nn.Module):
