@@ -77,8 +77,8 @@ class XGeMAdapter(Adapter):
         if self.settings["checkpoint"] == OFFICIAL:
             from xgem_bench.reference_model.convert import official_missing_reason
             return official_missing_reason(self.variant)
-        if self.settings["checkpoint"] == DEMO and demo_checkpoint.missing_reason():
-            return demo_checkpoint.missing_reason()
+        if self.settings["checkpoint"] == DEMO and (reason := demo_checkpoint.missing_reason()):
+            return reason
         from xgem_bench.reference_model.layout import missing_stages
         missing = missing_stages(self.checkpoint_dir(), self.variant)
         if missing:
