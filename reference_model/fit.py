@@ -98,10 +98,12 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     # process without accumulation
     batch = micro_batch(hyper.batch_size, accelerator.num_processes, run.grad_accum, len(data))
     # the shuffling generator is seeded apart from the per-process seed: one permutation of the studies, whatever
-    # the number of processes, so two ranks step through the same global batches as one process
+    # the number of processes, so two ranks step through the same global batches as one process; it is reseeded
+    # from the epoch's number before each epoch, so a resumed run draws the permutations the killed one would have
+    shuffle = torch.Generator()
     loader = DataLoader(data, batch_size=batch, shuffle=True, collate_fn=collate_fn,
                         drop_last=len(data) >= 2 * batch, num_workers=run.workers,
-                        persistent_workers=run.workers > 0, generator=torch.Generator().manual_seed(seed))
+                        persistent_workers=run.workers > 0, generator=shuffle)
     optimizer = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=hyper.weight_decay, eps=1e-8)
     model, optimizer, loader = accelerator.prepare(stage, optimizer, loader)
     # the schedule counts this process's optimizer steps (the sharded loader) and steps once per optimizer step:
@@ -131,6 +133,7 @@ def fit(stage: nn.Module, params: list[nn.Parameter], data: TorchDataset, hyper:
     model.train()
     started = time.time()
     for epoch in range(start_epoch, epochs):
+        shuffle.manual_seed(seed + epoch)
         bar = tqdm(loader, desc=f"{desc} {epoch + 1}/{epochs}", disable=not (progress and accelerator.is_main_process),
                    leave=False)
         for batch_data in bar:
